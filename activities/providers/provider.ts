@@ -1,0 +1,72 @@
+/**
+ * The provider interface: the only way the control plane touches replicas.
+ *
+ * A provider runs *revisions* of a deployment. A revision is one immutable version of what
+ * runs (model, accelerator, resources, SSH); scaling changes only its replica count. Traffic
+ * for a deployment goes to exactly one revision at a time (like a Kubernetes Service whose
+ * selector the rollout switches).
+ *
+ * Every method is idempotent: activities are retried after crashes, so calling any method
+ * twice with the same arguments must leave the same result and never duplicate anything.
+ */
+
+export interface ReplicaStatus {
+  /** Stable id of the replica inside its revision. */
+  id: string;
+  /** Base URL the gateway can proxy to, e.g. http://127.0.0.1:41234 */
+  url: string;
+  ready: boolean;
+  restarts: number;
+  startedAt: string;
+  readyAt?: string;
+  /** Last reason the replica was (re)started or is not ready, for events. */
+  message?: string;
+}
+
+export interface RevisionStatus {
+  deploymentId: string;
+  revision: number;
+  /** false when the provider has no such revision (never created, or removed). */
+  exists: boolean;
+  desired: number;
+  ready: number;
+  /** Total restarts of replicas of this revision since it was created. */
+  restarts: number;
+  replicas: ReplicaStatus[];
+}
+
+/** What one revision runs. Built by the workflow from the spec and the model catalog. */
+export interface RevisionTemplate {
+  model: string;
+  /** Simulated (local runtime) or expected weight-load time, in milliseconds. */
+  loadMs: number;
+  /** Local runtime only: the simulated server never becomes ready (to test rollbacks). */
+  failLoad?: boolean;
+  accelerator?: { type: string; count: number };
+  /** Plain, non-secret settings; secrets travel by name only. */
+  env?: Record<string, string>;
+}
+
+export interface ApplyRevisionInput {
+  deploymentId: string;
+  revision: number;
+  replicas: number;
+  template: RevisionTemplate;
+}
+
+export interface RuntimeProvider {
+  /** Create the revision if missing, else set its replica count. Returns the status after. */
+  applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus>;
+  /** Current status; `exists: false` when there is no such revision. */
+  getRevision(deploymentId: string, revision: number): Promise<RevisionStatus>;
+  /** All revisions the provider runs for this deployment (to find and remove leftovers). */
+  listRevisions(deploymentId: string): Promise<RevisionStatus[]>;
+  /** Stop and forget one revision. No error when it does not exist. */
+  removeRevision(deploymentId: string, revision: number): Promise<void>;
+  /** Send the deployment's traffic to this revision (only its ready replicas get requests). */
+  routeTraffic(deploymentId: string, revision: number): Promise<void>;
+  /** Remove every revision and the route. No error when nothing exists. */
+  removeDeployment(deploymentId: string): Promise<void>;
+  /** Ready replica URLs of the revision that currently gets traffic (the gateway's view). */
+  endpoints(deploymentId: string): Promise<{ revision: number | null; urls: string[] }>;
+}

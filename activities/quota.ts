@@ -1,0 +1,45 @@
+/** Quota activities: talk to the per-workspace quota ledger workflow. */
+import { ApplicationFailure, Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ErrorType } from '../workflows/domain/errors';
+import type { Reservation } from '../workflows/quota/definitions';
+import { QUOTA_WORKFLOW_TYPE, quotaWorkflowId, releaseUpdate, reserveUpdate } from '../workflows/quota/definitions';
+
+export interface QuotaDeps {
+  client: Client;
+  taskQueue: string;
+  /** The GPU limit for an accelerator type in a workspace, from configuration. */
+  limitFor(workspace: string, accelerator: string): number;
+}
+
+export interface ReserveQuotaInput extends Reservation {
+  workspace: string;
+}
+
+export function createQuotaActivities({ client, taskQueue, limitFor }: QuotaDeps) {
+  const startLedger = (workspace: string) =>
+    new WithStartWorkflowOperation(QUOTA_WORKFLOW_TYPE, {
+      workflowId: quotaWorkflowId(workspace),
+      taskQueue,
+      args: [{ workspace }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+
+  return {
+    /** Idempotent per holder. Throws a non-retryable `quota_exceeded` failure when it does not fit. */
+    async reserveQuota({ workspace, ...reservation }: ReserveQuotaInput): Promise<void> {
+      const request = { ...reservation, limit: limitFor(workspace, reservation.accelerator) };
+      try {
+        await client.workflow.executeUpdateWithStart(reserveUpdate, { args: [request], startWorkflowOperation: startLedger(workspace) });
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.QuotaExceeded) {
+          throw ApplicationFailure.create({ type: ErrorType.QuotaExceeded, message: err.cause.message, nonRetryable: true });
+        }
+        throw err;
+      }
+    },
+
+    async releaseQuota({ workspace, holder }: { workspace: string; holder: string }): Promise<void> {
+      await client.workflow.executeUpdateWithStart(releaseUpdate, { args: [{ holder }], startWorkflowOperation: startLedger(workspace) });
+    },
+  };
+}

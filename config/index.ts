@@ -1,0 +1,82 @@
+/**
+ * Configuration, parsed once at start-up from the environment with zod. A bad value fails fast
+ * with a message that names the variable. Every variable has an embedded default, so
+ * `npm start` needs none.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { BUILTIN_CATALOG, catalogSchema, type Catalog } from '../workflows/domain/catalog';
+import { violationsOf, describeViolations } from '../workflows/domain/spec';
+
+const boolean = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const envSchema = z.object({
+  DATA_DIR: z.string().default('./data'),
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  /** Temporal Cloud: an API key turns TLS on. */
+  TEMPORAL_API_KEY: z.string().optional(),
+  TEMPORAL_TLS: boolean.optional(),
+  TEMPORAL_TLS_CERT: z.string().optional(),
+  TEMPORAL_TLS_KEY: z.string().optional(),
+  TASK_QUEUE: z.string().default('model-deployments'),
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Base URL clients use to reach the API (deployment URLs are built from it). */
+  PUBLIC_URL: z.string().url().optional(),
+  /** "key1=workspace1,key2=workspace2". Empty: the embedded default makes one key for "default". */
+  API_KEYS: z.string().optional(),
+  RUNTIME_PROVIDER: z.enum(['local']).default('local'),
+  LOCAL_AGENT_URL: z.string().url().default('http://127.0.0.1:7070'),
+  CATALOG_FILE: z.string().optional(),
+  QUOTAS_FILE: z.string().optional(),
+  /** GPUs per accelerator type per workspace when QUOTAS_FILE does not say. */
+  DEFAULT_GPU_QUOTA: z.coerce.number().int().min(0).default(16),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+/** Quotas file: per workspace ("*" for any), per accelerator type, a GPU limit. */
+const quotasSchema = z.record(z.string(), z.record(z.string(), z.number().int().min(0)));
+export type Quotas = z.output<typeof quotasSchema>;
+
+export interface Config extends Env {
+  catalog: Catalog;
+  quotas: Quotas;
+  publicUrl: string;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${describeViolations(violationsOf(parsed.error))}`);
+  }
+  const values = parsed.data;
+  return {
+    ...values,
+    DATA_DIR: path.resolve(values.DATA_DIR),
+    catalog: values.CATALOG_FILE ? readJsonFile(values.CATALOG_FILE, 'CATALOG_FILE', catalogSchema) : BUILTIN_CATALOG,
+    quotas: values.QUOTAS_FILE ? readJsonFile(values.QUOTAS_FILE, 'QUOTAS_FILE', quotasSchema) : {},
+    publicUrl: values.PUBLIC_URL ?? `http://${values.API_HOST === '0.0.0.0' ? '127.0.0.1' : values.API_HOST}:${values.API_PORT}`,
+  };
+}
+
+function readJsonFile<T>(file: string, variable: string, schema: z.ZodType<T>): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${variable}=${file}: cannot read JSON: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${variable}=${file}: ${describeViolations(violationsOf(parsed.error))}`);
+  return parsed.data;
+}
+
+/** The GPU limit of one accelerator type in one workspace. */
+export function gpuQuota(config: Pick<Config, 'quotas' | 'DEFAULT_GPU_QUOTA'>, workspace: string, accelerator: string): number {
+  return config.quotas[workspace]?.[accelerator] ?? config.quotas['*']?.[accelerator] ?? config.DEFAULT_GPU_QUOTA;
+}

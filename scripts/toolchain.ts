@@ -1,0 +1,35 @@
+/** Finds the tools scripts/setup.sh provides (same lookup order, same cache). */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+function readToolchainEnv(): Record<string, string> {
+  const file = path.join(__dirname, '..', '..', 'scripts', 'toolchain.env');
+  const source = fs.existsSync(file) ? file : path.join(__dirname, 'toolchain.env');
+  const values: Record<string, string> = {};
+  for (const line of fs.readFileSync(source, 'utf8').split('\n')) {
+    const match = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (match) values[match[1]!] = match[2]!;
+  }
+  return values;
+}
+
+export function toolsCache(): string {
+  const base = process.env.MODEL_DEPLOYMENTS_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'model-deployments');
+  return path.join(base, 'tools');
+}
+
+/** The Temporal CLI: $TEMPORAL_CLI, else `temporal` on PATH, else the version-keyed cache. */
+export function temporalCliPath(): string {
+  if (process.env.TEMPORAL_CLI) return process.env.TEMPORAL_CLI;
+  try {
+    return execFileSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not on PATH
+  }
+  const version = readToolchainEnv().TEMPORAL_CLI_VERSION;
+  const cached = path.join(toolsCache(), `temporal-${version}`, 'temporal');
+  if (fs.existsSync(cached)) return cached;
+  throw new Error(`the Temporal CLI ${version} is missing: run \`npm run setup\` (builds it with Go into ${path.dirname(cached)}), or put \`temporal\` on PATH`);
+}

@@ -1,0 +1,15 @@
+/**
+ * Runs once before the suites: fails fast, with the fix, when a tool the tests need is missing
+ * (no silent skips).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporalCliPath } from '../scripts/toolchain';
+
+export default function setup(): void {
+  temporalCliPath(); // throws with how to get it
+  const agent = path.join(__dirname, '..', 'dist', 'runtime', 'agent', 'main.js');
+  if (!fs.existsSync(agent)) {
+    throw new Error(`${agent} is missing: the tests run the compiled local runtime; run \`npm test\` (it builds first) or \`npm run build\``);
+  }
+}

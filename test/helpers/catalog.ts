@@ -1,0 +1,22 @@
+/** A catalog for tests: models with short, known load times, and one that never loads. */
+import { BUILTIN_CATALOG, catalogSchema, type Catalog } from '../../workflows/domain/catalog';
+
+export const TEST_CATALOG: Catalog = catalogSchema.parse({
+  accelerators: BUILTIN_CATALOG.accelerators,
+  models: [
+    { id: 'fast-model', name: 'Fast test model', minGpuMemoryGb: 8, loadSeconds: 0.3 },
+    { id: 'fast-model-v2', name: 'Fast test model v2', minGpuMemoryGb: 8, loadSeconds: 0.3 },
+    { id: 'slow-model', name: 'Slow test model', minGpuMemoryGb: 8, loadSeconds: 3 },
+    { id: 'broken-model', name: 'Never loads', minGpuMemoryGb: 8, loadSeconds: 1, failsToLoad: true },
+  ],
+});
+
+export function dedicatedSpec(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    model: 'fast-model',
+    cloud: { type: 'dedicated', accelerator: { type: 'L4', count: 1 } },
+    scaling: { minReplicas: 1, maxReplicas: 2, metric: 'concurrency', threshold: 8 },
+    readinessTimeoutSeconds: 20,
+    ...overrides,
+  };
+}

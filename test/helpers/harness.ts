@@ -1,0 +1,65 @@
+/**
+ * Workflow-tier harness: a real Temporal dev server, a real worker running the real workflows,
+ * activities over an injected provider, and the same DeploymentService the API uses.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { DeploymentService } from '../../api/deployment-service';
+import type { RuntimeProvider } from '../../activities/providers/provider';
+import { createWorker } from '../../worker/create-worker';
+import type { DeploymentView } from '../../workflows/domain/deployment';
+import { TEST_CATALOG } from './catalog';
+import { startDevServer, workflowBundle } from './temporal';
+
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  service: DeploymentService;
+  taskQueue: string;
+  startWorker(provider: RuntimeProvider): Promise<Worker>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(options: { limits?: Record<string, number>; devServerArgs?: string[] } = {}): Promise<Harness> {
+  const env = await startDevServer(options.devServerArgs);
+  const taskQueue = `test-${Date.now().toString(36)}`;
+  const limitFor = (_ws: string, accelerator: string) => options.limits?.[accelerator] ?? 1000;
+  const service = new DeploymentService({ client: env.client, taskQueue, catalog: TEST_CATALOG, limitFor });
+  const workers: { worker: Worker; running: Promise<void> }[] = [];
+  return {
+    env,
+    service,
+    taskQueue,
+    async startWorker(provider) {
+      const worker = await createWorker({
+        connection: env.nativeConnection,
+        namespace: env.namespace ?? 'default',
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        deps: { client: env.client, taskQueue, limitFor, provider, catalog: TEST_CATALOG },
+      });
+      workers.push({ worker, running: worker.run() });
+      return worker;
+    },
+    async stop() {
+      for (const { worker, running } of workers) {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running.catch(() => undefined);
+      }
+      await env.teardown();
+    },
+  };
+}
+
+/** Polls until the predicate holds, or fails with the last value seen. */
+export async function waitFor<T>(read: () => Promise<T>, predicate: (value: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < until) {
+    last = await read();
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+export const healthOf = (v: DeploymentView) => v.health;

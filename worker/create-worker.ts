@@ -1,0 +1,41 @@
+/**
+ * Builds a worker: the workflow bundle (by path: workflow code is never imported here) and the
+ * activities over injected dependencies. Used by `worker/main.ts` and by the tests.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+
+/** The workflows entry: TypeScript source under tests, compiled JavaScript under dist/. */
+export const WORKFLOWS_PATH = ['.ts', '.js']
+  .map((ext) => path.join(__dirname, '..', 'workflows', `index${ext}`))
+  .find((file) => fs.existsSync(file)) as string;
+
+/** cron-parser imports `fs` for its file parser, which workflows never use. */
+export const BUNDLER_OPTIONS = { ignoreModules: ['fs', 'fs/promises'] };
+
+export async function bundleWorkflows(): Promise<{ code: string }> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ignoreModules: BUNDLER_OPTIONS.ignoreModules });
+}
+
+export interface CreateWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** A prebuilt bundle (tests bundle once per run); otherwise bundled from source. */
+  workflowBundle?: { code: string };
+  overrides?: Partial<WorkerOptions>;
+}
+
+export async function createWorker({ connection, namespace, taskQueue, deps, workflowBundle, overrides }: CreateWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: BUNDLER_OPTIONS }),
+    activities: createActivities(deps),
+    ...overrides,
+  });
+}

@@ -1,0 +1,34 @@
+/** The worker process: runs deployment, rollout and quota workflows and their activities. */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { gpuQuota, loadConfig } from '../config';
+import { temporalConnectionOptions } from '../config/temporal';
+import { createProvider } from '../activities/providers';
+import { createWorker } from './create-worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const options = temporalConnectionOptions(config);
+  const connection = await NativeConnection.connect(options);
+  const client = new Client({ connection: await Connection.connect(options), namespace: config.TEMPORAL_NAMESPACE });
+  const worker = await createWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TASK_QUEUE,
+    deps: {
+      client,
+      taskQueue: config.TASK_QUEUE,
+      limitFor: (workspace, accelerator) => gpuQuota(config, workspace, accelerator),
+      provider: createProvider(config),
+      catalog: config.catalog,
+    },
+  });
+  console.log(`worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})`);
+  await worker.run();
+  await connection.close();
+}
+
+main().catch((err) => {
+  console.error('worker failed:', err);
+  process.exit(1);
+});

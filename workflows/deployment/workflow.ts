@@ -1,0 +1,395 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import type { RevisionStatus } from '../../activities/providers/provider';
+import { ErrorType } from '../domain/errors';
+import { SA, tagValues } from '../domain/search-attributes';
+import type { DeploymentSpec } from '../domain/spec';
+import { canonicalJson, changesWhatRuns, describeViolations, quotaDemand, validateSpec } from '../domain/spec';
+import { rolloutWorkflow } from '../rollout/workflow';
+import type { RolloutResult } from '../rollout/definitions';
+import type { DeploymentWorkflowInput } from './definitions';
+import {
+  admissionUpdate,
+  deleteUpdate,
+  editUpdate,
+  eventsQuery,
+  pauseUpdate,
+  resumeUpdate,
+  rolloutWorkflowId,
+  statusQuery,
+} from './definitions';
+import { DeploymentEntity, clampReplicas, initialReplicas } from './entity';
+
+const quick = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', nonRetryableErrorTypes: [ErrorType.QuotaExceeded, ErrorType.InvalidSpec] },
+});
+
+/** A steady deployment's watch returns this often, so it writes a handful of events an hour. */
+const WATCH_MAX_WAIT_MS = 15 * 60 * 1000;
+const watcher = proxyActivities<Activities>({
+  startToCloseTimeout: WATCH_MAX_WAIT_MS + 60_000,
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 3 },
+});
+
+/**
+ * One long-lived workflow per deployment (ID `deployment:{workspace}:{name}`).
+ *
+ * Messages (updates with synchronous validators) record what the user wants; the main loop
+ * makes reality match it, one step at a time, and watches replicas in between:
+ *
+ * 1. reserve quota (or fail the admission), provision the first revision, route traffic;
+ * 2. loop: delete -> tear down and end; pause -> remove replicas, release quota;
+ *    resume -> bring the revision back; new revision -> rolling update child workflow;
+ *    replica count changed -> scale in place; otherwise watch health until something changes;
+ * 3. continue as new when the history grows large, carrying the state and events.
+ */
+export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promise<void> {
+  const d = new DeploymentEntity(input, new Date());
+  const holder = workflowInfo().workflowId;
+  let admission: 'pending' | 'accepted' | { rejected: string } = input.carried ? 'accepted' : 'pending';
+  let handlerBusy = false;
+  /** The spec of the revision that runs: what a failed rollout goes back to. */
+  let activeSpec: DeploymentSpec = d.spec;
+
+  // ---- messages -------------------------------------------------------------------------
+
+  /** Handlers that await (quota) take turns, so two edits never interleave. */
+  async function exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    await condition(() => !handlerBusy);
+    handlerBusy = true;
+    try {
+      return await fn();
+    } finally {
+      handlerBusy = false;
+    }
+  }
+
+  const conflict = (message: string) => ApplicationFailure.create({ type: ErrorType.Conflict, message, nonRetryable: true });
+  const requireState = (action: string, ...allowed: string[]) => {
+    if (!allowed.includes(d.state)) {
+      throw conflict(`cannot ${action} deployment "${d.name}" while it is ${d.state}${d.state === 'updating' ? ' (a rolling update is in progress)' : ''}`);
+    }
+  };
+
+  setHandler(statusQuery, () => d.view());
+  setHandler(eventsQuery, () => d.events);
+
+  setHandler(admissionUpdate, async () => {
+    await condition(() => admission !== 'pending');
+    if (typeof admission === 'object') {
+      throw ApplicationFailure.create({ type: ErrorType.QuotaExceeded, message: admission.rejected, nonRetryable: true });
+    }
+    return d.view();
+  });
+
+  setHandler(
+    editUpdate,
+    (spec) =>
+      exclusively(async () => {
+        requireState('edit', 'running', 'paused');
+        const next = parseSpec(spec);
+        const now = () => new Date();
+        const demand = quotaDemand(next);
+        if (d.state === 'running' && canonicalJson(demand) !== canonicalJson(quotaDemand(d.spec))) {
+          await reserveOrRelease(next);
+        }
+        const runs = changesWhatRuns(d.spec, next);
+        d.spec = next;
+        if (runs) {
+          d.lastRevisionNumber += 1;
+          d.revision = d.lastRevisionNumber;
+          if (d.state === 'running') d.state = 'updating';
+          d.record(now(), 'Lifecycle', 'Edited', `revision ${d.revision}: ${d.state === 'paused' ? 'takes effect on resume' : 'rolling update started'}`, d.revision);
+        } else {
+          const before = d.desiredReplicas;
+          d.desiredReplicas = d.state === 'paused' ? d.desiredReplicas : clampReplicas(d.desiredReplicas, next);
+          d.record(now(), 'Lifecycle', 'Edited', `applied in place (scaling, schedule, policy or tags)${before !== d.desiredReplicas ? `; replicas ${before} -> ${d.desiredReplicas}` : ''}`, d.revision);
+        }
+        d.touch(now());
+        syncSearchAttributes();
+        return d.view();
+      }),
+    { validator: (spec) => { requireState('edit', 'running', 'paused'); parseSpec(spec); } },
+  );
+
+  setHandler(
+    pauseUpdate,
+    () =>
+      exclusively(async () => {
+        requireState('pause', 'running');
+        d.state = 'paused';
+        d.record(new Date(), 'Lifecycle', 'Paused', 'pause requested: replicas are being removed; quota is released until resume');
+        d.touch(new Date());
+        syncSearchAttributes();
+        return d.view();
+      }),
+    { validator: () => requireState('pause', 'running') },
+  );
+
+  setHandler(
+    resumeUpdate,
+    () =>
+      exclusively(async () => {
+        requireState('resume', 'paused');
+        await reserveOrRelease(d.spec);
+        d.state = 'running';
+        d.desiredReplicas = initialReplicas(d.spec);
+        d.record(new Date(), 'Lifecycle', 'Resumed', `resuming revision ${d.revision} with ${d.desiredReplicas} replica(s)`, d.revision);
+        d.touch(new Date());
+        syncSearchAttributes();
+        return d.view();
+      }),
+    { validator: () => requireState('resume', 'paused') },
+  );
+
+  setHandler(
+    deleteUpdate,
+    () =>
+      exclusively(async () => {
+        requireState('delete', 'creating', 'running', 'paused', 'updating');
+        d.state = 'deleting';
+        d.record(new Date(), 'Lifecycle', 'Deleting', 'delete requested: removing every replica and releasing quota');
+        d.touch(new Date());
+        syncSearchAttributes();
+        return d.view();
+      }),
+    { validator: () => requireState('delete', 'creating', 'running', 'paused', 'updating') },
+  );
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  function parseSpec(spec: DeploymentSpec): DeploymentSpec {
+    const result = validateSpec(spec);
+    if (!result.ok) {
+      throw ApplicationFailure.create({
+        type: ErrorType.InvalidSpec,
+        message: describeViolations(result.violations),
+        details: [result.violations],
+        nonRetryable: true,
+      });
+    }
+    return result.value;
+  }
+
+  /** Reserve the spec's GPUs (a BYOC spec reserves none, so any old reservation is released). */
+  async function reserveOrRelease(spec: DeploymentSpec): Promise<void> {
+    const demand = quotaDemand(spec);
+    try {
+      if (demand) await quick.reserveQuota({ workspace: d.workspace, holder, ...demand });
+      else await quick.releaseQuota({ workspace: d.workspace, holder });
+    } catch (err) {
+      // Surface the ledger's own failure (type quota_exceeded, with what is left), not the wrapper.
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.QuotaExceeded) {
+        throw ApplicationFailure.create({ type: ErrorType.QuotaExceeded, message: err.cause.message, nonRetryable: true });
+      }
+      throw err;
+    }
+  }
+
+  let lastSearchAttributes = '';
+  function syncSearchAttributes(): void {
+    const attributes = [
+      { key: SA.workspace, value: d.workspace },
+      { key: SA.name, value: d.name },
+      { key: SA.state, value: d.state },
+      { key: SA.health, value: d.health },
+      { key: SA.model, value: d.spec.model },
+      { key: SA.tags, value: tagValues(d.spec.tags) },
+    ];
+    const serialized = JSON.stringify(attributes.map((a) => a.value));
+    if (serialized === lastSearchAttributes) return;
+    lastSearchAttributes = serialized;
+    upsertSearchAttributes(attributes);
+  }
+
+  async function bringUp(): Promise<void> {
+    const now = new Date();
+    const status = await quick.applyRevision({ deploymentId: d.id, revision: d.revision, replicas: d.desiredReplicas, spec: d.spec });
+    await quick.routeTraffic({ deploymentId: d.id, revision: d.revision });
+    d.activeRevision = d.revision;
+    d.appliedReplicas = d.desiredReplicas;
+    d.unreadySince = undefined;
+    d.record(now, 'Lifecycle', 'Provisioned', `revision ${d.revision}: ${d.desiredReplicas} replica(s) of ${d.spec.model} starting; waiting for weights to load`, d.revision);
+    d.observe(status, new Date());
+  }
+
+  async function halt(): Promise<void> {
+    await quick.removeDeployment({ deploymentId: d.id });
+    await quick.releaseQuota({ workspace: d.workspace, holder });
+    d.activeRevision = null;
+    d.appliedReplicas = 0;
+    d.readyReplicas = 0;
+    d.unreadySince = undefined;
+    d.setHealth('NotPresent', new Date(), 'Paused', 'paused: all replicas removed, configuration kept');
+  }
+
+  async function rollOut(): Promise<void> {
+    const toRevision = d.revision;
+    const scope = new CancellationScope();
+    {
+      const child = await scope.run(() =>
+        startChild(rolloutWorkflow, {
+          workflowId: rolloutWorkflowId(d.workspace, d.name, toRevision),
+          args: [{ deploymentId: d.id, fromRevision: d.activeRevision, toRevision, replicas: d.desiredReplicas, spec: d.spec, readinessTimeoutSeconds: d.spec.readinessTimeoutSeconds }],
+          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        }),
+      );
+      let result: RolloutResult | undefined;
+      const done = child.result().then((r) => (result = r));
+      await Promise.race([done, condition(() => d.state === 'deleting')]);
+      if (!result) {
+        scope.cancel();
+        await done.catch(() => undefined);
+        return;
+      }
+      d.append(result.steps);
+      const now = new Date();
+      if (result.outcome === 'succeeded') {
+        d.activeRevision = toRevision;
+        d.appliedReplicas = d.desiredReplicas;
+        d.readyReplicas = d.desiredReplicas;
+        d.unreadySince = undefined;
+        d.record(now, 'Rollout', 'RolloutSucceeded', `revision ${toRevision} is live`, toRevision);
+      } else {
+        // Keep serving what runs; the spec goes back to the active revision's.
+        d.record(now, 'Rollout', 'RolloutFailed', `rolled back to revision ${d.activeRevision}: ${result.reason}`, toRevision);
+        d.spec = activeSpec;
+        d.revision = d.activeRevision ?? d.revision;
+      }
+      if (d.state === 'updating') d.state = 'running';
+      d.refreshHealth(now);
+    }
+  }
+
+  async function scaleInPlace(): Promise<void> {
+    const from = d.appliedReplicas;
+    const to = d.desiredReplicas;
+    const status = await quick.applyRevision({ deploymentId: d.id, revision: d.activeRevision!, replicas: to, spec: d.spec });
+    d.appliedReplicas = to;
+    const now = new Date();
+    d.record(now, to > from ? 'ScaleOut' : 'ScaleIn', to > from ? 'ScaledOut' : 'ScaledIn', `replicas ${from} -> ${to}`, d.activeRevision ?? undefined);
+    d.observe(status, now);
+  }
+
+  async function tearDown(): Promise<void> {
+    await quick.removeDeployment({ deploymentId: d.id });
+    await quick.releaseQuota({ workspace: d.workspace, holder });
+    d.activeRevision = null;
+    d.readyReplicas = 0;
+    d.desiredReplicas = 0;
+    d.setHealth('NotPresent', new Date(), 'Deleted', 'deleted: every replica removed and quota released');
+    d.state = 'deleted';
+    d.record(new Date(), 'Lifecycle', 'Deleted', `deployment "${d.name}" deleted`);
+    syncSearchAttributes();
+  }
+
+  /** Waits for the first of: a replica change, a new message, the readiness deadline, or a CAN hint. */
+  async function watch(): Promise<void> {
+    const seenIntent = d.intentVersion;
+    let observed: RevisionStatus | undefined;
+    let failure: unknown;
+    const scope = new CancellationScope();
+    const watching = d.activeRevision === null
+      ? undefined
+      : scope
+          .run(() =>
+            watcher.watchRevision({
+              deploymentId: d.id,
+              revision: d.activeRevision!,
+              known: { ready: d.readyReplicas, restarts: d.restarts, exists: true },
+              maxWaitMs: WATCH_MAX_WAIT_MS,
+            }),
+          )
+          .then(
+            (status) => (observed = status),
+            (err) => (failure = isCancellation(err) ? undefined : err),
+          );
+    const wake = () =>
+      observed !== undefined || failure !== undefined || d.intentVersion !== seenIntent || workflowInfo().continueAsNewSuggested;
+    // A timer only when a readiness deadline is pending: a steady deployment sets none.
+    const deadline = d.msUntilReadinessTimeout(new Date());
+    if (deadline === undefined) await condition(wake);
+    else await condition(wake, deadline);
+    if (watching && observed === undefined && failure === undefined) {
+      scope.cancel();
+      await watching;
+    }
+    const now = new Date();
+    if (observed) d.observe(observed, now);
+    else if (failure) {
+      d.setHealth('Unknown', now, 'RuntimeUnreachable', `replica status cannot be determined: ${(failure as Error).message}`);
+      log.warn('watch failed', { deployment: d.id, error: String(failure) });
+    } else d.refreshHealth(now);
+  }
+
+  // ---- main loop ----------------------------------------------------------------------------
+
+  if (!input.carried) {
+    syncSearchAttributes();
+    try {
+      await reserveOrRelease(d.spec);
+    } catch (err) {
+      if (!(err instanceof ApplicationFailure && err.type === ErrorType.QuotaExceeded)) throw err;
+      const message = err.message;
+      admission = { rejected: message };
+      d.state = 'failed';
+      d.record(new Date(), 'Quota', 'QuotaExceeded', message);
+      syncSearchAttributes();
+      await condition(allHandlersFinished);
+      return;
+    }
+    admission = 'accepted';
+    d.record(new Date(), 'Lifecycle', 'Created', `deployment "${d.name}" created: ${d.spec.model} on ${d.spec.cloud.type}`, d.revision);
+    await bringUp();
+    if (d.state === 'creating') d.state = 'running';
+    syncSearchAttributes();
+  }
+
+  for (;;) {
+    if (d.state === 'deleting') {
+      await tearDown();
+      await condition(allHandlersFinished);
+      return;
+    }
+    if (d.state === 'paused' && d.activeRevision !== null) {
+      await halt();
+    } else if (d.state !== 'paused' && d.activeRevision === null) {
+      await bringUp();
+    } else if (d.revision !== d.activeRevision) {
+      await rollOut();
+      activeSpec = d.spec;
+    } else if (d.desiredReplicas !== d.appliedReplicas) {
+      await scaleInPlace();
+    } else {
+      activeSpec = d.spec;
+      if (workflowInfo().continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        // A handler may have run while we waited (TypeScript cannot see that d.state changed).
+        const state = d.state as string;
+        if (state === 'running' || state === 'paused') {
+          await continueAsNew<typeof deploymentWorkflow>({ workspace: d.workspace, name: d.name, spec: d.spec, carried: d.carried() });
+        }
+        continue;
+      }
+      await watch();
+    }
+    syncSearchAttributes();
+  }
+}

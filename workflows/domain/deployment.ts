@@ -1,0 +1,39 @@
+/**
+ * The deployment resource as the API and the Temporal UI see it: states, health, events.
+ * Shared by the workflow (which owns it) and the API (which renders it).
+ */
+import type { DeploymentSpec } from './spec';
+
+export const DEPLOYMENT_STATES = ['creating', 'running', 'paused', 'updating', 'deleting', 'deleted', 'failed'] as const;
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
+
+export const HEALTH_STATES = ['Progressing', 'Healthy', 'ProgressingWithTimeout', 'NotPresent', 'Unknown'] as const;
+export type Health = (typeof HEALTH_STATES)[number];
+
+export const EVENT_TYPES = ['Lifecycle', 'Health', 'ScaleOut', 'ScaleIn', 'Restart', 'Rollout', 'Quota'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface DeploymentEvent {
+  time: string;
+  type: EventType;
+  /** Short machine-friendly cause, e.g. "ReplicasReady", "ReadinessTimeout", "RolledBack". */
+  reason: string;
+  message: string;
+  revision?: number;
+}
+
+export interface DeploymentView {
+  name: string;
+  workspace: string;
+  spec: DeploymentSpec;
+  revision: number;
+  state: DeploymentState;
+  health: Health;
+  replicas: { desired: number; ready: number };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function deploymentId(workspace: string, name: string): string {
+  return `${workspace}/${name}`;
+}

@@ -1,0 +1,73 @@
+import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import type { DeploymentEvent } from '../domain/deployment';
+import type { RolloutInput, RolloutResult } from './definitions';
+
+const { applyRevision, waitForRevisionReady, routeTraffic, removeRevision } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '200 ms', maximumInterval: '10 seconds' },
+});
+
+/**
+ * A rolling update, as its own workflow so each rollout is an inspectable history in the UI:
+ *
+ * 1. start the new revision with the desired replica count (the old one keeps serving);
+ * 2. wait until all its replicas are ready, up to the readiness timeout;
+ * 3. switch traffic to it; only then
+ * 4. remove the old revision.
+ *
+ * A new revision that never becomes ready is removed (rolled back) and the result says why.
+ * Cancelled (the deployment was deleted), it removes what it created and rethrows.
+ */
+export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
+  const { deploymentId, fromRevision, toRevision, replicas, spec } = input;
+  const steps: DeploymentEvent[] = [];
+  const step = (reason: string, message: string) =>
+    steps.push({ time: new Date().toISOString(), type: 'Rollout', reason, message, revision: toRevision });
+  const ref = { deploymentId, revision: toRevision };
+
+  try {
+    await applyRevision({ ...ref, replicas, spec });
+    step('RevisionCreated', `revision ${toRevision} started with ${replicas} replica(s) of ${spec.model}`);
+
+    const deadline = new Date(Date.now() + input.readinessTimeoutSeconds * 1000).toISOString();
+    const waited = await proxyActivities<Activities>({
+      startToCloseTimeout: `${input.readinessTimeoutSeconds + 60} seconds`,
+      heartbeatTimeout: '20 seconds',
+      retry: { initialInterval: '200 ms', maximumInterval: '5 seconds' },
+    }).waitForRevisionReady({ ...ref, replicas, deadline });
+
+    if (!waited.ready) {
+      const why = notReadyMessage(toRevision, waited.status.ready, replicas, input.readinessTimeoutSeconds, waited.status.replicas);
+      await removeRevision(ref);
+      step('RolledBack', `${why}; revision ${toRevision} removed${fromRevision !== null ? `, revision ${fromRevision} keeps serving` : ''}`);
+      return { outcome: 'rolledBack', reason: why, steps };
+    }
+    step('RevisionReady', `revision ${toRevision}: ${waited.status.ready}/${replicas} replica(s) ready`);
+
+    await routeTraffic(ref);
+    step('TrafficSwitched', `traffic switched to revision ${toRevision}`);
+
+    if (fromRevision !== null && fromRevision !== toRevision) {
+      await removeRevision({ deploymentId, revision: fromRevision });
+      step('OldRevisionRemoved', `revision ${fromRevision} removed`);
+    }
+    return { outcome: 'succeeded', steps };
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => removeRevision(ref));
+    }
+    throw err;
+  }
+}
+
+function notReadyMessage(
+  revision: number,
+  ready: number,
+  replicas: number,
+  timeoutSeconds: number,
+  replicaStates: { message?: string }[],
+): string {
+  const detail = replicaStates.map((r) => r.message).find((m) => m);
+  return `revision ${revision} did not become ready within ${timeoutSeconds}s (${ready}/${replicas} ready${detail ? `: ${detail}` : ''})`;
+}
