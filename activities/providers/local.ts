@@ -1,0 +1,185 @@
+/**
+ * RuntimeProvider for the local runtime: replicas run as processes managed by the agent
+ * (runtime/agent), which this provider drives over HTTP.
+ *
+ * Each revision is one agent replica set; the deployment's route points at one of them.
+ */
+import type {
+  ReplicaSetList,
+  ReplicaSetSpec,
+  ReplicaSetStatus,
+  RouteEndpoints,
+  RouteSpec,
+} from '../../runtime/agent/api';
+import type { ApplyRevisionInput, RevisionStatus, RuntimeProvider } from './provider';
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** The agent answered with an error status (e.g. 409 when a revision's template changes). */
+export class AgentRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AgentRequestError';
+  }
+}
+
+/**
+ * DNS-safe replica set name of a revision: `default/llama-8b-prod`, 3 -> `default--llama-8b-prod--r3`.
+ * Deployment ids are namespace/name, so the slash becomes `--`.
+ */
+export function replicaSetName(deploymentId: string, revision: number): string {
+  const base = deploymentId
+    .toLowerCase()
+    .replace(/\//g, '--')
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return `${base}--r${revision}`;
+}
+
+export class LocalRuntimeProvider implements RuntimeProvider {
+  private readonly agentUrl: string;
+
+  constructor(agentUrl: string) {
+    this.agentUrl = agentUrl.replace(/\/+$/, '');
+  }
+
+  async applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus> {
+    const spec: ReplicaSetSpec = input; // the agent's spec is the provider input, unchanged
+    const path = replicaSetPath(input.deploymentId, input.revision);
+    return toRevisionStatus(await this.call<ReplicaSetStatus>('PUT', path, spec));
+  }
+
+  async getRevision(deploymentId: string, revision: number): Promise<RevisionStatus> {
+    try {
+      const path = replicaSetPath(deploymentId, revision);
+      return toRevisionStatus(await this.call<ReplicaSetStatus>('GET', path));
+    } catch (err) {
+      if (!(err instanceof AgentRequestError && err.status === 404)) throw err;
+      const missing = { exists: false, desired: 0, ready: 0, restarts: 0, replicas: [] };
+      return { deploymentId, revision, ...missing };
+    }
+  }
+
+  async listRevisions(deploymentId: string): Promise<RevisionStatus[]> {
+    const list = await this.call<ReplicaSetList>(
+      'GET',
+      `/v1/replicasets?deploymentId=${encodeURIComponent(deploymentId)}`,
+    );
+    return list.items.map(toRevisionStatus);
+  }
+
+  async removeRevision(deploymentId: string, revision: number): Promise<void> {
+    await this.call('DELETE', replicaSetPath(deploymentId, revision));
+  }
+
+  async routeTraffic(deploymentId: string, revision: number): Promise<void> {
+    const route: RouteSpec = { replicaSet: replicaSetName(deploymentId, revision) };
+    await this.call('PUT', routePath(deploymentId), route);
+  }
+
+  async removeDeployment(deploymentId: string): Promise<void> {
+    // Route first, so no request is sent to replicas that are about to stop.
+    await this.call('DELETE', routePath(deploymentId));
+    for (const revision of await this.listRevisions(deploymentId)) {
+      await this.removeRevision(deploymentId, revision.revision);
+    }
+  }
+
+  async endpoints(deploymentId: string): Promise<{ revision: number | null; urls: string[] }> {
+    const endpoints = await this.call<RouteEndpoints>(
+      'GET',
+      `${routePath(deploymentId)}/endpoints`,
+    );
+    return { revision: endpoints.revision, urls: endpoints.urls };
+  }
+
+  /** JSON request to the agent; resolves undefined for 204. */
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const what = `${method} ${path}`;
+    let res: Response;
+    try {
+      res = await fetch(`${this.agentUrl}${path}`, {
+        method,
+        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new Error(
+        `local runtime agent at ${this.agentUrl} is not reachable (${what}): ${describeFetchError(err)}. ` +
+          'Is it running? (npm start runs it)',
+      );
+    }
+    const text = await res.text();
+    if (res.ok) return parseJson(text, `${this.agentUrl}: ${what}`) as T;
+    throw new AgentRequestError(
+      res.status,
+      `local runtime agent at ${this.agentUrl}: ${what} failed with HTTP ${res.status}: ${errorMessage(text)}`,
+    );
+  }
+}
+
+function replicaSetPath(deploymentId: string, revision: number): string {
+  return `/v1/replicasets/${encodeURIComponent(replicaSetName(deploymentId, revision))}`;
+}
+
+function routePath(deploymentId: string): string {
+  return `/v1/routes/${encodeURIComponent(deploymentId)}`;
+}
+
+/** Only the RevisionStatus fields: activity results land in workflow history. */
+function toRevisionStatus(status: ReplicaSetStatus): RevisionStatus {
+  return {
+    deploymentId: status.deploymentId,
+    revision: status.revision,
+    exists: true,
+    desired: status.desired,
+    ready: status.ready,
+    restarts: status.restarts,
+    replicas: status.replicas.map((r) => ({
+      id: r.id,
+      url: r.url,
+      ready: r.ready,
+      restarts: r.restarts,
+      startedAt: r.startedAt,
+      ...(r.readyAt !== undefined && { readyAt: r.readyAt }),
+      ...(r.message !== undefined && { message: r.message }),
+    })),
+  };
+}
+
+/** fetch wraps the useful part (ECONNREFUSED, timeout) in err.cause or err.name. */
+function describeFetchError(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError')
+    return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+  const cause =
+    err instanceof Error
+      ? (err.cause as { code?: string; message?: string } | undefined)
+      : undefined;
+  if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function parseJson(text: string, source: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(
+      `${source} answered with something that is not JSON; is another program listening there?`,
+    );
+  }
+}
+
+function errorMessage(text: string): string {
+  try {
+    const error = (JSON.parse(text) as { error?: unknown }).error;
+    if (typeof error === 'string') return error;
+  } catch {
+    // Not the agent's JSON error body; show the raw text.
+  }
+  return text || '(empty body)';
+}

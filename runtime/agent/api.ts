@@ -1,0 +1,56 @@
+/**
+ * The agent's HTTP API payloads, shared (as types only) with the LocalRuntimeProvider that
+ * calls it, so the two sides cannot drift apart.
+ */
+import type { ReplicaStatus, RevisionTemplate } from '../../activities/providers/provider';
+
+/** Body of PUT /v1/replicasets/:name. */
+export interface ReplicaSetSpec {
+  deploymentId: string;
+  revision: number;
+  replicas: number;
+  template: RevisionTemplate;
+}
+
+export interface ReplicaInfo extends ReplicaStatus {
+  /** null while the replica is being (re)started. */
+  pid: number | null;
+  /** 0 until the first process of the replica has started. */
+  port: number;
+}
+
+/** Answer of PUT and GET /v1/replicasets/:name. */
+export interface ReplicaSetStatus {
+  name: string;
+  deploymentId: string;
+  revision: number;
+  exists: true;
+  desired: number;
+  ready: number;
+  restarts: number;
+  template: RevisionTemplate;
+  replicas: ReplicaInfo[];
+}
+
+/** Answer of GET /v1/replicasets?deploymentId=X. */
+export interface ReplicaSetList {
+  items: ReplicaSetStatus[];
+}
+
+/** Body of PUT /v1/routes/:deploymentId. */
+export interface RouteSpec {
+  replicaSet: string;
+}
+
+/** Answer of GET /v1/routes/:deploymentId/endpoints (and of PUT /v1/routes/:deploymentId). */
+export interface RouteEndpoints {
+  replicaSet: string | null;
+  revision: number | null;
+  /** Base URLs of the ready replicas only. */
+  urls: string[];
+}
+
+/** Body of every 4xx/5xx answer. */
+export interface ErrorBody {
+  error: string;
+}

@@ -1,0 +1,440 @@
+/**
+ * Runs the replicas of every replica set as model-server processes and keeps them to their
+ * desired state: starts and stops them on scale, restarts them when they exit, probes
+ * their readiness, and re-adopts the ones still running after an agent restart.
+ *
+ * Every change of desired state (and every pid) is written to state.json at once.
+ */
+import type { ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import type { ReplicaInfo, ReplicaSetSpec, ReplicaSetStatus, RouteEndpoints } from './api';
+import { ConflictError, NotFoundError } from './errors';
+import { log } from './log';
+import { probeHealth } from './probe';
+import { freePort, hasArgs, isRunning, spawnDetached, terminate } from './processes';
+import { sameTemplate } from './requests';
+import type { AgentState, ReplicaRecord, ReplicaSetRecord, StateFile } from './state';
+
+const TICK_MS = 100;
+/** Not-ready replicas are probed often so readiness shows quickly; ready ones cheaply. */
+const PROBE_NOT_READY_MS = 100;
+const PROBE_READY_MS = 1000;
+const PROBE_TIMEOUT_MS = 1000;
+/** A ready replica turns not ready after this many failed probes in a row. */
+const PROBE_FAILURE_THRESHOLD = 3;
+/** How often to check that an adopted (not our child) process still runs. */
+const LIVENESS_MS = 500;
+const RESTART_BACKOFF_MIN_MS = 200;
+const RESTART_BACKOFF_MAX_MS = 5000;
+const STOP_GRACE_MS = 2000;
+
+export interface SupervisorOptions {
+  /** Compiled model-server entry point (dist/runtime/model-server/main.js). */
+  serverPath: string;
+  /** Address the replicas listen on and are reached at. */
+  replicaHost: string;
+  logDir: string;
+  stateFile: StateFile;
+}
+
+/** The process currently running a replica. */
+interface ReplicaProcess {
+  pid: number;
+  /** Set when we spawned it and so get its exit event; absent for adopted processes. */
+  child?: ChildProcess;
+}
+
+/** A replica's runtime state, next to its persisted record. */
+interface LiveReplica {
+  set: ReplicaSetRecord;
+  record: ReplicaRecord;
+  process?: ReplicaProcess;
+  ready: boolean;
+  readyAt?: string;
+  failedProbes: number;
+  probeInFlight: boolean;
+  nextProbeAt: number;
+  nextLivenessAt: number;
+  /** The last failed probe's reason, shown while not ready. */
+  probeDetail?: string;
+  backoffMs: number;
+  restartTimer?: NodeJS.Timeout;
+  /** Scaled away or deleted: its pending start or restart must not happen. */
+  removed: boolean;
+}
+
+export class Supervisor {
+  private readonly replicas = new Map<string, LiveReplica>();
+  private tickTimer?: NodeJS.Timeout;
+  private stopping = false;
+
+  constructor(
+    private readonly state: AgentState,
+    private readonly options: SupervisorOptions,
+  ) {}
+
+  /** Re-adopt replicas from state.json that still run, start the others, begin probing. */
+  start(): void {
+    const serverPath = this.options.serverPath;
+    for (const set of Object.values(this.state.replicaSets)) {
+      for (const record of set.replicas) {
+        const live = this.track(set, record);
+        const key = replicaKey(set, record);
+        if (record.pid !== null && hasArgs(record.pid, [serverPath, key])) {
+          live.process = { pid: record.pid };
+          log(`replica ${key} adopted (pid ${record.pid}, port ${record.port})`);
+          continue;
+        }
+        record.message = `replica ${record.id} was not running when the agent started; started again`;
+        void this.startProcess(live);
+      }
+    }
+    this.save();
+    this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** Create the replica set, or scale it; the template of an existing set cannot change. */
+  async apply(
+    name: string,
+    spec: ReplicaSetSpec,
+  ): Promise<{ status: ReplicaSetStatus; created: boolean }> {
+    let set = this.state.replicaSets[name];
+    const created = set === undefined;
+    if (set === undefined) {
+      set = {
+        name,
+        deploymentId: spec.deploymentId,
+        revision: spec.revision,
+        template: spec.template,
+        nextIndex: 1,
+        restarts: 0,
+        replicas: [],
+      };
+      this.state.replicaSets[name] = set;
+      log(`replica set ${name} created (revision ${spec.revision} of ${spec.deploymentId})`);
+    } else {
+      assertSameRevision(set, spec);
+    }
+    if (set.replicas.length !== spec.replicas) {
+      log(`replica set ${name} scaled from ${set.replicas.length} to ${spec.replicas}`);
+    }
+
+    const pending: Promise<void>[] = [];
+    while (set.replicas.length < spec.replicas) {
+      const record: ReplicaRecord = {
+        id: `r${set.nextIndex++}`,
+        pid: null,
+        port: 0,
+        startedAt: new Date().toISOString(),
+        restarts: 0,
+      };
+      set.replicas.push(record);
+      pending.push(this.startProcess(this.track(set, record)));
+    }
+    // Newest first, like a Kubernetes ReplicaSet scaling down.
+    for (const record of set.replicas.splice(spec.replicas).reverse()) {
+      pending.push(this.stopReplica(set, record));
+    }
+    this.save();
+    await Promise.all(pending);
+    return { status: this.status(set), created };
+  }
+
+  get(name: string): ReplicaSetStatus | undefined {
+    const set = this.state.replicaSets[name];
+    return set && this.status(set);
+  }
+
+  list(deploymentId?: string): ReplicaSetStatus[] {
+    return Object.values(this.state.replicaSets)
+      .filter((set) => deploymentId === undefined || set.deploymentId === deploymentId)
+      .sort((a, b) => a.revision - b.revision)
+      .map((set) => this.status(set));
+  }
+
+  /** Stop the set's processes and forget it; resolves once they are gone. */
+  async remove(name: string): Promise<void> {
+    const set = this.state.replicaSets[name];
+    if (!set) return;
+    delete this.state.replicaSets[name];
+    this.save();
+    log(`replica set ${name} deleted`);
+    await Promise.all(set.replicas.map((record) => this.stopReplica(set, record)));
+  }
+
+  setRoute(deploymentId: string, replicaSet: string): RouteEndpoints {
+    const set = this.state.replicaSets[replicaSet];
+    if (!set) throw new NotFoundError(`replica set ${replicaSet} does not exist`);
+    if (set.deploymentId !== deploymentId) {
+      throw new ConflictError(
+        `replica set ${replicaSet} belongs to ${set.deploymentId}, not ${deploymentId}`,
+      );
+    }
+    const current = this.state.routes[deploymentId];
+    if (current?.replicaSet !== replicaSet) {
+      this.state.routes[deploymentId] = { replicaSet, revision: set.revision };
+      this.save();
+      log(`route ${deploymentId} -> ${replicaSet}`);
+    }
+    return this.endpoints(deploymentId);
+  }
+
+  endpoints(deploymentId: string): RouteEndpoints {
+    const route = this.state.routes[deploymentId];
+    if (!route) return { replicaSet: null, revision: null, urls: [] };
+    const set = this.state.replicaSets[route.replicaSet];
+    const urls = set
+      ? this.status(set)
+          .replicas.filter((r) => r.ready)
+          .map((r) => r.url)
+      : [];
+    return { replicaSet: route.replicaSet, revision: route.revision, urls };
+  }
+
+  removeRoute(deploymentId: string): void {
+    if (!this.state.routes[deploymentId]) return;
+    delete this.state.routes[deploymentId];
+    this.save();
+    log(`route ${deploymentId} deleted`);
+  }
+
+  /**
+   * Stop every replica process but keep the desired state, so the next start of the agent
+   * brings the same replica sets back.
+   */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.tickTimer);
+    const stops = [...this.replicas.values()].map(async (live) => {
+      clearTimeout(live.restartTimer);
+      if (live.process) await terminate(live.process.pid, STOP_GRACE_MS);
+      live.record.pid = null;
+    });
+    await Promise.all(stops);
+    this.save();
+    log(`stopped ${stops.length} replica(s); desired state kept in ${this.options.stateFile.file}`);
+  }
+
+  private track(set: ReplicaSetRecord, record: ReplicaRecord): LiveReplica {
+    const live: LiveReplica = {
+      set,
+      record,
+      ready: false,
+      failedProbes: 0,
+      probeInFlight: false,
+      nextProbeAt: 0,
+      nextLivenessAt: 0,
+      backoffMs: RESTART_BACKOFF_MIN_MS,
+      removed: false,
+    };
+    this.replicas.set(replicaKey(set, record), live);
+    return live;
+  }
+
+  private async stopReplica(set: ReplicaSetRecord, record: ReplicaRecord): Promise<void> {
+    const key = replicaKey(set, record);
+    const live = this.replicas.get(key);
+    if (!live) return;
+    live.removed = true;
+    clearTimeout(live.restartTimer);
+    this.replicas.delete(key);
+    if (!live.process) return;
+    log(`replica ${key} stopping (pid ${live.process.pid})`);
+    await terminate(live.process.pid, STOP_GRACE_MS);
+  }
+
+  private async startProcess(live: LiveReplica): Promise<void> {
+    const { set, record } = live;
+    const key = replicaKey(set, record);
+    let port: number;
+    try {
+      port = await freePort(this.options.replicaHost);
+    } catch (err) {
+      this.scheduleRestart(live, `could not get a port: ${(err as Error).message}`);
+      return;
+    }
+    if (live.removed || this.stopping) return;
+
+    const args = [
+      this.options.serverPath,
+      '--host',
+      this.options.replicaHost,
+      '--port',
+      String(port),
+      '--model',
+      set.template.model,
+      '--load-ms',
+      String(set.template.loadMs),
+      // In argv (not only env) so re-adoption can recognise the process by its command line.
+      '--replica-id',
+      key,
+      ...(set.template.failLoad ? ['--fail-load'] : []),
+    ];
+    const env = { ...process.env, ...set.template.env, REPLICA_ID: key };
+    const logFile = path.join(this.options.logDir, `${set.name}.${record.id}.log`);
+    const child = spawnDetached(process.execPath, args, env, logFile);
+    if (child.pid === undefined) {
+      // Spawning failed; the reason arrives in the 'error' event.
+      child.once('error', (err) =>
+        this.scheduleRestart(live, `could not be started: ${err.message}`),
+      );
+      return;
+    }
+    const proc: ReplicaProcess = { pid: child.pid, child };
+    live.process = proc;
+    live.ready = false;
+    live.readyAt = undefined;
+    live.failedProbes = 0;
+    live.probeDetail = undefined;
+    record.pid = child.pid;
+    record.port = port;
+    record.startedAt = new Date().toISOString();
+    this.save();
+    log(`replica ${key} started (pid ${child.pid}, port ${port}, log ${logFile})`);
+    child.once('exit', (code, signal) => this.onExit(live, proc, describeExit(code, signal)));
+  }
+
+  private onExit(live: LiveReplica, proc: ReplicaProcess, reason: string): void {
+    if (live.process !== proc) return; // an older process of the replica
+    live.process = undefined;
+    live.ready = false;
+    live.readyAt = undefined;
+    live.record.pid = null;
+    if (live.removed || this.stopping) return;
+    this.scheduleRestart(live, reason);
+  }
+
+  private scheduleRestart(live: LiveReplica, reason: string): void {
+    const { set, record } = live;
+    const delay = live.backoffMs;
+    live.backoffMs = Math.min(delay * 2, RESTART_BACKOFF_MAX_MS);
+    record.message = `replica ${record.id} ${reason}; restarting in ${delay} ms`;
+    this.save();
+    log(`replica ${replicaKey(set, record)} ${reason}; restarting in ${delay} ms`);
+    live.restartTimer = setTimeout(() => {
+      live.restartTimer = undefined;
+      if (live.removed || this.stopping) return;
+      record.restarts += 1;
+      set.restarts += 1;
+      record.message = `replica ${record.id} ${reason}; restarted`;
+      void this.startProcess(live);
+    }, delay);
+  }
+
+  /** One cheap pass over all replicas: liveness of adopted processes, and due probes. */
+  private tick(): void {
+    const now = Date.now();
+    for (const live of this.replicas.values()) {
+      const proc = live.process;
+      if (!proc) continue;
+      // Our own children report their exit; adopted processes have to be looked at.
+      if (!proc.child && now >= live.nextLivenessAt) {
+        live.nextLivenessAt = now + LIVENESS_MS;
+        if (!isRunning(proc.pid)) {
+          this.onExit(live, proc, `(pid ${proc.pid}) is no longer running`);
+          continue;
+        }
+      }
+      if (!live.probeInFlight && now >= live.nextProbeAt) void this.probe(live, proc);
+    }
+  }
+
+  private async probe(live: LiveReplica, proc: ReplicaProcess): Promise<void> {
+    live.probeInFlight = true;
+    const result = await probeHealth(`${this.url(live.record)}/health`, PROBE_TIMEOUT_MS);
+    live.probeInFlight = false;
+    if (live.process !== proc) return; // restarted or stopped meanwhile
+
+    const key = replicaKey(live.set, live.record);
+    if (result.ok) {
+      live.failedProbes = 0;
+      live.probeDetail = undefined;
+      if (!live.ready) {
+        live.ready = true;
+        live.readyAt = new Date().toISOString();
+        live.backoffMs = RESTART_BACKOFF_MIN_MS;
+        const tookMs = Date.parse(live.readyAt) - Date.parse(live.record.startedAt);
+        log(`replica ${key} ready (${tookMs} ms after start)`);
+      }
+    } else {
+      live.probeDetail = result.detail;
+      if (live.ready && ++live.failedProbes >= PROBE_FAILURE_THRESHOLD) {
+        live.ready = false;
+        live.readyAt = undefined;
+        live.failedProbes = 0;
+        log(
+          `replica ${key} not ready: ${PROBE_FAILURE_THRESHOLD} health checks failed in a row (${result.detail})`,
+        );
+      }
+    }
+    live.nextProbeAt = Date.now() + (live.ready ? PROBE_READY_MS : PROBE_NOT_READY_MS);
+  }
+
+  private status(set: ReplicaSetRecord): ReplicaSetStatus {
+    const replicas = set.replicas.map((record): ReplicaInfo => {
+      const live = this.replicas.get(replicaKey(set, record));
+      const ready = live?.ready ?? false;
+      const notReady = !ready && live?.probeDetail ? `not ready: ${live.probeDetail}` : undefined;
+      const message = [record.message, notReady].filter(Boolean).join('; ');
+      return {
+        id: record.id,
+        url: record.port ? this.url(record) : '',
+        ready,
+        restarts: record.restarts,
+        startedAt: record.startedAt,
+        ...(live?.readyAt && { readyAt: live.readyAt }),
+        ...(message && { message }),
+        pid: record.pid,
+        port: record.port,
+      };
+    });
+    return {
+      name: set.name,
+      deploymentId: set.deploymentId,
+      revision: set.revision,
+      exists: true,
+      desired: set.replicas.length,
+      ready: replicas.filter((r) => r.ready).length,
+      restarts: set.restarts,
+      template: set.template,
+      replicas,
+    };
+  }
+
+  private url(record: ReplicaRecord): string {
+    return `http://${this.options.replicaHost}:${record.port}`;
+  }
+
+  private save(): void {
+    this.options.stateFile.save(this.state);
+  }
+}
+
+/** Also the REPLICA_ID of the process, and what re-adoption looks for in its command line. */
+function replicaKey(set: ReplicaSetRecord, record: ReplicaRecord): string {
+  return `${set.name}/${record.id}`;
+}
+
+function assertSameRevision(set: ReplicaSetRecord, spec: ReplicaSetSpec): void {
+  if (set.deploymentId !== spec.deploymentId || set.revision !== spec.revision) {
+    throw new ConflictError(
+      `replica set ${set.name} is revision ${set.revision} of ${set.deploymentId}, ` +
+        `not revision ${spec.revision} of ${spec.deploymentId}`,
+    );
+  }
+  if (!sameTemplate(set.template, spec.template)) {
+    throw new ConflictError(
+      `replica set ${set.name} already exists with a different template; revisions are immutable, ` +
+        `create a new revision instead (existing ${JSON.stringify(set.template)}, ` +
+        `requested ${JSON.stringify(spec.template)})`,
+    );
+  }
+}
+
+/** Like a shell: a signal shows as 128 + its number, e.g. 137 for SIGKILL. */
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (code !== null) return `exited with code ${code}`;
+  if (signal === null) return 'exited';
+  return `exited with code ${128 + os.constants.signals[signal]} (${signal})`;
+}
