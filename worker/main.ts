@@ -1,6 +1,6 @@
 /** The worker process: runs deployment, rollout and quota workflows and their activities. */
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { gpuQuota, loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal';
 import { createProvider } from '../activities/providers';
@@ -8,6 +8,8 @@ import { createWorker } from './create-worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // The SDK logs every bundling step at INFO; operators want warnings and our own lines.
+  Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() ?? 'WARN') as LogLevel) });
   const options = temporalConnectionOptions(config);
   const connection = await NativeConnection.connect(options);
   const client = new Client({ connection: await Connection.connect(options), namespace: config.TEMPORAL_NAMESPACE });

@@ -1,0 +1,42 @@
+/** The API process: REST API, OpenAPI docs and the inference gateway. */
+import { Client, Connection } from '@temporalio/client';
+import { gpuQuota, loadConfig } from '../config';
+import { temporalConnectionOptions } from '../config/temporal';
+import { createProvider } from '../activities/providers';
+import { buildApp, DOCS_PATH } from './app';
+import { loadOrCreateLocalKey, parseApiKeys, type ApiKeys } from './auth';
+import { DeploymentService } from './deployment-service';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const limitFor = (workspace: string, accelerator: string) => gpuQuota(config, workspace, accelerator);
+  const service = new DeploymentService({ client, taskQueue: config.TASK_QUEUE, catalog: config.catalog, limitFor });
+
+  let apiKeys: ApiKeys;
+  if (config.API_KEYS) {
+    apiKeys = parseApiKeys(config.API_KEYS);
+  } else {
+    const local = loadOrCreateLocalKey(config.DATA_DIR);
+    apiKeys = local.keys;
+    console.log(`api: no API_KEYS configured; local key for workspace "default" ${local.created ? '(new)' : ''}: ${local.key}`);
+  }
+
+  const app = await buildApp({ service, provider: createProvider(config), catalog: config.catalog, apiKeys, publicUrl: config.publicUrl, logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
+  await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  console.log(`api: listening on ${config.publicUrl} (docs ${config.publicUrl}${DOCS_PATH})`);
+
+  const stop = async () => {
+    await app.close();
+    await connection.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  console.error('api failed:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,157 @@
+/**
+ * `npm start`: the whole stack on its embedded defaults, in one terminal.
+ *
+ *   Temporal dev server (SQLite under DATA_DIR, UI on :8233, search attributes registered)
+ *   local runtime agent (replicas as local processes)
+ *   worker
+ *   REST API + gateway on :8080
+ *
+ * Ctrl-C stops everything it started, the agent stopping its replicas; the next start reuses
+ * DATA_DIR, so deployments (workflows and their replicas) come back. Set TEMPORAL_ADDRESS to
+ * use an existing Temporal server instead of the embedded one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { Connection } from '@temporalio/client';
+import { loadConfig } from '../config';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/domain/search-attributes';
+import { temporalCliPath } from './toolchain';
+
+const DIST = path.join(__dirname, '..');
+const env = process.env;
+const temporalPort = Number(env.TEMPORAL_PORT ?? 7233);
+const uiPort = Number(env.TEMPORAL_UI_PORT ?? 8233);
+const agentPort = Number(env.AGENT_PORT ?? 7070);
+const embeddedTemporal = env.TEMPORAL_ADDRESS === undefined;
+
+const childEnv: NodeJS.ProcessEnv = {
+  ...env,
+  TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? `127.0.0.1:${temporalPort}`,
+  LOCAL_AGENT_URL: env.LOCAL_AGENT_URL ?? `http://127.0.0.1:${agentPort}`,
+  AGENT_PORT: String(agentPort),
+};
+
+const config = loadConfig(childEnv);
+childEnv.DATA_DIR = config.DATA_DIR;
+
+const children: { name: string; process: ChildProcess }[] = [];
+let stopping = false;
+
+function log(message: string): void {
+  console.log(`[start] ${message}`);
+}
+
+function run(name: string, command: string, args: string[]): ChildProcess {
+  const child = spawn(command, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout, child.stderr]) {
+    readline.createInterface({ input: stream! }).on('line', (line) => console.log(`[${name}] ${line}`));
+  }
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    log(`${name} exited (${signal ?? `code ${code}`}); stopping the stack`);
+    void stop(1);
+  });
+  children.push({ name, process: child });
+  return child;
+}
+
+async function stop(exitCode: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('stopping...');
+  // Reverse order: API and worker first, then the agent (which stops its replicas), then Temporal.
+  for (const { name, process: child } of [...children].reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      log(`${name} did not stop in 10 s; killing it`);
+      child.kill('SIGKILL');
+    }, 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  log('stopped');
+  process.exit(exitCode);
+}
+
+async function waitForPort(port: number, what: string, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not listen on port ${port} within ${timeoutMs / 1000} s`);
+}
+
+async function assertPortFree(port: number, what: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', () => reject(new Error(`port ${port} (${what}) is in use: is the stack already running? Stop it, or set the port variable (see README)`)));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+  });
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  fs.mkdirSync(config.DATA_DIR, { recursive: true });
+  await assertPortFree(config.API_PORT, 'API');
+  await assertPortFree(agentPort, 'local runtime agent');
+
+  if (embeddedTemporal) {
+    await assertPortFree(temporalPort, 'Temporal');
+    await assertPortFree(uiPort, 'Temporal UI');
+    log(`starting the Temporal dev server (data: ${path.join(config.DATA_DIR, 'temporal.db')})`);
+    run('temporal', temporalCliPath(), [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(temporalPort),
+      '--ui-port',
+      String(uiPort),
+      '--db-filename',
+      path.join(config.DATA_DIR, 'temporal.db'),
+      '--namespace',
+      config.TEMPORAL_NAMESPACE,
+      '--log-level',
+      'warn',
+      ...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]),
+    ]);
+    await waitForPort(temporalPort, 'Temporal');
+  }
+  // The frontend listens before it serves: wait for a real answer.
+  const connection = await Connection.connect({ address: childEnv.TEMPORAL_ADDRESS! });
+  await connection.ensureConnected();
+  await connection.close();
+
+  run('agent', process.execPath, [path.join(DIST, 'runtime', 'agent', 'main.js')]);
+  await waitForPort(agentPort, 'local runtime agent');
+  run('worker', process.execPath, [path.join(DIST, 'worker', 'main.js')]);
+  run('api', process.execPath, [path.join(DIST, 'api', 'main.js')]);
+  await waitForPort(config.API_PORT, 'API');
+
+  const keyFile = path.join(config.DATA_DIR, 'api-key');
+  const keyHint = config.API_KEYS ? 'keys from API_KEYS' : `local key: ${fs.existsSync(keyFile) ? fs.readFileSync(keyFile, 'utf8').trim() : '(see the api line above)'}`;
+  log('ready:');
+  log(`  API           ${config.publicUrl}    (${keyHint})`);
+  log(`  API docs      ${config.publicUrl}/docs   (OpenAPI: ${config.publicUrl}/openapi.json)`);
+  if (embeddedTemporal) log(`  Temporal UI   http://127.0.0.1:${uiPort}`);
+  log(`  data          ${config.DATA_DIR}`);
+  log('Ctrl-C stops everything.');
+}
+
+main().catch((err) => {
+  console.error(`[start] ${err instanceof Error ? err.message : err}`);
+  void stop(1);
+});
