@@ -84,7 +84,9 @@ function publishedPorts(name: string): { host: number; container: number }[] {
     if (typeof port === 'object') {
       return { host: Number(port.published), container: Number(port.target) };
     }
-    const parts = String(port).replace(/\/(tcp|udp)$/, '').split(':');
+    const parts = String(port)
+      .replace(/\/(tcp|udp)$/, '')
+      .split(':');
     const container = Number(parts.at(-1));
     return { host: parts.length >= 2 ? Number(parts.at(-2)) : container, container };
   });
@@ -127,7 +129,9 @@ const CONFIG_KEYS = configEnvKeys();
  */
 function variablesReadBy(source: string): Set<string> {
   const text = read(source);
-  const own = [...text.matchAll(/process\.env(?:\.([A-Z][A-Z0-9_]*)|\[['"]([A-Z][A-Z0-9_]*)['"]\])/g)];
+  const own = [
+    ...text.matchAll(/process\.env(?:\.([A-Z][A-Z0-9_]*)|\[['"]([A-Z][A-Z0-9_]*)['"]\])/g),
+  ];
   return new Set([
     ...(text.includes('loadConfig(') ? CONFIG_KEYS : []),
     ...own.map((m) => (m[1] ?? m[2]) as string),
@@ -265,9 +269,7 @@ describe('docker-compose.yml', () => {
     const env = envOf('api');
     expect(env.API_HOST).toBe('0.0.0.0');
     expect(publishedPorts('api').map((p) => p.container)).toContain(Number(env.API_PORT));
-    expect(argv(service('api').healthcheck?.test).join(' ')).toContain(
-      `:${env.API_PORT}/healthz`,
-    );
+    expect(argv(service('api').healthcheck?.test).join(' ')).toContain(`:${env.API_PORT}/healthz`);
   });
 
   it('the agent listens on all interfaces and keeps DATA_DIR on a volume', () => {
