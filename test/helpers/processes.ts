@@ -26,8 +26,14 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `node <script>` and waits until `ready()` holds (or fails with the process output). */
-export async function startNode(script: string, env: NodeJS.ProcessEnv, ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<RunningProcess> {
+/** Starts `node <script>` and waits until `ready(output)` holds (or fails with the process output). */
+export async function startNode(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  ready: (output: string) => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<RunningProcess> {
   const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -53,7 +59,7 @@ export async function startNode(script: string, env: NodeJS.ProcessEnv, ready: (
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!running) throw new Error(`${what} exited during startup:\n${output}`);
-    if (await ready().catch(() => false)) return proc;
+    if (await (async () => ready(output))().catch(() => false)) return proc;
     if (Date.now() > deadline) {
       await proc.stop('SIGKILL');
       throw new Error(`${what} was not ready within ${timeoutMs} ms:\n${output}`);

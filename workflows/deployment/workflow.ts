@@ -44,7 +44,7 @@ const quick = proxyActivities<Activities>({
 const WATCH_MAX_WAIT_MS = 15 * 60 * 1000;
 const watcher = proxyActivities<Activities>({
   startToCloseTimeout: WATCH_MAX_WAIT_MS + 60_000,
-  heartbeatTimeout: '20 seconds',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 3 },
 });
 

@@ -33,7 +33,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     const deadline = new Date(Date.now() + input.readinessTimeoutSeconds * 1000).toISOString();
     const waited = await proxyActivities<Activities>({
       startToCloseTimeout: `${input.readinessTimeoutSeconds + 60} seconds`,
-      heartbeatTimeout: '20 seconds',
+      heartbeatTimeout: '10 seconds',
       retry: { initialInterval: '200 ms', maximumInterval: '5 seconds' },
     }).waitForRevisionReady({ ...ref, replicas, deadline });
 
