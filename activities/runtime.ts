@@ -34,7 +34,7 @@ export interface WaitReadyInput extends RevisionRef {
 }
 
 /** Poll quickly while something is loading (readiness is the latency users feel), slowly after. */
-const FAST_POLL_MS = 100;
+const FAST_POLL_MS = 50;
 const SLOW_POLL_MS = 1000;
 
 export function templateFor(spec: DeploymentSpec, catalog: Catalog): RevisionTemplate {

@@ -16,9 +16,9 @@ import { freePort, hasArgs, isRunning, spawnDetached, terminate } from './proces
 import { sameTemplate } from './requests';
 import type { AgentState, ReplicaRecord, ReplicaSetRecord, StateFile } from './state';
 
-const TICK_MS = 100;
+const TICK_MS = 50;
 /** Not-ready replicas are probed often so readiness shows quickly; ready ones cheaply. */
-const PROBE_NOT_READY_MS = 100;
+const PROBE_NOT_READY_MS = 50;
 const PROBE_READY_MS = 1000;
 const PROBE_TIMEOUT_MS = 1000;
 /** A ready replica turns not ready after this many failed probes in a row. */

@@ -44,7 +44,7 @@ async function call(method: string, urlPath: string, body?: unknown) {
     headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { items: { reason: string }[] } };
 }
 
 const deployments = '/v1/workspaces/default/deployments';
@@ -103,7 +103,7 @@ it('runs the README path on the one-command stack, survives a restart, and stops
   const back = await waitFor(view('readme-embed'), (v) => v.health === 'Healthy', 'Healthy after restart', 60_000);
   expect(back).toMatchObject({ revision: 2, state: 'running', spec: { model: 'whisper-large-v3' } });
   const events = await call('GET', `${deployments}/readme-embed/events?pageSize=500`);
-  expect(events.body.items.map((e: { reason: string }) => e.reason)).toEqual(expect.arrayContaining(['Created', 'RolloutSucceeded', 'Paused', 'Resumed']));
+  expect(events.body.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Created', 'RolloutSucceeded', 'Paused', 'Resumed']));
 }, 240_000);
 
 /** Starts dist/scripts/start.js (what `npm start` runs after building) and waits for its banner. */

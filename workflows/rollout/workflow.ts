@@ -3,7 +3,7 @@ import type { Activities } from '../../activities';
 import type { DeploymentEvent } from '../domain/deployment';
 import type { RolloutInput, RolloutResult } from './definitions';
 
-const { applyRevision, waitForRevisionReady, routeTraffic, removeRevision } = proxyActivities<Activities>({
+const { applyRevision, routeTraffic, removeRevision } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds' },
 });
