@@ -9,7 +9,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -20,9 +23,30 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../activities/*', '../../activities/*', '**/activities/**'], allowTypeImports: true, message: 'Workflows import activity types only.' },
-            { group: ['node:*', 'fs', 'fs/*', 'path', 'http', 'https', 'net', 'child_process', 'os', 'crypto'], message: 'Workflow code runs in a deterministic sandbox: no Node built-ins.' },
-            { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'Workflow code imports only @temporalio/workflow and @temporalio/common.' },
+            {
+              group: ['../activities/*', '../../activities/*', '**/activities/**'],
+              allowTypeImports: true,
+              message: 'Workflows import activity types only.',
+            },
+            {
+              group: [
+                'node:*',
+                'fs',
+                'fs/*',
+                'path',
+                'http',
+                'https',
+                'net',
+                'child_process',
+                'os',
+                'crypto',
+              ],
+              message: 'Workflow code runs in a deterministic sandbox: no Node built-ins.',
+            },
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'Workflow code imports only @temporalio/workflow and @temporalio/common.',
+            },
           ],
         },
       ],

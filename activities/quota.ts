@@ -1,8 +1,18 @@
 /** Quota activities: talk to the per-workspace quota ledger workflow. */
-import { ApplicationFailure, Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  Client,
+  WithStartWorkflowOperation,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { ErrorType } from '../workflows/domain/errors';
-import type { Reservation } from '../workflows/quota/definitions';
-import { QUOTA_WORKFLOW_TYPE, quotaWorkflowId, releaseUpdate, reserveUpdate } from '../workflows/quota/definitions';
+import type { GpuDemand } from '../workflows/quota/definitions';
+import {
+  QUOTA_WORKFLOW_TYPE,
+  quotaWorkflowId,
+  releaseUpdate,
+  reserveUpdate,
+} from '../workflows/quota/definitions';
 
 export interface QuotaDeps {
   client: Client;
@@ -11,8 +21,10 @@ export interface QuotaDeps {
   limitFor(workspace: string, accelerator: string): number;
 }
 
-export interface ReserveQuotaInput extends Reservation {
+export interface ReserveQuotaInput {
   workspace: string;
+  holder: string;
+  gpus: GpuDemand;
 }
 
 export function createQuotaActivities({ client, taskQueue, limitFor }: QuotaDeps) {
@@ -26,20 +38,43 @@ export function createQuotaActivities({ client, taskQueue, limitFor }: QuotaDeps
 
   return {
     /** Idempotent per holder. Throws a non-retryable `quota_exceeded` failure when it does not fit. */
-    async reserveQuota({ workspace, ...reservation }: ReserveQuotaInput): Promise<void> {
-      const request = { ...reservation, limit: limitFor(workspace, reservation.accelerator) };
+    async reserveQuota({ workspace, holder, gpus }: ReserveQuotaInput): Promise<void> {
+      const limits = Object.fromEntries(
+        Object.keys(gpus).map((type) => [type, limitFor(workspace, type)]),
+      );
+      const request = { holder, gpus, limits };
       try {
-        await client.workflow.executeUpdateWithStart(reserveUpdate, { args: [request], startWorkflowOperation: startLedger(workspace) });
+        await client.workflow.executeUpdateWithStart(reserveUpdate, {
+          args: [request],
+          startWorkflowOperation: startLedger(workspace),
+        });
       } catch (err) {
-        if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.QuotaExceeded) {
-          throw ApplicationFailure.create({ type: ErrorType.QuotaExceeded, message: err.cause.message, nonRetryable: true });
+        if (
+          err instanceof WorkflowUpdateFailedError &&
+          err.cause instanceof ApplicationFailure &&
+          err.cause.type === ErrorType.QuotaExceeded
+        ) {
+          throw ApplicationFailure.create({
+            type: ErrorType.QuotaExceeded,
+            message: err.cause.message,
+            nonRetryable: true,
+          });
         }
         throw err;
       }
     },
 
-    async releaseQuota({ workspace, holder }: { workspace: string; holder: string }): Promise<void> {
-      await client.workflow.executeUpdateWithStart(releaseUpdate, { args: [{ holder }], startWorkflowOperation: startLedger(workspace) });
+    async releaseQuota({
+      workspace,
+      holder,
+    }: {
+      workspace: string;
+      holder: string;
+    }): Promise<void> {
+      await client.workflow.executeUpdateWithStart(releaseUpdate, {
+        args: [{ holder }],
+        startWorkflowOperation: startLedger(workspace),
+      });
     },
   };
 }

@@ -40,7 +40,11 @@ const SLOW_POLL_MS = 1000;
 export function templateFor(spec: DeploymentSpec, catalog: Catalog): RevisionTemplate {
   const model = findModel(catalog, spec.model);
   if (!model) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidSpec, message: `model "${spec.model}" is not in the catalog`, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidSpec,
+      message: `model "${spec.model}" is not in the catalog`,
+      nonRetryable: true,
+    });
   }
   return {
     model: model.id,
@@ -52,9 +56,16 @@ export function templateFor(spec: DeploymentSpec, catalog: Catalog): RevisionTem
 
 export function createRuntimeActivities({ provider, catalog }: RuntimeDeps) {
   return {
-    async applyRevision(input: RevisionRef & { replicas: number; spec: DeploymentSpec }): Promise<RevisionStatus> {
+    async applyRevision(
+      input: RevisionRef & { replicas: number; spec: DeploymentSpec },
+    ): Promise<RevisionStatus> {
       const { deploymentId, revision, replicas, spec } = input;
-      return provider.applyRevision({ deploymentId, revision, replicas, template: templateFor(spec, catalog) });
+      return provider.applyRevision({
+        deploymentId,
+        revision,
+        replicas,
+        template: templateFor(spec, catalog),
+      });
     },
 
     async getRevision({ deploymentId, revision }: RevisionRef): Promise<RevisionStatus> {
@@ -70,7 +81,13 @@ export function createRuntimeActivities({ provider, catalog }: RuntimeDeps) {
     },
 
     /** Removes leftovers (e.g. of a rollout interrupted by a crash). Returns the revisions removed. */
-    async removeRevisionsExcept({ deploymentId, keep }: { deploymentId: string; keep: number[] }): Promise<number[]> {
+    async removeRevisionsExcept({
+      deploymentId,
+      keep,
+    }: {
+      deploymentId: string;
+      keep: number[];
+    }): Promise<number[]> {
       const revisions = await provider.listRevisions(deploymentId);
       const stale = revisions.map((r) => r.revision).filter((r) => !keep.includes(r));
       for (const revision of stale) await provider.removeRevision(deploymentId, revision);
@@ -82,12 +99,20 @@ export function createRuntimeActivities({ provider, catalog }: RuntimeDeps) {
     },
 
     /** Long poll: returns when ready count, restarts or existence change, or after maxWaitMs. */
-    async watchRevision({ deploymentId, revision, known, maxWaitMs }: WatchInput): Promise<RevisionStatus> {
+    async watchRevision({
+      deploymentId,
+      revision,
+      known,
+      maxWaitMs,
+    }: WatchInput): Promise<RevisionStatus> {
       const ctx = Context.current();
       const until = Date.now() + maxWaitMs;
       for (;;) {
         const status = await provider.getRevision(deploymentId, revision);
-        const changed = status.ready !== known.ready || status.restarts !== known.restarts || status.exists !== known.exists;
+        const changed =
+          status.ready !== known.ready ||
+          status.restarts !== known.restarts ||
+          status.exists !== known.exists;
         if (changed || Date.now() >= until) return status;
         ctx.heartbeat({ ready: status.ready, restarts: status.restarts });
         await ctx.sleep(status.ready < status.desired ? FAST_POLL_MS : SLOW_POLL_MS);
@@ -95,7 +120,12 @@ export function createRuntimeActivities({ provider, catalog }: RuntimeDeps) {
     },
 
     /** For rollouts: waits until `replicas` are ready, or the deadline passes. Heartbeats progress. */
-    async waitForRevisionReady({ deploymentId, revision, replicas, deadline }: WaitReadyInput): Promise<{ ready: boolean; status: RevisionStatus }> {
+    async waitForRevisionReady({
+      deploymentId,
+      revision,
+      replicas,
+      deadline,
+    }: WaitReadyInput): Promise<{ ready: boolean; status: RevisionStatus }> {
       const ctx = Context.current();
       const until = Date.parse(deadline);
       for (;;) {

@@ -5,7 +5,11 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
 import type { RuntimeProvider } from '../activities/providers/provider';
 import type { Catalog } from '../workflows/domain/catalog';
 import { workspaceForToken, type ApiKeys } from './auth';
@@ -33,32 +37,56 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
 
   // A merge patch is JSON: parse it like JSON.
-  app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (err) {
-      done(Object.assign(err as Error, { statusCode: 400 }), undefined);
-    }
-  });
+  app.addContentTypeParser(
+    'application/merge-patch+json',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      try {
+        done(null, JSON.parse(body as string));
+      } catch (err) {
+        done(Object.assign(err as Error, { statusCode: 400 }), undefined);
+      }
+    },
+  );
 
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/v1/')) return; // /healthz, the OpenAPI document and docs are open
     const workspace = workspaceForToken(options.apiKeys, request.headers.authorization);
     if (!workspace) {
-      return reply.status(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'missing or unknown API key: send Authorization: Bearer <key>'));
+      return reply
+        .status(401)
+        .header('www-authenticate', 'Bearer')
+        .send(
+          errorBody('unauthorized', 'missing or unknown API key: send Authorization: Bearer <key>'),
+        );
     }
     const target = /^\/v1\/(?:workspaces|endpoints)\/([^/?]+)/.exec(request.url)?.[1];
     if (target !== undefined && decodeURIComponent(target) !== workspace) {
-      return reply.status(403).send(errorBody('forbidden', `this API key belongs to workspace "${workspace}", not "${decodeURIComponent(target)}"`));
+      return reply
+        .status(403)
+        .send(
+          errorBody(
+            'forbidden',
+            `this API key belongs to workspace "${workspace}", not "${decodeURIComponent(target)}"`,
+          ),
+        );
     }
   });
 
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'model-deployments API', version: '1', description: 'Deploy ML models onto GPU capacity and keep them right-sized.' },
+      info: {
+        title: 'model-deployments API',
+        version: '1',
+        description: 'Deploy ML models onto GPU capacity and keep them right-sized.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

@@ -11,10 +11,15 @@ export type ApiKeys = ReadonlyMap<string, string>;
 
 export function parseApiKeys(value: string): ApiKeys {
   const keys = new Map<string, string>();
-  for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const [key, workspace, ...rest] = entry.split('=');
     if (!key || !workspace || rest.length > 0) {
-      throw new Error(`API_KEYS: "${entry.slice(0, 4)}..." is not key=workspace (format: key1=workspace1,key2=workspace2)`);
+      throw new Error(
+        `API_KEYS: "${entry.slice(0, 4)}..." is not key=workspace (format: key1=workspace1,key2=workspace2)`,
+      );
     }
     keys.set(key.trim(), workspace.trim());
   }
@@ -23,7 +28,11 @@ export function parseApiKeys(value: string): ApiKeys {
 }
 
 /** The local key file, made on first start. Returns the keys and whether one was just made. */
-export function loadOrCreateLocalKey(dataDir: string): { keys: ApiKeys; key: string; created: boolean } {
+export function loadOrCreateLocalKey(dataDir: string): {
+  keys: ApiKeys;
+  key: string;
+  created: boolean;
+} {
   const file = path.join(dataDir, 'api-key');
   if (fs.existsSync(file)) {
     const key = fs.readFileSync(file, 'utf8').trim();
@@ -42,7 +51,8 @@ export function workspaceForToken(keys: ApiKeys, authorization: string | undefin
   const presented = Buffer.from(match[1]!);
   for (const [key, workspace] of keys) {
     const expected = Buffer.from(key);
-    if (expected.length === presented.length && crypto.timingSafeEqual(expected, presented)) return workspace;
+    if (expected.length === presented.length && crypto.timingSafeEqual(expected, presented))
+      return workspace;
   }
   return null;
 }

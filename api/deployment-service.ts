@@ -14,11 +14,21 @@ import {
 } from '@temporalio/client';
 import type { Catalog } from '../workflows/domain/catalog';
 import { checkAgainstCatalog } from '../workflows/domain/catalog';
-import type { DeploymentEvent, DeploymentView, DeploymentState, Health } from '../workflows/domain/deployment';
+import type {
+  DeploymentEvent,
+  DeploymentView,
+  DeploymentState,
+  Health,
+} from '../workflows/domain/deployment';
 import { ErrorType } from '../workflows/domain/errors';
 import { SA, tagValues } from '../workflows/domain/search-attributes';
 import type { DeploymentSpec, Violation } from '../workflows/domain/spec';
-import { validateSpec, violationsOf, deploymentNameSchema, describeViolations } from '../workflows/domain/spec';
+import {
+  validateSpec,
+  violationsOf,
+  deploymentNameSchema,
+  describeViolations,
+} from '../workflows/domain/spec';
 import { applyMergePatch } from '../workflows/domain/merge-patch';
 import {
   DEPLOYMENT_WORKFLOW_TYPE,
@@ -90,7 +100,10 @@ export class DeploymentService {
     const { name, ...rest } = body as Record<string, unknown>;
     const nameCheck = deploymentNameSchema.safeParse(name);
     const specCheck = this.validate(rest);
-    const violations = [...(nameCheck.success ? [] : violationsOf(nameCheck.error, ['name'])), ...(specCheck.ok ? [] : specCheck.violations)];
+    const violations = [
+      ...(nameCheck.success ? [] : violationsOf(nameCheck.error, ['name'])),
+      ...(specCheck.ok ? [] : specCheck.violations),
+    ];
     if (!nameCheck.success || !specCheck.ok) throw invalid(violations);
     return this.start(workspace, nameCheck.data, specCheck.value);
   }
@@ -98,7 +111,10 @@ export class DeploymentService {
   async clone(workspace: string, source: string, body: unknown): Promise<DeploymentView> {
     const { name, spec: overrides } = (body ?? {}) as { name?: unknown; spec?: unknown };
     const original = await this.get(workspace, source);
-    return this.create(workspace, { name, ...(applyMergePatch(original.spec, overrides ?? {}) as object) });
+    return this.create(workspace, {
+      name,
+      ...(applyMergePatch(original.spec, overrides ?? {}) as object),
+    });
   }
 
   async get(workspace: string, name: string): Promise<DeploymentView> {
@@ -114,14 +130,24 @@ export class DeploymentService {
     const current = await this.get(workspace, name);
     const patched = applyMergePatch(current, patch) as Record<string, unknown>;
     const changedOutsideSpec = Object.keys({ ...current, ...patched }).filter(
-      (key) => key !== 'spec' && JSON.stringify(patched[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key]),
+      (key) =>
+        key !== 'spec' &&
+        JSON.stringify(patched[key]) !==
+          JSON.stringify((current as unknown as Record<string, unknown>)[key]),
     );
     if (changedOutsideSpec.length > 0) {
-      throw invalid(changedOutsideSpec.map((key) => ({ path: key, message: `only spec may change; ${key} is read-only` })));
+      throw invalid(
+        changedOutsideSpec.map((key) => ({
+          path: key,
+          message: `only spec may change; ${key} is read-only`,
+        })),
+      );
     }
     const checked = this.validate(patched.spec, ['spec']);
     if (!checked.ok) throw invalid(checked.violations);
-    return this.call(workspace, name, (h) => h.executeUpdate(editUpdate, { args: [checked.value] }));
+    return this.call(workspace, name, (h) =>
+      h.executeUpdate(editUpdate, { args: [checked.value] }),
+    );
   }
 
   async pause(workspace: string, name: string): Promise<DeploymentView> {
@@ -137,14 +163,19 @@ export class DeploymentService {
   }
 
   /** Running deployments of a workspace, filtered through search attributes, a page at a time. */
-  async list(workspace: string, filters: ListFilters): Promise<{ items: DeploymentView[]; nextPageToken?: string }> {
+  async list(
+    workspace: string,
+    filters: ListFilters,
+  ): Promise<{ items: DeploymentView[]; nextPageToken?: string }> {
     const clauses = [
       `WorkflowType = '${DEPLOYMENT_WORKFLOW_TYPE}'`,
       `ExecutionStatus = 'Running'`,
       `${SA.workspace.name} = ${quote(workspace)}`,
       ...(filters.health ? [`${SA.health.name} = ${quote(filters.health)}`] : []),
       ...(filters.state ? [`${SA.state.name} = ${quote(filters.state)}`] : []),
-      ...(filters.tags ?? []).map((t) => `${SA.tags.name} = ${quote(tagValues({ [t.key]: t.value })[0]!)}`),
+      ...(filters.tags ?? []).map(
+        (t) => `${SA.tags.name} = ${quote(tagValues({ [t.key]: t.value })[0]!)}`,
+      ),
     ];
     const response = await this.client.workflowService.listWorkflowExecutions({
       namespace: this.client.options.namespace,
@@ -152,17 +183,26 @@ export class DeploymentService {
       pageSize: filters.pageSize,
       nextPageToken: filters.pageToken ? Buffer.from(filters.pageToken, 'base64url') : undefined,
     });
-    const ids = (response.executions ?? []).map((e) => e.execution?.workflowId).filter((id): id is string => !!id);
+    const ids = (response.executions ?? [])
+      .map((e) => e.execution?.workflowId)
+      .filter((id): id is string => !!id);
     const views = await Promise.all(
-      ids.map((id) =>
-        this.client.workflow
-          .getHandle(id)
-          .query(statusQuery)
-          .catch(() => undefined), // closed between list and query: skip it
+      ids.map(
+        (id) =>
+          this.client.workflow
+            .getHandle(id)
+            .query(statusQuery)
+            .catch(() => undefined), // closed between list and query: skip it
       ),
     );
-    const token = response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : undefined;
-    return { items: views.filter((v): v is DeploymentView => !!v), ...(token ? { nextPageToken: token } : {}) };
+    const token =
+      response.nextPageToken && response.nextPageToken.length > 0
+        ? Buffer.from(response.nextPageToken).toString('base64url')
+        : undefined;
+    return {
+      items: views.filter((v): v is DeploymentView => !!v),
+      ...(token ? { nextPageToken: token } : {}),
+    };
   }
 
   async quotas(workspace: string): Promise<QuotaLine[]> {
@@ -181,47 +221,80 @@ export class DeploymentService {
 
   // ---- internals -----------------------------------------------------------------------------
 
-  private validate(spec: unknown, prefix: string[] = []): { ok: true; value: DeploymentSpec } | { ok: false; violations: Violation[] } {
+  private validate(
+    spec: unknown,
+    prefix: string[] = [],
+  ): { ok: true; value: DeploymentSpec } | { ok: false; violations: Violation[] } {
     const parsed = validateSpec(spec);
-    if (!parsed.ok) return { ok: false, violations: parsed.violations.map((v) => ({ ...v, path: [...prefix, v.path].filter(Boolean).join('.') })) };
+    if (!parsed.ok)
+      return {
+        ok: false,
+        violations: parsed.violations.map((v) => ({
+          ...v,
+          path: [...prefix, v.path].filter(Boolean).join('.'),
+        })),
+      };
     const catalogViolations = checkAgainstCatalog(parsed.value, this.options.catalog);
-    if (catalogViolations.length > 0) return { ok: false, violations: catalogViolations.map((v) => ({ ...v, path: [...prefix, v.path].join('.') })) };
+    if (catalogViolations.length > 0)
+      return {
+        ok: false,
+        violations: catalogViolations.map((v) => ({ ...v, path: [...prefix, v.path].join('.') })),
+      };
     return parsed;
   }
 
-  private async start(workspace: string, name: string, spec: DeploymentSpec): Promise<DeploymentView> {
+  private async start(
+    workspace: string,
+    name: string,
+    spec: DeploymentSpec,
+  ): Promise<DeploymentView> {
     const workflowId = deploymentWorkflowId(workspace, name);
-    const startWorkflowOperation = new WithStartWorkflowOperation<typeof deploymentWorkflow>(DEPLOYMENT_WORKFLOW_TYPE, {
-      workflowId,
-      taskQueue: this.options.taskQueue,
-      args: [{ workspace, name, spec }],
-      // The workflow ID is the lock on the name: a running deployment keeps it taken.
-      workflowIdConflictPolicy: 'FAIL',
-      typedSearchAttributes: [
-        { key: SA.workspace, value: workspace },
-        { key: SA.name, value: name },
-        { key: SA.state, value: 'creating' },
-        { key: SA.health, value: 'Progressing' },
-        { key: SA.model, value: spec.model },
-        { key: SA.tags, value: tagValues(spec.tags) },
-      ],
-    });
+    const startWorkflowOperation = new WithStartWorkflowOperation<typeof deploymentWorkflow>(
+      DEPLOYMENT_WORKFLOW_TYPE,
+      {
+        workflowId,
+        taskQueue: this.options.taskQueue,
+        args: [{ workspace, name, spec }],
+        // The workflow ID is the lock on the name: a running deployment keeps it taken.
+        workflowIdConflictPolicy: 'FAIL',
+        typedSearchAttributes: [
+          { key: SA.workspace, value: workspace },
+          { key: SA.name, value: name },
+          { key: SA.state, value: 'creating' },
+          { key: SA.health, value: 'Progressing' },
+          { key: SA.model, value: spec.model },
+          { key: SA.tags, value: tagValues(spec.tags) },
+        ],
+      },
+    );
     try {
-      return await this.client.workflow.executeUpdateWithStart(admissionUpdate, { startWorkflowOperation });
+      return await this.client.workflow.executeUpdateWithStart(admissionUpdate, {
+        startWorkflowOperation,
+      });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new DomainError(ErrorType.Conflict, `a deployment named "${name}" already exists in workspace "${workspace}"`);
+        throw new DomainError(
+          ErrorType.Conflict,
+          `a deployment named "${name}" already exists in workspace "${workspace}"`,
+        );
       }
       throw toDomainError(err);
     }
   }
 
-  private async call<T>(workspace: string, name: string, fn: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>): Promise<T> {
+  private async call<T>(
+    workspace: string,
+    name: string,
+    fn: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>,
+  ): Promise<T> {
     try {
       return await fn(this.client.workflow.getHandle(deploymentWorkflowId(workspace, name)));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError || err instanceof QueryRejectedError) {
-        throw new DomainError(ErrorType.NotFound, `no deployment named "${name}" in workspace "${workspace}"`);
+        throw new DomainError(
+          ErrorType.NotFound,
+          `no deployment named "${name}" in workspace "${workspace}"`,
+        );
       }
       throw toDomainError(err);
     }
@@ -229,7 +302,11 @@ export class DeploymentService {
 }
 
 function invalid(violations: Violation[]): DomainError {
-  return new DomainError(ErrorType.InvalidSpec, `invalid deployment: ${describeViolations(violations)}`, violations);
+  return new DomainError(
+    ErrorType.InvalidSpec,
+    `invalid deployment: ${describeViolations(violations)}`,
+    violations,
+  );
 }
 
 /** Failures raised by workflow validators and handlers carry their type; map it to the API's code. */
@@ -237,7 +314,9 @@ export function toDomainError(err: unknown): unknown {
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause;
     if (cause instanceof ApplicationFailure && isDomainCode(cause.type)) {
-      const details = Array.isArray(cause.details?.[0]) ? (cause.details[0] as Violation[]) : undefined;
+      const details = Array.isArray(cause.details?.[0])
+        ? (cause.details[0] as Violation[])
+        : undefined;
       return new DomainError(cause.type, cause.message, details);
     }
   }

@@ -27,15 +27,25 @@ export function errorBody(code: string, message: string, details?: Violation[]) 
   return { error: { code, message, ...(details && details.length > 0 ? { details } : {}) } };
 }
 
-export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+export function errorHandler(
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
   if (error instanceof DomainError) {
-    return reply.status(STATUS[error.code]).send(errorBody(error.code, error.message, error.details));
+    return reply
+      .status(STATUS[error.code])
+      .send(errorBody(error.code, error.message, error.details));
   }
   if (error instanceof HttpError) {
-    return reply.status(error.status).headers(error.headers).send(errorBody(error.code, error.message));
+    return reply
+      .status(error.status)
+      .headers(error.headers)
+      .send(errorBody(error.code, error.message));
   }
   if (hasZodFastifySchemaValidationErrors(error)) {
-    const where = error.validationContext === 'body' ? '' : `${error.validationContext ?? 'request'}.`;
+    const where =
+      error.validationContext === 'body' ? '' : `${error.validationContext ?? 'request'}.`;
     const details = error.validation.map((v) => ({
       path: where + v.instancePath.split('/').filter(Boolean).join('.'),
       message: v.message ?? 'invalid',
@@ -45,7 +55,9 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
-    return reply.status(status).send(errorBody(status === 415 ? 'unsupported_media_type' : 'bad_request', error.message));
+    return reply
+      .status(status)
+      .send(errorBody(status === 415 ? 'unsupported_media_type' : 'bad_request', error.message));
   }
   request.log.error({ err: error }, 'request failed');
   return reply.status(500).send(errorBody('internal', 'internal error; see the API log'));

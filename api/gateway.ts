@@ -37,7 +37,13 @@ export class Gateway {
     private readonly deployments: DeploymentService,
   ) {}
 
-  async proxy(request: FastifyRequest, reply: FastifyReply, workspace: string, name: string, rest: string): Promise<FastifyReply> {
+  async proxy(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    workspace: string,
+    name: string,
+    rest: string,
+  ): Promise<FastifyReply> {
     const target = await this.pickReplica(workspace, name);
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     const headers = new Headers();
@@ -45,7 +51,8 @@ export class Gateway {
       if (value === undefined || HOP_BY_HOP.has(key)) continue;
       headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
-    const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== undefined;
+    const hasBody =
+      request.method !== 'GET' && request.method !== 'HEAD' && request.body !== undefined;
     let upstream: Response;
     try {
       upstream = await fetch(`${target}/${rest}${query}`, {
@@ -55,13 +62,21 @@ export class Gateway {
         redirect: 'manual',
       });
     } catch (err) {
-      throw new HttpError(502, 'bad_gateway', `replica ${target} did not answer: ${(err as Error).message}`);
+      throw new HttpError(
+        502,
+        'bad_gateway',
+        `replica ${target} did not answer: ${(err as Error).message}`,
+      );
     }
     reply.status(upstream.status);
     upstream.headers.forEach((value, key) => {
       if (!HOP_BY_HOP.has(key)) reply.header(key, value);
     });
-    return reply.send(upstream.body ? Readable.fromWeb(upstream.body as import('node:stream/web').ReadableStream) : undefined);
+    return reply.send(
+      upstream.body
+        ? Readable.fromWeb(upstream.body as import('node:stream/web').ReadableStream)
+        : undefined,
+    );
   }
 
   private async pickReplica(workspace: string, name: string): Promise<string> {
@@ -80,11 +95,20 @@ export class Gateway {
     try {
       const view = await this.deployments.get(workspace, name);
       if (view.state === 'paused') {
-        return new HttpError(503, 'unavailable', `deployment "${name}" is paused; resume it to serve traffic`);
+        return new HttpError(
+          503,
+          'unavailable',
+          `deployment "${name}" is paused; resume it to serve traffic`,
+        );
       }
-      return new HttpError(503, 'unavailable', `deployment "${name}" has no ready replica yet (state ${view.state}, health ${view.health}, ${view.replicas.ready}/${view.replicas.desired} ready)`, {
-        'retry-after': String(STARTING_RETRY_AFTER_SECONDS),
-      });
+      return new HttpError(
+        503,
+        'unavailable',
+        `deployment "${name}" has no ready replica yet (state ${view.state}, health ${view.health}, ${view.replicas.ready}/${view.replicas.desired} ready)`,
+        {
+          'retry-after': String(STARTING_RETRY_AFTER_SECONDS),
+        },
+      );
     } catch (err) {
       if (err instanceof DomainError) return err;
       return new HttpError(503, 'unavailable', `deployment "${name}" has no ready replica`);

@@ -11,8 +11,14 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const limitFor = (workspace: string, accelerator: string) => gpuQuota(config, workspace, accelerator);
-  const service = new DeploymentService({ client, taskQueue: config.TASK_QUEUE, catalog: config.catalog, limitFor });
+  const limitFor = (workspace: string, accelerator: string) =>
+    gpuQuota(config, workspace, accelerator);
+  const service = new DeploymentService({
+    client,
+    taskQueue: config.TASK_QUEUE,
+    catalog: config.catalog,
+    limitFor,
+  });
 
   let apiKeys: ApiKeys;
   if (config.API_KEYS) {
@@ -20,10 +26,19 @@ async function main(): Promise<void> {
   } else {
     const local = loadOrCreateLocalKey(config.DATA_DIR);
     apiKeys = local.keys;
-    console.log(`api: no API_KEYS configured; local key for workspace "default" ${local.created ? '(new)' : ''}: ${local.key}`);
+    console.log(
+      `api: no API_KEYS configured; local key for workspace "default" ${local.created ? '(new)' : ''}: ${local.key}`,
+    );
   }
 
-  const app = await buildApp({ service, provider: createProvider(config), catalog: config.catalog, apiKeys, publicUrl: config.publicUrl, logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
+  const app = await buildApp({
+    service,
+    provider: createProvider(config),
+    catalog: config.catalog,
+    apiKeys,
+    publicUrl: config.publicUrl,
+    logger: { level: process.env.LOG_LEVEL ?? 'warn' },
+  });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   console.log(`api: listening on ${config.publicUrl} (docs ${config.publicUrl}${DOCS_PATH})`);
 

@@ -5,12 +5,21 @@
 import { z } from 'zod';
 import { DEPLOYMENT_STATES, EVENT_TYPES, HEALTH_STATES } from '../workflows/domain/deployment';
 import { acceleratorSchema, modelSchema } from '../workflows/domain/catalog';
-import { createDeploymentSchema, deploymentNameSchema, deploymentSpecSchema, workspaceNameSchema } from '../workflows/domain/spec';
+import {
+  createDeploymentSchema,
+  deploymentNameSchema,
+  deploymentSpecSchema,
+  workspaceNameSchema,
+} from '../workflows/domain/spec';
 
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.string().describe('invalid_spec | unauthorized | forbidden | not_found | conflict | quota_exceeded | unavailable | internal'),
+      code: z
+        .string()
+        .describe(
+          'invalid_spec | unauthorized | forbidden | not_found | conflict | quota_exceeded | unavailable | internal',
+        ),
       message: z.string(),
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     }),
@@ -18,7 +27,10 @@ export const errorSchema = z
   .describe('The one error shape of every endpoint');
 
 export const workspaceParams = z.object({ workspace: workspaceNameSchema });
-export const deploymentParams = z.object({ workspace: workspaceNameSchema, name: deploymentNameSchema });
+export const deploymentParams = z.object({
+  workspace: workspaceNameSchema,
+  name: deploymentNameSchema,
+});
 
 export const deploymentResourceSchema = z.object({
   name: z.string(),
@@ -38,15 +50,24 @@ export const createBodySchema = createDeploymentSchema;
 
 export const patchBodySchema = z
   .record(z.string(), z.unknown())
-  .describe('A JSON merge patch (RFC 7396) of the resource in which only `spec` may change, e.g. {"spec": {"scaling": {"maxReplicas": 6}}}');
+  .describe(
+    'A JSON merge patch (RFC 7396) of the resource in which only `spec` may change, e.g. {"spec": {"scaling": {"maxReplicas": 6}}}',
+  );
 
 export const cloneBodySchema = z.object({
   name: deploymentNameSchema,
-  spec: z.record(z.string(), z.unknown()).optional().describe('a merge patch applied to the source spec'),
+  spec: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('a merge patch applied to the source spec'),
 });
 
-const pageSize = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
-export const pageQuery = z.object({ pageSize: pageSize(500, 100), pageToken: z.string().optional() });
+const pageSize = (max: number, fallback: number) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+export const pageQuery = z.object({
+  pageSize: pageSize(500, 100),
+  pageToken: z.string().optional(),
+});
 
 export const listQuery = z.object({
   tag: z
@@ -59,7 +80,8 @@ export const listQuery = z.object({
   pageToken: z.string().optional(),
 });
 
-export const listOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextPageToken: z.string().optional() });
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextPageToken: z.string().optional() });
 
 export const eventSchema = z.object({
   time: z.string(),
@@ -79,9 +101,15 @@ export const quotaSchema = z.object({
 export { acceleratorSchema, modelSchema };
 
 /** Offset pagination over an in-memory list (events, catalogs). The token is opaque to clients. */
-export function paginate<T>(items: T[], pageSize: number, pageToken?: string): { items: T[]; nextPageToken?: string } {
+export function paginate<T>(
+  items: T[],
+  pageSize: number,
+  pageToken?: string,
+): { items: T[]; nextPageToken?: string } {
   const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString()) || 0 : 0;
   const page = items.slice(offset, offset + pageSize);
   const next = offset + pageSize;
-  return next < items.length ? { items: page, nextPageToken: Buffer.from(String(next)).toString('base64url') } : { items: page };
+  return next < items.length
+    ? { items: page, nextPageToken: Buffer.from(String(next)).toString('base64url') }
+    : { items: page };
 }

@@ -37,11 +37,31 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-bench-'));
   const catalogFile = path.join(dataDir, 'catalog.json');
-  fs.writeFileSync(catalogFile, JSON.stringify({ accelerators: BUILTIN_CATALOG.accelerators, models: [{ id: 'bench-model', name: 'Bench', minGpuMemoryGb: 1, loadSeconds: LOAD_MS / 1000 }] }));
+  fs.writeFileSync(
+    catalogFile,
+    JSON.stringify({
+      accelerators: BUILTIN_CATALOG.accelerators,
+      models: [
+        { id: 'bench-model', name: 'Bench', minGpuMemoryGb: 1, loadSeconds: LOAD_MS / 1000 },
+      ],
+    }),
+  );
   const apiPort = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, CATALOG_FILE: catalogFile, API_PORT: String(apiPort), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()), AGENT_PORT: String(await freePort()), DEFAULT_GPU_QUOTA: '100000' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    CATALOG_FILE: catalogFile,
+    API_PORT: String(apiPort),
+    TEMPORAL_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    AGENT_PORT: String(await freePort()),
+    DEFAULT_GPU_QUOTA: '100000',
+  };
   delete env.TEMPORAL_ADDRESS;
-  const stack = spawn(process.execPath, [path.join(__dirname, '..', 'scripts', 'start.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stack = spawn(process.execPath, [path.join(__dirname, '..', 'scripts', 'start.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   stack.stdout.on('data', (c: Buffer) => (output += c.toString()));
   stack.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -53,7 +73,8 @@ async function main(): Promise<void> {
   try {
     const started = Date.now();
     while (!output.includes('Ctrl-C stops everything')) {
-      if (stack.exitCode !== null || Date.now() - started > 120_000) throw new Error(`stack did not start:\n${output}`);
+      if (stack.exitCode !== null || Date.now() - started > 120_000)
+        throw new Error(`stack did not start:\n${output}`);
       await sleep(100);
     }
     await sleep(2000); // let the worker finish bundling and start polling
@@ -67,13 +88,23 @@ async function main(): Promise<void> {
     for (let i = -1; i < N; i++) {
       const name = `bench-${i + 1}`;
       const t0 = Date.now();
-      const res = await fetch(api, { method: 'POST', headers, body: JSON.stringify({ name, model: 'bench-model', cloud: { type: 'dedicated', accelerator: { type: 'L4', count: 1 } } }) });
+      const res = await fetch(api, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          name,
+          model: 'bench-model',
+          cloud: { type: 'dedicated', accelerator: { type: 'L4', count: 1 } },
+        }),
+      });
       if (res.status !== 202) throw new Error(`create answered ${res.status}: ${await res.text()}`);
       if (i >= 0) admissions.push(Date.now() - t0);
       let healthyAt: number | undefined;
       while (healthyAt === undefined) {
         await sleep(25);
-        const events = (await (await fetch(`${api}/${name}/events`, { headers })).json()) as { items: { reason: string; time: string }[] };
+        const events = (await (await fetch(`${api}/${name}/events`, { headers })).json()) as {
+          items: { reason: string; time: string }[];
+        };
         const healthy = events.items.find((e) => e.reason === 'ReplicasReady');
         if (healthy) healthyAt = Date.parse(healthy.time);
         if (Date.now() - t0 > LOAD_MS + 30_000) throw new Error(`${name} not Healthy after 30 s`);
@@ -83,9 +114,15 @@ async function main(): Promise<void> {
     }
     const sorted = [...overheads].sort((a, b) => a - b);
     const admitted = [...admissions].sort((a, b) => a - b);
-    console.log(`create-to-Healthy overhead beyond a ${LOAD_MS} ms weight load, ${N} deployments, one at a time:`);
-    console.log(`  p50 ${percentile(sorted, 50)} ms   p95 ${percentile(sorted, 95)} ms   max ${sorted[sorted.length - 1]} ms   (target <= 500 ms)`);
-    console.log(`  of which POST -> 202 (quota reserved, workflow admitted): p50 ${percentile(admitted, 50)} ms   p95 ${percentile(admitted, 95)} ms`);
+    console.log(
+      `create-to-Healthy overhead beyond a ${LOAD_MS} ms weight load, ${N} deployments, one at a time:`,
+    );
+    console.log(
+      `  p50 ${percentile(sorted, 50)} ms   p95 ${percentile(sorted, 95)} ms   max ${sorted[sorted.length - 1]} ms   (target <= 500 ms)`,
+    );
+    console.log(
+      `  of which POST -> 202 (quota reserved, workflow admitted): p50 ${percentile(admitted, 50)} ms   p95 ${percentile(admitted, 95)} ms`,
+    );
   } finally {
     await stopStack();
   }

@@ -52,15 +52,21 @@ export class ConfigError extends Error {}
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${describeViolations(violationsOf(parsed.error))}`);
+    throw new ConfigError(
+      `invalid configuration: ${describeViolations(violationsOf(parsed.error))}`,
+    );
   }
   const values = parsed.data;
   return {
     ...values,
     DATA_DIR: path.resolve(values.DATA_DIR),
-    catalog: values.CATALOG_FILE ? readJsonFile(values.CATALOG_FILE, 'CATALOG_FILE', catalogSchema) : BUILTIN_CATALOG,
+    catalog: values.CATALOG_FILE
+      ? readJsonFile(values.CATALOG_FILE, 'CATALOG_FILE', catalogSchema)
+      : BUILTIN_CATALOG,
     quotas: values.QUOTAS_FILE ? readJsonFile(values.QUOTAS_FILE, 'QUOTAS_FILE', quotasSchema) : {},
-    publicUrl: values.PUBLIC_URL ?? `http://${values.API_HOST === '0.0.0.0' ? '127.0.0.1' : values.API_HOST}:${values.API_PORT}`,
+    publicUrl:
+      values.PUBLIC_URL ??
+      `http://${values.API_HOST === '0.0.0.0' ? '127.0.0.1' : values.API_HOST}:${values.API_PORT}`,
   };
 }
 
@@ -72,11 +78,20 @@ function readJsonFile<T>(file: string, variable: string, schema: z.ZodType<T>): 
     throw new ConfigError(`${variable}=${file}: cannot read JSON: ${(err as Error).message}`);
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`${variable}=${file}: ${describeViolations(violationsOf(parsed.error))}`);
+  if (!parsed.success)
+    throw new ConfigError(`${variable}=${file}: ${describeViolations(violationsOf(parsed.error))}`);
   return parsed.data;
 }
 
 /** The GPU limit of one accelerator type in one workspace. */
-export function gpuQuota(config: Pick<Config, 'quotas' | 'DEFAULT_GPU_QUOTA'>, workspace: string, accelerator: string): number {
-  return config.quotas[workspace]?.[accelerator] ?? config.quotas['*']?.[accelerator] ?? config.DEFAULT_GPU_QUOTA;
+export function gpuQuota(
+  config: Pick<Config, 'quotas' | 'DEFAULT_GPU_QUOTA'>,
+  workspace: string,
+  accelerator: string,
+): number {
+  return (
+    config.quotas[workspace]?.[accelerator] ??
+    config.quotas['*']?.[accelerator] ??
+    config.DEFAULT_GPU_QUOTA
+  );
 }

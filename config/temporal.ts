@@ -7,7 +7,12 @@ import type { Config } from './index';
 export function temporalConnectionOptions(config: Config): ConnectionOptions & { apiKey?: string } {
   const tlsFromFiles =
     config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY
-      ? { clientCertPair: { crt: fs.readFileSync(config.TEMPORAL_TLS_CERT), key: fs.readFileSync(config.TEMPORAL_TLS_KEY) } }
+      ? {
+          clientCertPair: {
+            crt: fs.readFileSync(config.TEMPORAL_TLS_CERT),
+            key: fs.readFileSync(config.TEMPORAL_TLS_KEY),
+          },
+        }
       : undefined;
   const tls = tlsFromFiles ?? (config.TEMPORAL_TLS || config.TEMPORAL_API_KEY ? true : undefined);
   return {

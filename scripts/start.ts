@@ -47,7 +47,9 @@ function log(message: string): void {
 function run(name: string, command: string, args: string[]): ChildProcess {
   const child = spawn(command, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
-    readline.createInterface({ input: stream! }).on('line', (line) => console.log(`[${name}] ${line}`));
+    readline
+      .createInterface({ input: stream! })
+      .on('line', (line) => console.log(`[${name}] ${line}`));
   }
   child.on('exit', (code, signal) => {
     if (stopping) return;
@@ -95,7 +97,13 @@ async function waitForPort(port: number, what: string, timeoutMs = 60_000): Prom
 async function assertPortFree(port: number, what: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const server = net.createServer();
-    server.once('error', () => reject(new Error(`port ${port} (${what}) is in use: is the stack already running? Stop it, or set the port variable (see README)`)));
+    server.once('error', () =>
+      reject(
+        new Error(
+          `port ${port} (${what}) is in use: is the stack already running? Stop it, or set the port variable (see README)`,
+        ),
+      ),
+    );
     server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
   });
 }
@@ -142,7 +150,9 @@ async function main(): Promise<void> {
   await waitForPort(config.API_PORT, 'API');
 
   const keyFile = path.join(config.DATA_DIR, 'api-key');
-  const keyHint = config.API_KEYS ? 'keys from API_KEYS' : `local key: ${fs.existsSync(keyFile) ? fs.readFileSync(keyFile, 'utf8').trim() : '(see the api line above)'}`;
+  const keyHint = config.API_KEYS
+    ? 'keys from API_KEYS'
+    : `local key: ${fs.existsSync(keyFile) ? fs.readFileSync(keyFile, 'utf8').trim() : '(see the api line above)'}`;
   log('ready:');
   log(`  API           ${config.publicUrl}    (${keyHint})`);
   log(`  API docs      ${config.publicUrl}/docs   (OpenAPI: ${config.publicUrl}/openapi.json)`);

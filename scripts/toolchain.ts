@@ -16,7 +16,9 @@ function readToolchainEnv(): Record<string, string> {
 }
 
 export function toolsCache(): string {
-  const base = process.env.MODEL_DEPLOYMENTS_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'model-deployments');
+  const base =
+    process.env.MODEL_DEPLOYMENTS_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'model-deployments');
   return path.join(base, 'tools');
 }
 
@@ -31,5 +33,7 @@ export function temporalCliPath(): string {
   const version = readToolchainEnv().TEMPORAL_CLI_VERSION;
   const cached = path.join(toolsCache(), `temporal-${version}`, 'temporal');
   if (fs.existsSync(cached)) return cached;
-  throw new Error(`the Temporal CLI ${version} is missing: run \`npm run setup\` (builds it with Go into ${path.dirname(cached)}), or put \`temporal\` on PATH`);
+  throw new Error(
+    `the Temporal CLI ${version} is missing: run \`npm run setup\` (builds it with Go into ${path.dirname(cached)}), or put \`temporal\` on PATH`,
+  );
 }

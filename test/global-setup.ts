@@ -10,6 +10,8 @@ export default function setup(): void {
   temporalCliPath(); // throws with how to get it
   const agent = path.join(__dirname, '..', 'dist', 'runtime', 'agent', 'main.js');
   if (!fs.existsSync(agent)) {
-    throw new Error(`${agent} is missing: the tests run the compiled local runtime; run \`npm test\` (it builds first) or \`npm run build\``);
+    throw new Error(
+      `${agent} is missing: the tests run the compiled local runtime; run \`npm test\` (it builds first) or \`npm run build\``,
+    );
   }
 }

@@ -4,7 +4,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Worker,
+  bundleWorkflowCode,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 
 /** The workflows entry: TypeScript source under tests, compiled JavaScript under dist/. */
@@ -16,7 +21,10 @@ export const WORKFLOWS_PATH = ['.ts', '.js']
 export const BUNDLER_OPTIONS = { ignoreModules: ['fs', 'fs/promises'] };
 
 export async function bundleWorkflows(): Promise<{ code: string }> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ignoreModules: BUNDLER_OPTIONS.ignoreModules });
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    ignoreModules: BUNDLER_OPTIONS.ignoreModules,
+  });
 }
 
 export interface CreateWorkerOptions {
@@ -29,12 +37,21 @@ export interface CreateWorkerOptions {
   overrides?: Partial<WorkerOptions>;
 }
 
-export async function createWorker({ connection, namespace, taskQueue, deps, workflowBundle, overrides }: CreateWorkerOptions): Promise<Worker> {
+export async function createWorker({
+  connection,
+  namespace,
+  taskQueue,
+  deps,
+  workflowBundle,
+  overrides,
+}: CreateWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: BUNDLER_OPTIONS }),
+    ...(workflowBundle
+      ? { workflowBundle }
+      : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: BUNDLER_OPTIONS }),
     activities: createActivities(deps),
     ...overrides,
   });

@@ -9,10 +9,15 @@ import { createWorker } from './create-worker';
 async function main(): Promise<void> {
   const config = loadConfig();
   // The SDK logs every bundling step at INFO; operators want warnings and our own lines.
-  Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() ?? 'WARN') as LogLevel) });
+  Runtime.install({
+    logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() ?? 'WARN') as LogLevel),
+  });
   const options = temporalConnectionOptions(config);
   const connection = await NativeConnection.connect(options);
-  const client = new Client({ connection: await Connection.connect(options), namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection: await Connection.connect(options),
+    namespace: config.TEMPORAL_NAMESPACE,
+  });
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -25,7 +30,9 @@ async function main(): Promise<void> {
       catalog: config.catalog,
     },
   });
-  console.log(`worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})`);
+  console.log(
+    `worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})`,
+  );
   await worker.run();
   await connection.close();
 }

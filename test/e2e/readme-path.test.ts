@@ -10,7 +10,14 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { waitFor } from '../helpers/harness';
-import { DIST, freePort, killAll, modelServerPids, startNode, type RunningProcess } from '../helpers/processes';
+import {
+  DIST,
+  freePort,
+  killAll,
+  modelServerPids,
+  startNode,
+  type RunningProcess,
+} from '../helpers/processes';
 
 let dataDir: string;
 let stackEnv: NodeJS.ProcessEnv;
@@ -20,7 +27,12 @@ let key: string;
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-readme-'));
-  const [apiPort, temporalPort, uiPort, agentPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [apiPort, temporalPort, uiPort, agentPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   stackEnv = {
     DATA_DIR: dataDir,
     API_PORT: String(apiPort),
@@ -41,10 +53,16 @@ afterAll(async () => {
 async function call(method: string, urlPath: string, body?: unknown) {
   const res = await fetch(`${api}${urlPath}`, {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { items: { reason: string }[] } };
+  return {
+    status: res.status,
+    body: (await res.json()) as Record<string, unknown> & { items: { reason: string }[] },
+  };
 }
 
 const deployments = '/v1/workspaces/default/deployments';
@@ -74,13 +92,24 @@ it('runs the README path on the one-command stack, survives a restart, and stops
   });
   expect(inference.status).toBe(200);
 
-  expect((await call('PATCH', `${deployments}/readme-embed`, { spec: { model: 'whisper-large-v3' } })).body).toMatchObject({ revision: 2, state: 'updating' });
-  await waitFor(view('readme-embed'), (v) => v.revision === 2 && v.state === 'running' && v.health === 'Healthy', 'rolled out', 30_000);
+  expect(
+    (await call('PATCH', `${deployments}/readme-embed`, { spec: { model: 'whisper-large-v3' } }))
+      .body,
+  ).toMatchObject({ revision: 2, state: 'updating' });
+  await waitFor(
+    view('readme-embed'),
+    (v) => v.revision === 2 && v.state === 'running' && v.health === 'Healthy',
+    'rolled out',
+    30_000,
+  );
 
   // The rollout is its own workflow, visible in the Temporal UI's list.
   const connection = await Connection.connect({ address: `127.0.0.1:${stackEnv.TEMPORAL_PORT}` });
   const rollouts: string[] = [];
-  for await (const wf of new Client({ connection }).workflow.list({ query: `WorkflowType = 'rolloutWorkflow'` })) rollouts.push(wf.workflowId);
+  for await (const wf of new Client({ connection }).workflow.list({
+    query: `WorkflowType = 'rolloutWorkflow'`,
+  }))
+    rollouts.push(wf.workflowId);
   await connection.close();
   expect(rollouts).toContain('deployment:default:readme-embed:rollout:2');
 
@@ -88,10 +117,16 @@ it('runs the README path on the one-command stack, survives a restart, and stops
   await waitFor(view('readme-embed'), (v) => v.health === 'NotPresent', 'paused');
   expect((await call('POST', `${deployments}/readme-embed/resume`)).status).toBe(202);
   await waitFor(view('readme-embed'), (v) => v.health === 'Healthy', 'resumed', 30_000);
-  expect((await call('POST', `${deployments}/readme-embed/clone`, { name: 'readme-copy' })).status).toBe(202);
+  expect(
+    (await call('POST', `${deployments}/readme-embed/clone`, { name: 'readme-copy' })).status,
+  ).toBe(202);
   await waitFor(view('readme-copy'), (v) => v.health === 'Healthy', 'clone Healthy', 30_000);
   expect((await call('DELETE', `${deployments}/readme-copy`)).status).toBe(202);
-  await waitFor(async () => (await call('GET', `${deployments}/readme-copy`)).status, (s) => s === 404, 'clone deleted');
+  await waitFor(
+    async () => (await call('GET', `${deployments}/readme-copy`)).status,
+    (s) => s === 404,
+    'clone deleted',
+  );
 
   // Ctrl-C: everything the stack started stops, replicas included.
   await stack.stop('SIGINT');
@@ -100,13 +135,30 @@ it('runs the README path on the one-command stack, survives a restart, and stops
 
   // A second start reuses the data: the deployment and its history are back.
   stack = await startNodeStack();
-  const back = await waitFor(view('readme-embed'), (v) => v.health === 'Healthy', 'Healthy after restart', 60_000);
-  expect(back).toMatchObject({ revision: 2, state: 'running', spec: { model: 'whisper-large-v3' } });
+  const back = await waitFor(
+    view('readme-embed'),
+    (v) => v.health === 'Healthy',
+    'Healthy after restart',
+    60_000,
+  );
+  expect(back).toMatchObject({
+    revision: 2,
+    state: 'running',
+    spec: { model: 'whisper-large-v3' },
+  });
   const events = await call('GET', `${deployments}/readme-embed/events?pageSize=500`);
-  expect(events.body.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Created', 'RolloutSucceeded', 'Paused', 'Resumed']));
+  expect(events.body.items.map((e) => e.reason)).toEqual(
+    expect.arrayContaining(['Created', 'RolloutSucceeded', 'Paused', 'Resumed']),
+  );
 }, 240_000);
 
 /** Starts dist/scripts/start.js (what `npm start` runs after building) and waits for its banner. */
 function startNodeStack(): Promise<RunningProcess> {
-  return startNode(path.join(DIST, 'scripts', 'start.js'), stackEnv, (output) => output.includes('Ctrl-C stops everything'), 'npm start', 90_000);
+  return startNode(
+    path.join(DIST, 'scripts', 'start.js'),
+    stackEnv,
+    (output) => output.includes('Ctrl-C stops everything'),
+    'npm start',
+    90_000,
+  );
 }

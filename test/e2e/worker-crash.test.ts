@@ -12,7 +12,15 @@ import { DeploymentService } from '../../api/deployment-service';
 import { LocalRuntimeProvider, replicaSetName } from '../../activities/providers/local';
 import { TEST_CATALOG, dedicatedSpec } from '../helpers/catalog';
 import { waitFor } from '../helpers/harness';
-import { DIST, freePort, killAll, modelServerPids, startAgent, startNode, type RunningProcess } from '../helpers/processes';
+import {
+  DIST,
+  freePort,
+  killAll,
+  modelServerPids,
+  startAgent,
+  startNode,
+  type RunningProcess,
+} from '../helpers/processes';
 import { startDevServer } from '../helpers/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -24,7 +32,13 @@ const ws = `crash-${Date.now().toString(36)}`;
 const taskQueue = `crash-${process.pid}`;
 
 function startWorker(): Promise<RunningProcess> {
-  return startNode(path.join(DIST, 'worker', 'main.js'), workerEnv, (output) => output.includes('polling task queue'), 'the worker', 60_000).then((w) => (workers.push(w), w));
+  return startNode(
+    path.join(DIST, 'worker', 'main.js'),
+    workerEnv,
+    (output) => output.includes('polling task queue'),
+    'the worker',
+    60_000,
+  ).then((w) => (workers.push(w), w));
 }
 
 beforeAll(async () => {
@@ -52,21 +66,43 @@ afterAll(async () => {
 });
 
 it('finishes a rollout interrupted by a worker crash: new revision, desired replicas, no orphans', async () => {
-  const service = new DeploymentService({ client: env.client, taskQueue, catalog: TEST_CATALOG, limitFor: () => 100 });
+  const service = new DeploymentService({
+    client: env.client,
+    taskQueue,
+    catalog: TEST_CATALOG,
+    limitFor: () => 100,
+  });
   const provider = new LocalRuntimeProvider(workerEnv.LOCAL_AGENT_URL!);
   const first = await startWorker();
   const id = `${ws}/llm`;
 
-  await service.create(ws, { name: 'llm', ...dedicatedSpec({ model: 'fast-model', scaling: { minReplicas: 2, maxReplicas: 2 } }) });
-  await waitFor(() => service.get(ws, 'llm'), (v) => v.health === 'Healthy', 'Healthy', 30_000);
+  await service.create(ws, {
+    name: 'llm',
+    ...dedicatedSpec({ model: 'fast-model', scaling: { minReplicas: 2, maxReplicas: 2 } }),
+  });
+  await waitFor(
+    () => service.get(ws, 'llm'),
+    (v) => v.health === 'Healthy',
+    'Healthy',
+    30_000,
+  );
 
   await service.edit(ws, 'llm', { spec: { model: 'slow-model-v2' } });
   // The new revision's replicas are loading (3 s): the rollout is mid-way. Kill the worker now.
-  await waitFor(() => provider.getRevision(id, 2), (s) => s.exists && s.ready === 0, 'revision 2 created and loading');
+  await waitFor(
+    () => provider.getRevision(id, 2),
+    (s) => s.exists && s.ready === 0,
+    'revision 2 created and loading',
+  );
   await first.stop('SIGKILL');
   await startWorker();
 
-  const done = await waitFor(() => service.get(ws, 'llm'), (v) => v.state === 'running' && v.revision === 2 && v.health === 'Healthy', 'Healthy on revision 2', 60_000);
+  const done = await waitFor(
+    () => service.get(ws, 'llm'),
+    (v) => v.state === 'running' && v.revision === 2 && v.health === 'Healthy',
+    'Healthy on revision 2',
+    60_000,
+  );
   expect(done.replicas).toEqual({ desired: 2, ready: 2 });
   expect(done.spec.model).toBe('slow-model-v2');
 
@@ -77,5 +113,13 @@ it('finishes a rollout interrupted by a worker crash: new revision, desired repl
   expect(pids).toHaveLength(2);
   expect(modelServerPids(replicaSetName(id, 1))).toEqual([]);
   const reasons = (await service.events(ws, 'llm')).map((e) => e.reason);
-  expect(reasons).toEqual(expect.arrayContaining(['RevisionCreated', 'RevisionReady', 'TrafficSwitched', 'OldRevisionRemoved', 'RolloutSucceeded']));
+  expect(reasons).toEqual(
+    expect.arrayContaining([
+      'RevisionCreated',
+      'RevisionReady',
+      'TrafficSwitched',
+      'OldRevisionRemoved',
+      'RolloutSucceeded',
+    ]),
+  );
 }, 120_000);

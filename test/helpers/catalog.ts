@@ -8,7 +8,13 @@ export const TEST_CATALOG: Catalog = catalogSchema.parse({
     { id: 'fast-model-v2', name: 'Fast test model v2', minGpuMemoryGb: 8, loadSeconds: 0.3 },
     { id: 'slow-model', name: 'Slow test model', minGpuMemoryGb: 8, loadSeconds: 3 },
     { id: 'slow-model-v2', name: 'Slow test model v2', minGpuMemoryGb: 8, loadSeconds: 3 },
-    { id: 'broken-model', name: 'Never loads', minGpuMemoryGb: 8, loadSeconds: 1, failsToLoad: true },
+    {
+      id: 'broken-model',
+      name: 'Never loads',
+      minGpuMemoryGb: 8,
+      loadSeconds: 1,
+      failsToLoad: true,
+    },
   ],
 });
 

@@ -3,7 +3,11 @@
  * Replicas become ready `loadMs` after they start, by the real clock; failLoad never does.
  * Integration tests use the real local runtime instead.
  */
-import type { ApplyRevisionInput, RevisionStatus, RuntimeProvider } from '../../activities/providers/provider';
+import type {
+  ApplyRevisionInput,
+  RevisionStatus,
+  RuntimeProvider,
+} from '../../activities/providers/provider';
 
 interface FakeReplica {
   id: string;
@@ -22,18 +26,25 @@ export class FakeProvider implements RuntimeProvider {
   readonly revisions = new Map<string, FakeRevision>();
   readonly routes = new Map<string, number>();
   /** Every call, for assertions about what the workflow asked for. */
-  readonly calls: { method: string; deploymentId: string; revision?: number; replicas?: number }[] = [];
+  readonly calls: { method: string; deploymentId: string; revision?: number; replicas?: number }[] =
+    [];
 
   private key(deploymentId: string, revision: number) {
     return `${deploymentId}#${revision}`;
   }
 
   async applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus> {
-    this.calls.push({ method: 'applyRevision', deploymentId: input.deploymentId, revision: input.revision, replicas: input.replicas });
+    this.calls.push({
+      method: 'applyRevision',
+      deploymentId: input.deploymentId,
+      revision: input.revision,
+      replicas: input.replicas,
+    });
     const key = this.key(input.deploymentId, input.revision);
     const rev = this.revisions.get(key) ?? { input, replicas: [], nextId: 0 };
     rev.input = input;
-    while (rev.replicas.length < input.replicas) rev.replicas.push({ id: `r${rev.nextId++}`, startedAt: Date.now(), restarts: 0 });
+    while (rev.replicas.length < input.replicas)
+      rev.replicas.push({ id: `r${rev.nextId++}`, startedAt: Date.now(), restarts: 0 });
     rev.replicas.splice(input.replicas);
     this.revisions.set(key, rev);
     return this.status(input.deploymentId, input.revision);
@@ -61,7 +72,8 @@ export class FakeProvider implements RuntimeProvider {
 
   async removeDeployment(deploymentId: string): Promise<void> {
     this.calls.push({ method: 'removeDeployment', deploymentId });
-    for (const [key, rev] of this.revisions) if (rev.input.deploymentId === deploymentId) this.revisions.delete(key);
+    for (const [key, rev] of this.revisions)
+      if (rev.input.deploymentId === deploymentId) this.revisions.delete(key);
     this.routes.delete(deploymentId);
   }
 
@@ -71,7 +83,11 @@ export class FakeProvider implements RuntimeProvider {
   }
 
   /** Simulates a replica crash: it restarts and loads its weights again. */
-  crashReplica(deploymentId: string, revision: number, message = 'replica exited with code 137; restarted'): void {
+  crashReplica(
+    deploymentId: string,
+    revision: number,
+    message = 'replica exited with code 137; restarted',
+  ): void {
     const rev = this.revisions.get(this.key(deploymentId, revision));
     const replica = rev?.replicas[0];
     if (!replica) throw new Error(`no replica of ${deploymentId} revision ${revision}`);
@@ -81,12 +97,24 @@ export class FakeProvider implements RuntimeProvider {
   }
 
   revisionsOf(deploymentId: string): number[] {
-    return [...this.revisions.values()].filter((r) => r.input.deploymentId === deploymentId).map((r) => r.input.revision).sort();
+    return [...this.revisions.values()]
+      .filter((r) => r.input.deploymentId === deploymentId)
+      .map((r) => r.input.revision)
+      .sort();
   }
 
   private status(deploymentId: string, revision: number): RevisionStatus {
     const rev = this.revisions.get(this.key(deploymentId, revision));
-    if (!rev) return { deploymentId, revision, exists: false, desired: 0, ready: 0, restarts: 0, replicas: [] };
+    if (!rev)
+      return {
+        deploymentId,
+        revision,
+        exists: false,
+        desired: 0,
+        ready: 0,
+        restarts: 0,
+        replicas: [],
+      };
     const now = Date.now();
     const replicas = rev.replicas.map((r) => {
       const ready = !rev.input.template.failLoad && now - r.startedAt >= rev.input.template.loadMs;
@@ -96,7 +124,11 @@ export class FakeProvider implements RuntimeProvider {
         ready,
         restarts: r.restarts,
         startedAt: new Date(r.startedAt).toISOString(),
-        ...(r.message ? { message: r.message } : rev.input.template.failLoad ? { message: 'failed to load weights: simulated' } : {}),
+        ...(r.message
+          ? { message: r.message }
+          : rev.input.template.failLoad
+            ? { message: 'failed to load weights: simulated' }
+            : {}),
       };
     });
     return {

@@ -19,11 +19,18 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(options: { limits?: Record<string, number>; devServerArgs?: string[] } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { limits?: Record<string, number>; devServerArgs?: string[] } = {},
+): Promise<Harness> {
   const env = await startDevServer(options.devServerArgs);
   const taskQueue = `test-${Date.now().toString(36)}`;
   const limitFor = (_ws: string, accelerator: string) => options.limits?.[accelerator] ?? 1000;
-  const service = new DeploymentService({ client: env.client, taskQueue, catalog: TEST_CATALOG, limitFor });
+  const service = new DeploymentService({
+    client: env.client,
+    taskQueue,
+    catalog: TEST_CATALOG,
+    limitFor,
+  });
   const workers: { worker: Worker; running: Promise<void> }[] = [];
   return {
     env,
@@ -51,7 +58,12 @@ export async function startHarness(options: { limits?: Record<string, number>; d
 }
 
 /** Polls until the predicate holds, or fails with the last value seen. */
-export async function waitFor<T>(read: () => Promise<T>, predicate: (value: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  read: () => Promise<T>,
+  predicate: (value: T) => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < until) {
@@ -59,7 +71,9 @@ export async function waitFor<T>(read: () => Promise<T>, predicate: (value: T) =
     if (predicate(last)) return last;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`,
+  );
 }
 
 export const healthOf = (v: DeploymentView) => v.health;

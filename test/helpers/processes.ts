@@ -34,7 +34,10 @@ export async function startNode(
   what: string,
   timeoutMs = 15_000,
 ): Promise<RunningProcess> {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -70,7 +73,12 @@ export async function startNode(
 
 export async function startAgent(dataDir: string, port: number): Promise<RunningProcess> {
   const url = `http://127.0.0.1:${port}`;
-  return startNode(path.join(DIST, 'runtime', 'agent', 'main.js'), { AGENT_PORT: String(port), DATA_DIR: dataDir }, async () => (await fetch(`${url}/healthz`)).ok, 'the local runtime agent');
+  return startNode(
+    path.join(DIST, 'runtime', 'agent', 'main.js'),
+    { AGENT_PORT: String(port), DATA_DIR: dataDir },
+    async () => (await fetch(`${url}/healthz`)).ok,
+    'the local runtime agent',
+  );
 }
 
 /** Live (non-zombie) model-server processes whose command line contains `marker`. */
@@ -79,7 +87,13 @@ export function modelServerPids(marker: string): number[] {
   return ps
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
-    .filter(([, stat, ...args]) => stat !== undefined && !stat.startsWith('Z') && args.join(' ').includes('model-server/main.js') && args.join(' ').includes(marker))
+    .filter(
+      ([, stat, ...args]) =>
+        stat !== undefined &&
+        !stat.startsWith('Z') &&
+        args.join(' ').includes('model-server/main.js') &&
+        args.join(' ').includes(marker),
+    )
     .map(([pid]) => Number(pid));
 }
 

@@ -31,7 +31,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { limits?: Record<string, number> } = {}): Promise<Stack> {
+export async function startStack(
+  options: { limits?: Record<string, number> } = {},
+): Promise<Stack> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-stack-'));
   const agentUrl = `http://127.0.0.1:${await freePort()}`;
   const agent = await startAgent(dataDir, Number(new URL(agentUrl).port));
@@ -44,7 +46,12 @@ export async function startStack(options: { limits?: Record<string, number> } = 
   const otherKey = `test-key-${otherWorkspace}`;
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const service = new DeploymentService({ client: harness.env.client, taskQueue: harness.taskQueue, catalog: TEST_CATALOG, limitFor: () => options.limits?.H100 ?? 1000 });
+  const service = new DeploymentService({
+    client: harness.env.client,
+    taskQueue: harness.taskQueue,
+    catalog: TEST_CATALOG,
+    limitFor: () => options.limits?.H100 ?? 1000,
+  });
   const app = await buildApp({
     service,
     provider,
@@ -81,11 +88,22 @@ export async function startStack(options: { limits?: Record<string, number> } = 
 
 /** fetch with the stack's key and JSON in and out. */
 export function apiClient(stack: Stack, key = stack.key) {
-  return async (method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}) => {
+  return async (
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     const res = await fetch(`${stack.baseUrl}${urlPath}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      ...(body !== undefined
+        ? { body: typeof body === 'string' ? body : JSON.stringify(body) }
+        : {}),
     });
     const text = await res.text();
     let json: unknown;
@@ -94,6 +112,10 @@ export function apiClient(stack: Stack, key = stack.key) {
     } catch {
       json = text;
     }
-    return { status: res.status, headers: res.headers, body: json as Record<string, unknown> & { items?: unknown[] } };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: json as Record<string, unknown> & { items?: unknown[] },
+    };
   };
 }

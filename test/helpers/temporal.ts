@@ -8,7 +8,10 @@ export async function startDevServer(extraArgs: string[] = []): Promise<TestWork
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
-      extraArgs: [...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]), ...extraArgs],
+      extraArgs: [
+        ...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]),
+        ...extraArgs,
+      ],
     },
   });
 }

@@ -31,24 +31,41 @@ describe('deployment lifecycle', () => {
     const healthy = await waitFor(get(name), (v) => v.health === 'Healthy', 'Healthy');
     expect(healthy).toMatchObject({ state: 'running', replicas: { desired: 1, ready: 1 } });
     expect(healthy.spec.autoscalingPolicy).toBeUndefined();
-    expect(await reasons(name)).toEqual(expect.arrayContaining(['Created', 'Provisioned', 'ReplicasReady']));
+    expect(await reasons(name)).toEqual(
+      expect.arrayContaining(['Created', 'Provisioned', 'ReplicasReady']),
+    );
     expect(provider.routes.get(`${ws}/${name}`)).toBe(1);
   });
 
   it('turns ProgressingWithTimeout past the readiness timeout, then Healthy when weights load', async () => {
     const name = uniqueName('slow');
-    await h.service.create(ws, { name, ...dedicatedSpec({ model: 'slow-model', readinessTimeoutSeconds: 1 }) });
-    await waitFor(get(name), (v) => v.health === 'ProgressingWithTimeout', 'ProgressingWithTimeout');
-    const healthy = await waitFor(get(name), (v) => v.health === 'Healthy', 'Healthy after the slow load');
+    await h.service.create(ws, {
+      name,
+      ...dedicatedSpec({ model: 'slow-model', readinessTimeoutSeconds: 1 }),
+    });
+    await waitFor(
+      get(name),
+      (v) => v.health === 'ProgressingWithTimeout',
+      'ProgressingWithTimeout',
+    );
+    const healthy = await waitFor(
+      get(name),
+      (v) => v.health === 'Healthy',
+      'Healthy after the slow load',
+    );
     expect(healthy.replicas.ready).toBe(1);
-    const transitions = (await h.service.events(ws, name)).filter((e) => e.type === 'Health').map((e) => e.reason);
+    const transitions = (await h.service.events(ws, name))
+      .filter((e) => e.type === 'Health')
+      .map((e) => e.reason);
     expect(transitions).toEqual(['ReadinessTimeout', 'ReplicasReady']);
   });
 
   it('rejects a second deployment with the same name (409)', async () => {
     const name = uniqueName('dup');
     await h.service.create(ws, { name, ...dedicatedSpec() });
-    await expect(h.service.create(ws, { name, ...dedicatedSpec() })).rejects.toMatchObject({ code: 'conflict' });
+    await expect(h.service.create(ws, { name, ...dedicatedSpec() })).rejects.toMatchObject({
+      code: 'conflict',
+    });
   });
 
   it('replaces a crashed replica and logs a restart', async () => {
@@ -56,7 +73,11 @@ describe('deployment lifecycle', () => {
     await h.service.create(ws, { name, ...dedicatedSpec() });
     await waitFor(get(name), (v) => v.health === 'Healthy', 'Healthy');
     provider.crashReplica(`${ws}/${name}`, 1);
-    await waitFor(() => reasons(name), (r) => r.includes('ReplicaRestarted'), 'a restart event');
+    await waitFor(
+      () => reasons(name),
+      (r) => r.includes('ReplicaRestarted'),
+      'a restart event',
+    );
     await waitFor(get(name), (v) => v.health === 'Healthy', 'Healthy again');
   });
 
@@ -81,9 +102,15 @@ describe('deployment lifecycle', () => {
     const name = uniqueName('scale');
     await h.service.create(ws, { name, ...dedicatedSpec() });
     await waitFor(get(name), (v) => v.health === 'Healthy', 'Healthy');
-    const edited = await h.service.edit(ws, name, { spec: { scaling: { minReplicas: 2, maxReplicas: 3 }, tags: { team: 'search' } } });
+    const edited = await h.service.edit(ws, name, {
+      spec: { scaling: { minReplicas: 2, maxReplicas: 3 }, tags: { team: 'search' } },
+    });
     expect(edited).toMatchObject({ revision: 1, state: 'running' });
-    const view = await waitFor(get(name), (v) => v.replicas.desired === 2 && v.replicas.ready === 2, '2 ready replicas');
+    const view = await waitFor(
+      get(name),
+      (v) => v.replicas.desired === 2 && v.replicas.ready === 2,
+      '2 ready replicas',
+    );
     expect(view.spec.tags).toEqual({ team: 'search' });
     expect(await reasons(name)).toContain('ScaledOut');
   });
@@ -91,9 +118,13 @@ describe('deployment lifecycle', () => {
   it('rejects a bad edit with the field and rule, and changes nothing', async () => {
     const name = uniqueName('bad-edit');
     await h.service.create(ws, { name, ...dedicatedSpec() });
-    const err = await h.service.edit(ws, name, { spec: { scaling: { minReplicas: 5, maxReplicas: 2 } } }).catch((e: unknown) => e);
+    const err = await h.service
+      .edit(ws, name, { spec: { scaling: { minReplicas: 5, maxReplicas: 2 } } })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as DomainError).details).toEqual([expect.objectContaining({ path: 'spec.scaling.minReplicas' })]);
+    expect((err as DomainError).details).toEqual([
+      expect.objectContaining({ path: 'spec.scaling.minReplicas' }),
+    ]);
     const readOnly = await h.service.edit(ws, name, { revision: 9 }).catch((e: unknown) => e);
     expect((readOnly as DomainError).details?.[0]?.path).toBe('revision');
     expect((await h.service.get(ws, name)).spec.scaling.maxReplicas).toBe(2);
@@ -106,13 +137,22 @@ describe('deployment lifecycle', () => {
     await waitFor(get(name), (v) => v.health === 'Healthy', 'Healthy');
     const edited = await h.service.edit(ws, name, { spec: { model: 'fast-model-v2' } });
     expect(edited).toMatchObject({ revision: 2, state: 'updating' });
-    const done = await waitFor(get(name), (v) => v.state === 'running' && v.health === 'Healthy', 'running on revision 2');
+    const done = await waitFor(
+      get(name),
+      (v) => v.state === 'running' && v.health === 'Healthy',
+      'running on revision 2',
+    );
     expect(done.revision).toBe(2);
     expect(provider.routes.get(id)).toBe(2);
     expect(provider.revisionsOf(id)).toEqual([2]);
     const rollout = await h.env.client.workflow.getHandle(rolloutWorkflowId(ws, name, 2)).result();
     expect(rollout.outcome).toBe('succeeded');
-    expect(rollout.steps.map((s: { reason: string }) => s.reason)).toEqual(['RevisionCreated', 'RevisionReady', 'TrafficSwitched', 'OldRevisionRemoved']);
+    expect(rollout.steps.map((s: { reason: string }) => s.reason)).toEqual([
+      'RevisionCreated',
+      'RevisionReady',
+      'TrafficSwitched',
+      'OldRevisionRemoved',
+    ]);
     expect(await reasons(name)).toContain('RolloutSucceeded');
   });
 
@@ -122,7 +162,9 @@ describe('deployment lifecycle', () => {
     await h.service.create(ws, { name, ...dedicatedSpec({ readinessTimeoutSeconds: 2 }) });
     await waitFor(get(name), (v) => v.health === 'Healthy', 'Healthy');
     await h.service.edit(ws, name, { spec: { model: 'broken-model' } });
-    await expect(h.service.edit(ws, name, { spec: { scaling: { maxReplicas: 3 } } })).rejects.toMatchObject({ code: 'conflict' });
+    await expect(
+      h.service.edit(ws, name, { spec: { scaling: { maxReplicas: 3 } } }),
+    ).rejects.toMatchObject({ code: 'conflict' });
     const back = await waitFor(get(name), (v) => v.state === 'running', 'rollout finished', 30_000);
     expect(back).toMatchObject({ revision: 1, health: 'Healthy' });
     expect(back.spec.model).toBe('fast-model');

@@ -4,7 +4,13 @@
  * change. No Temporal calls here: `now` comes in, so the class is plain to test and to carry
  * across continue-as-new.
  */
-import type { DeploymentEvent, DeploymentState, DeploymentView, EventType, Health } from '../domain/deployment';
+import type {
+  DeploymentEvent,
+  DeploymentState,
+  DeploymentView,
+  EventType,
+  Health,
+} from '../domain/deployment';
 import { deploymentId } from '../domain/deployment';
 import type { DeploymentSpec } from '../domain/spec';
 import type { RevisionStatus } from '../../activities/providers/provider';
@@ -97,7 +103,13 @@ export class DeploymentEntity {
   }
 
   record(now: Date, type: EventType, reason: string, message: string, revision?: number): void {
-    this.events.push({ time: now.toISOString(), type, reason, message, ...(revision !== undefined ? { revision } : {}) });
+    this.events.push({
+      time: now.toISOString(),
+      type,
+      reason,
+      message,
+      ...(revision !== undefined ? { revision } : {}),
+    });
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
   }
 
@@ -120,7 +132,13 @@ export class DeploymentEntity {
     if (status.restarts > this.restarts) {
       const count = status.restarts - this.restarts;
       const detail = status.replicas.map((r) => r.message).find((m) => m);
-      this.record(now, 'Restart', 'ReplicaRestarted', `${count} replica restart(s)${detail ? `: ${detail}` : ''}`, status.revision);
+      this.record(
+        now,
+        'Restart',
+        'ReplicaRestarted',
+        `${count} replica restart(s)${detail ? `: ${detail}` : ''}`,
+        status.revision,
+      );
     }
     this.restarts = status.restarts;
     this.readyReplicas = status.exists ? status.ready : 0;
@@ -139,7 +157,13 @@ export class DeploymentEntity {
     if (next === this.health) return;
     const previous = this.health;
     this.health = next;
-    this.record(now, 'Health', reason ?? healthReason(next), message ?? this.healthMessage(previous, next), this.activeRevision ?? undefined);
+    this.record(
+      now,
+      'Health',
+      reason ?? healthReason(next),
+      message ?? this.healthMessage(previous, next),
+      this.activeRevision ?? undefined,
+    );
   }
 
   msUntilReadinessTimeout(now: Date): number | undefined {

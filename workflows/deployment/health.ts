@@ -16,7 +16,13 @@ export interface HealthInput {
   now: number;
 }
 
-export function evaluateHealth({ desired, ready, unreadySince, readinessTimeoutMs, now }: HealthInput): Health {
+export function evaluateHealth({
+  desired,
+  ready,
+  unreadySince,
+  readinessTimeoutMs,
+  now,
+}: HealthInput): Health {
   if (desired === 0) return 'NotPresent';
   if (ready >= desired) return 'Healthy';
   const since = unreadySince ? Date.parse(unreadySince) : now;

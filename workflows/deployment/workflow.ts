@@ -19,7 +19,15 @@ import type { RevisionStatus } from '../../activities/providers/provider';
 import { ErrorType } from '../domain/errors';
 import { SA, tagValues } from '../domain/search-attributes';
 import type { DeploymentSpec } from '../domain/spec';
-import { canonicalJson, changesWhatRuns, describeViolations, quotaDemand, validateSpec } from '../domain/spec';
+import {
+  canonicalJson,
+  changesWhatRuns,
+  describeViolations,
+  gpuDemand,
+  validateSpec,
+} from '../domain/spec';
+import type { GpuDemand } from '../quota/definitions';
+import { combineDemands } from '../quota/ledger';
 import { rolloutWorkflow } from '../rollout/workflow';
 import type { RolloutResult } from '../rollout/definitions';
 import type { DeploymentWorkflowInput } from './definitions';
@@ -37,7 +45,11 @@ import { DeploymentEntity, clampReplicas, initialReplicas } from './entity';
 
 const quick = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', nonRetryableErrorTypes: [ErrorType.QuotaExceeded, ErrorType.InvalidSpec] },
+  retry: {
+    initialInterval: '200 ms',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: [ErrorType.QuotaExceeded, ErrorType.InvalidSpec],
+  },
 });
 
 /** A steady deployment's watch returns this often, so it writes a handful of events an hour. */
@@ -63,7 +75,9 @@ const watcher = proxyActivities<Activities>({
 export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promise<void> {
   const d = new DeploymentEntity(input, new Date());
   const holder = workflowInfo().workflowId;
-  let admission: 'pending' | 'accepted' | { rejected: string } = input.carried ? 'accepted' : 'pending';
+  let admission: 'pending' | 'accepted' | { rejected: string } = input.carried
+    ? 'accepted'
+    : 'pending';
   let handlerBusy = false;
   /** The spec of the revision that runs: what a failed rollout goes back to. */
   let activeSpec: DeploymentSpec = d.spec;
@@ -81,10 +95,13 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     }
   }
 
-  const conflict = (message: string) => ApplicationFailure.create({ type: ErrorType.Conflict, message, nonRetryable: true });
+  const conflict = (message: string) =>
+    ApplicationFailure.create({ type: ErrorType.Conflict, message, nonRetryable: true });
   const requireState = (action: string, ...allowed: string[]) => {
     if (!allowed.includes(d.state)) {
-      throw conflict(`cannot ${action} deployment "${d.name}" while it is ${d.state}${d.state === 'updating' ? ' (a rolling update is in progress)' : ''}`);
+      throw conflict(
+        `cannot ${action} deployment "${d.name}" while it is ${d.state}${d.state === 'updating' ? ' (a rolling update is in progress)' : ''}`,
+      );
     }
   };
 
@@ -94,7 +111,11 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   setHandler(admissionUpdate, async () => {
     await condition(() => admission !== 'pending');
     if (typeof admission === 'object') {
-      throw ApplicationFailure.create({ type: ErrorType.QuotaExceeded, message: admission.rejected, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ErrorType.QuotaExceeded,
+        message: admission.rejected,
+        nonRetryable: true,
+      });
     }
     return d.view();
   });
@@ -106,27 +127,50 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         requireState('edit', 'running', 'paused');
         const next = parseSpec(spec);
         const now = () => new Date();
-        const demand = quotaDemand(next);
-        if (d.state === 'running' && canonicalJson(demand) !== canonicalJson(quotaDemand(d.spec))) {
-          await reserveOrRelease(next);
-        }
         const runs = changesWhatRuns(d.spec, next);
+        if (d.state === 'running') {
+          // A rollout may end on either spec (success or rollback): hold enough for both until then.
+          const demand = runs
+            ? combineDemands(gpuDemand(d.spec), gpuDemand(next))
+            : gpuDemand(next);
+          if (canonicalJson(demand) !== canonicalJson(gpuDemand(d.spec))) await reserve(demand);
+        }
         d.spec = next;
+        if (d.state !== 'paused') d.desiredReplicas = clampReplicas(d.desiredReplicas, next);
         if (runs) {
           d.lastRevisionNumber += 1;
           d.revision = d.lastRevisionNumber;
           if (d.state === 'running') d.state = 'updating';
-          d.record(now(), 'Lifecycle', 'Edited', `revision ${d.revision}: ${d.state === 'paused' ? 'takes effect on resume' : 'rolling update started'}`, d.revision);
+          d.record(
+            now(),
+            'Lifecycle',
+            'Edited',
+            `revision ${d.revision}: ${d.state === 'paused' ? 'takes effect on resume' : 'rolling update started'}`,
+            d.revision,
+          );
         } else {
-          const before = d.desiredReplicas;
-          d.desiredReplicas = d.state === 'paused' ? d.desiredReplicas : clampReplicas(d.desiredReplicas, next);
-          d.record(now(), 'Lifecycle', 'Edited', `applied in place (scaling, schedule, policy or tags)${before !== d.desiredReplicas ? `; replicas ${before} -> ${d.desiredReplicas}` : ''}`, d.revision);
+          const change =
+            d.desiredReplicas !== d.appliedReplicas && d.state !== 'paused'
+              ? `; replicas ${d.appliedReplicas} -> ${d.desiredReplicas}`
+              : '';
+          d.record(
+            now(),
+            'Lifecycle',
+            'Edited',
+            `applied in place (scaling, schedule, policy or tags)${change}`,
+            d.revision,
+          );
         }
         d.touch(now());
         syncSearchAttributes();
         return d.view();
       }),
-    { validator: (spec) => { requireState('edit', 'running', 'paused'); parseSpec(spec); } },
+    {
+      validator: (spec) => {
+        requireState('edit', 'running', 'paused');
+        parseSpec(spec);
+      },
+    },
   );
 
   setHandler(
@@ -135,7 +179,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
       exclusively(async () => {
         requireState('pause', 'running');
         d.state = 'paused';
-        d.record(new Date(), 'Lifecycle', 'Paused', 'pause requested: replicas are being removed; quota is released until resume');
+        d.record(
+          new Date(),
+          'Lifecycle',
+          'Paused',
+          'pause requested: replicas are being removed; quota is released until resume',
+        );
         d.touch(new Date());
         syncSearchAttributes();
         return d.view();
@@ -148,10 +197,16 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     () =>
       exclusively(async () => {
         requireState('resume', 'paused');
-        await reserveOrRelease(d.spec);
+        await reserve(gpuDemand(d.spec));
         d.state = 'running';
         d.desiredReplicas = initialReplicas(d.spec);
-        d.record(new Date(), 'Lifecycle', 'Resumed', `resuming revision ${d.revision} with ${d.desiredReplicas} replica(s)`, d.revision);
+        d.record(
+          new Date(),
+          'Lifecycle',
+          'Resumed',
+          `resuming revision ${d.revision} with ${d.desiredReplicas} replica(s)`,
+          d.revision,
+        );
         d.touch(new Date());
         syncSearchAttributes();
         return d.view();
@@ -165,7 +220,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
       exclusively(async () => {
         requireState('delete', 'creating', 'running', 'paused', 'updating');
         d.state = 'deleting';
-        d.record(new Date(), 'Lifecycle', 'Deleting', 'delete requested: removing every replica and releasing quota');
+        d.record(
+          new Date(),
+          'Lifecycle',
+          'Deleting',
+          'delete requested: removing every replica and releasing quota',
+        );
         d.touch(new Date());
         syncSearchAttributes();
         return d.view();
@@ -188,16 +248,24 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     return result.value;
   }
 
-  /** Reserve the spec's GPUs (a BYOC spec reserves none, so any old reservation is released). */
-  async function reserveOrRelease(spec: DeploymentSpec): Promise<void> {
-    const demand = quotaDemand(spec);
+  /** Reserve these GPUs for this deployment, replacing what it held (none: release). */
+  async function reserve(gpus: GpuDemand): Promise<void> {
     try {
-      if (demand) await quick.reserveQuota({ workspace: d.workspace, holder, ...demand });
+      if (Object.keys(gpus).length > 0)
+        await quick.reserveQuota({ workspace: d.workspace, holder, gpus });
       else await quick.releaseQuota({ workspace: d.workspace, holder });
     } catch (err) {
       // Surface the ledger's own failure (type quota_exceeded, with what is left), not the wrapper.
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.QuotaExceeded) {
-        throw ApplicationFailure.create({ type: ErrorType.QuotaExceeded, message: err.cause.message, nonRetryable: true });
+      if (
+        err instanceof ActivityFailure &&
+        err.cause instanceof ApplicationFailure &&
+        err.cause.type === ErrorType.QuotaExceeded
+      ) {
+        throw ApplicationFailure.create({
+          type: ErrorType.QuotaExceeded,
+          message: err.cause.message,
+          nonRetryable: true,
+        });
       }
       throw err;
     }
@@ -221,12 +289,23 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
 
   async function bringUp(): Promise<void> {
     const now = new Date();
-    const status = await quick.applyRevision({ deploymentId: d.id, revision: d.revision, replicas: d.desiredReplicas, spec: d.spec });
+    const status = await quick.applyRevision({
+      deploymentId: d.id,
+      revision: d.revision,
+      replicas: d.desiredReplicas,
+      spec: d.spec,
+    });
     await quick.routeTraffic({ deploymentId: d.id, revision: d.revision });
     d.activeRevision = d.revision;
     d.appliedReplicas = d.desiredReplicas;
     d.unreadySince = undefined;
-    d.record(now, 'Lifecycle', 'Provisioned', `revision ${d.revision}: ${d.desiredReplicas} replica(s) of ${d.spec.model} starting; waiting for weights to load`, d.revision);
+    d.record(
+      now,
+      'Lifecycle',
+      'Provisioned',
+      `revision ${d.revision}: ${d.desiredReplicas} replica(s) of ${d.spec.model} starting; waiting for weights to load`,
+      d.revision,
+    );
     d.observe(status, new Date());
   }
 
@@ -237,7 +316,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     d.appliedReplicas = 0;
     d.readyReplicas = 0;
     d.unreadySince = undefined;
-    d.setHealth('NotPresent', new Date(), 'Paused', 'paused: all replicas removed, configuration kept');
+    d.setHealth(
+      'NotPresent',
+      new Date(),
+      'Paused',
+      'paused: all replicas removed, configuration kept',
+    );
   }
 
   async function rollOut(): Promise<void> {
@@ -247,7 +331,16 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
       const child = await scope.run(() =>
         startChild(rolloutWorkflow, {
           workflowId: rolloutWorkflowId(d.workspace, d.name, toRevision),
-          args: [{ deploymentId: d.id, fromRevision: d.activeRevision, toRevision, replicas: d.desiredReplicas, spec: d.spec, readinessTimeoutSeconds: d.spec.readinessTimeoutSeconds }],
+          args: [
+            {
+              deploymentId: d.id,
+              fromRevision: d.activeRevision,
+              toRevision,
+              replicas: d.desiredReplicas,
+              spec: d.spec,
+              readinessTimeoutSeconds: d.spec.readinessTimeoutSeconds,
+            },
+          ],
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         }),
       );
@@ -269,7 +362,13 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         d.record(now, 'Rollout', 'RolloutSucceeded', `revision ${toRevision} is live`, toRevision);
       } else {
         // Keep serving what runs; the spec goes back to the active revision's.
-        d.record(now, 'Rollout', 'RolloutFailed', `rolled back to revision ${d.activeRevision}: ${result.reason}`, toRevision);
+        d.record(
+          now,
+          'Rollout',
+          'RolloutFailed',
+          `rolled back to revision ${d.activeRevision}: ${result.reason}`,
+          toRevision,
+        );
         d.spec = activeSpec;
         d.revision = d.activeRevision ?? d.revision;
       }
@@ -281,10 +380,21 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   async function scaleInPlace(): Promise<void> {
     const from = d.appliedReplicas;
     const to = d.desiredReplicas;
-    const status = await quick.applyRevision({ deploymentId: d.id, revision: d.activeRevision!, replicas: to, spec: d.spec });
+    const status = await quick.applyRevision({
+      deploymentId: d.id,
+      revision: d.activeRevision!,
+      replicas: to,
+      spec: d.spec,
+    });
     d.appliedReplicas = to;
     const now = new Date();
-    d.record(now, to > from ? 'ScaleOut' : 'ScaleIn', to > from ? 'ScaledOut' : 'ScaledIn', `replicas ${from} -> ${to}`, d.activeRevision ?? undefined);
+    d.record(
+      now,
+      to > from ? 'ScaleOut' : 'ScaleIn',
+      to > from ? 'ScaledOut' : 'ScaledIn',
+      `replicas ${from} -> ${to}`,
+      d.activeRevision ?? undefined,
+    );
     d.observe(status, now);
   }
 
@@ -294,7 +404,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     d.activeRevision = null;
     d.readyReplicas = 0;
     d.desiredReplicas = 0;
-    d.setHealth('NotPresent', new Date(), 'Deleted', 'deleted: every replica removed and quota released');
+    d.setHealth(
+      'NotPresent',
+      new Date(),
+      'Deleted',
+      'deleted: every replica removed and quota released',
+    );
     d.state = 'deleted';
     d.record(new Date(), 'Lifecycle', 'Deleted', `deployment "${d.name}" deleted`);
     syncSearchAttributes();
@@ -306,23 +421,27 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     let observed: RevisionStatus | undefined;
     let failure: unknown;
     const scope = new CancellationScope();
-    const watching = d.activeRevision === null
-      ? undefined
-      : scope
-          .run(() =>
-            watcher.watchRevision({
-              deploymentId: d.id,
-              revision: d.activeRevision!,
-              known: { ready: d.readyReplicas, restarts: d.restarts, exists: true },
-              maxWaitMs: WATCH_MAX_WAIT_MS,
-            }),
-          )
-          .then(
-            (status) => (observed = status),
-            (err) => (failure = isCancellation(err) ? undefined : err),
-          );
+    const watching =
+      d.activeRevision === null
+        ? undefined
+        : scope
+            .run(() =>
+              watcher.watchRevision({
+                deploymentId: d.id,
+                revision: d.activeRevision!,
+                known: { ready: d.readyReplicas, restarts: d.restarts, exists: true },
+                maxWaitMs: WATCH_MAX_WAIT_MS,
+              }),
+            )
+            .then(
+              (status) => (observed = status),
+              (err) => (failure = isCancellation(err) ? undefined : err),
+            );
     const wake = () =>
-      observed !== undefined || failure !== undefined || d.intentVersion !== seenIntent || workflowInfo().continueAsNewSuggested;
+      observed !== undefined ||
+      failure !== undefined ||
+      d.intentVersion !== seenIntent ||
+      workflowInfo().continueAsNewSuggested;
     // A timer only when a readiness deadline is pending: a steady deployment sets none.
     const deadline = d.msUntilReadinessTimeout(new Date());
     if (deadline === undefined) await condition(wake);
@@ -334,17 +453,25 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     const now = new Date();
     if (observed) d.observe(observed, now);
     else if (failure) {
-      d.setHealth('Unknown', now, 'RuntimeUnreachable', `replica status cannot be determined: ${(failure as Error).message}`);
+      d.setHealth(
+        'Unknown',
+        now,
+        'RuntimeUnreachable',
+        `replica status cannot be determined: ${(failure as Error).message}`,
+      );
       log.warn('watch failed', { deployment: d.id, error: String(failure) });
     } else d.refreshHealth(now);
   }
 
   // ---- main loop ----------------------------------------------------------------------------
 
+  /** The state now: handlers change it while the loop awaits, which TypeScript's narrowing cannot see. */
+  const stateNow = () => d.state;
+
   if (!input.carried) {
     syncSearchAttributes();
     try {
-      await reserveOrRelease(d.spec);
+      await reserve(gpuDemand(d.spec));
     } catch (err) {
       if (!(err instanceof ApplicationFailure && err.type === ErrorType.QuotaExceeded)) throw err;
       const message = err.message;
@@ -356,7 +483,13 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
       return;
     }
     admission = 'accepted';
-    d.record(new Date(), 'Lifecycle', 'Created', `deployment "${d.name}" created: ${d.spec.model} on ${d.spec.cloud.type}`, d.revision);
+    d.record(
+      new Date(),
+      'Lifecycle',
+      'Created',
+      `deployment "${d.name}" created: ${d.spec.model} on ${d.spec.cloud.type}`,
+      d.revision,
+    );
     await bringUp();
     if (d.state === 'creating') d.state = 'running';
     syncSearchAttributes();
@@ -373,18 +506,26 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     } else if (d.state !== 'paused' && d.activeRevision === null) {
       await bringUp();
     } else if (d.revision !== d.activeRevision) {
+      const held = combineDemands(gpuDemand(activeSpec), gpuDemand(d.spec));
       await rollOut();
       activeSpec = d.spec;
+      // Back to the demand of the spec that won; never more than was held, so it always fits.
+      if (stateNow() !== 'deleting' && canonicalJson(held) !== canonicalJson(gpuDemand(d.spec)))
+        await reserve(gpuDemand(d.spec));
     } else if (d.desiredReplicas !== d.appliedReplicas) {
       await scaleInPlace();
     } else {
       activeSpec = d.spec;
       if (workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
-        // A handler may have run while we waited (TypeScript cannot see that d.state changed).
-        const state = d.state as string;
+        const state = stateNow();
         if (state === 'running' || state === 'paused') {
-          await continueAsNew<typeof deploymentWorkflow>({ workspace: d.workspace, name: d.name, spec: d.spec, carried: d.carried() });
+          await continueAsNew<typeof deploymentWorkflow>({
+            workspace: d.workspace,
+            name: d.name,
+            spec: d.spec,
+            carried: d.carried(),
+          });
         }
         continue;
       }

@@ -21,7 +21,10 @@ export const modelSchema = z.strictObject({
   /** GPU memory the weights and a working KV cache need, per replica. */
   minGpuMemoryGb: z.number().positive(),
   /** Scaling metrics that make sense for this kind of model ("may vary depending on the model type"). */
-  metrics: z.array(z.enum(SCALING_METRICS)).min(1).default([...SCALING_METRICS]),
+  metrics: z
+    .array(z.enum(SCALING_METRICS))
+    .min(1)
+    .default([...SCALING_METRICS]),
   /** Weight-load time the local runtime simulates (and the typical load time on real GPUs). */
   loadSeconds: z.number().min(0),
   /** Local runtime only: the simulated server never becomes ready. For rollback drills. */
@@ -50,12 +53,46 @@ export const BUILTIN_CATALOG: Catalog = catalogSchema.parse({
     { type: 'B200', memoryGb: 192, description: 'NVIDIA B200 192 GB' },
   ],
   models: [
-    { id: 'llama-3.1-8b-instruct', name: 'Llama 3.1 8B Instruct', minGpuMemoryGb: 20, loadSeconds: 3 },
-    { id: 'llama-3.1-70b-instruct', name: 'Llama 3.1 70B Instruct', minGpuMemoryGb: 160, loadSeconds: 8 },
-    { id: 'mistral-7b-instruct', name: 'Mistral 7B Instruct v0.3', minGpuMemoryGb: 18, loadSeconds: 3 },
-    { id: 'qwen2.5-32b-instruct', name: 'Qwen2.5 32B Instruct', minGpuMemoryGb: 72, loadSeconds: 5 },
-    { id: 'whisper-large-v3', name: 'Whisper large-v3', kind: 'speech', minGpuMemoryGb: 10, metrics: ['latency', 'throughput', 'concurrency'], loadSeconds: 2 },
-    { id: 'bge-large-en-v1.5', name: 'BGE large EN v1.5', kind: 'embedding', minGpuMemoryGb: 4, metrics: ['throughput', 'concurrency', 'latency'], loadSeconds: 1 },
+    {
+      id: 'llama-3.1-8b-instruct',
+      name: 'Llama 3.1 8B Instruct',
+      minGpuMemoryGb: 20,
+      loadSeconds: 3,
+    },
+    {
+      id: 'llama-3.1-70b-instruct',
+      name: 'Llama 3.1 70B Instruct',
+      minGpuMemoryGb: 160,
+      loadSeconds: 8,
+    },
+    {
+      id: 'mistral-7b-instruct',
+      name: 'Mistral 7B Instruct v0.3',
+      minGpuMemoryGb: 18,
+      loadSeconds: 3,
+    },
+    {
+      id: 'qwen2.5-32b-instruct',
+      name: 'Qwen2.5 32B Instruct',
+      minGpuMemoryGb: 72,
+      loadSeconds: 5,
+    },
+    {
+      id: 'whisper-large-v3',
+      name: 'Whisper large-v3',
+      kind: 'speech',
+      minGpuMemoryGb: 10,
+      metrics: ['latency', 'throughput', 'concurrency'],
+      loadSeconds: 2,
+    },
+    {
+      id: 'bge-large-en-v1.5',
+      name: 'BGE large EN v1.5',
+      kind: 'embedding',
+      minGpuMemoryGb: 4,
+      metrics: ['throughput', 'concurrency', 'latency'],
+      loadSeconds: 1,
+    },
   ],
 });
 
@@ -64,17 +101,26 @@ export function checkAgainstCatalog(spec: DeploymentSpec, catalog: Catalog): Vio
   const violations: Violation[] = [];
   const model = catalog.models.find((m) => m.id === spec.model);
   if (!model) {
-    violations.push({ path: 'model', message: `unknown model "${spec.model}"; see GET /v1/models (${catalog.models.map((m) => m.id).join(', ')})` });
+    violations.push({
+      path: 'model',
+      message: `unknown model "${spec.model}"; see GET /v1/models (${catalog.models.map((m) => m.id).join(', ')})`,
+    });
     return violations;
   }
   if (!model.metrics.includes(spec.scaling.metric)) {
-    violations.push({ path: 'scaling.metric', message: `model ${model.id} (${model.kind}) scales on ${model.metrics.join(', ')}, not ${spec.scaling.metric}` });
+    violations.push({
+      path: 'scaling.metric',
+      message: `model ${model.id} (${model.kind}) scales on ${model.metrics.join(', ')}, not ${spec.scaling.metric}`,
+    });
   }
   if (spec.cloud.type === 'dedicated') {
     const { type, count } = spec.cloud.accelerator;
     const accelerator = catalog.accelerators.find((a) => a.type === type);
     if (!accelerator) {
-      violations.push({ path: 'cloud.accelerator.type', message: `unknown accelerator "${type}"; see GET /v1/accelerators (${catalog.accelerators.map((a) => a.type).join(', ')})` });
+      violations.push({
+        path: 'cloud.accelerator.type',
+        message: `unknown accelerator "${type}"; see GET /v1/accelerators (${catalog.accelerators.map((a) => a.type).join(', ')})`,
+      });
     } else if (accelerator.memoryGb * count < model.minGpuMemoryGb) {
       violations.push({
         path: 'cloud.accelerator.count',

@@ -4,13 +4,35 @@
  */
 import type { DeploymentSpec } from './spec';
 
-export const DEPLOYMENT_STATES = ['creating', 'running', 'paused', 'updating', 'deleting', 'deleted', 'failed'] as const;
+export const DEPLOYMENT_STATES = [
+  'creating',
+  'running',
+  'paused',
+  'updating',
+  'deleting',
+  'deleted',
+  'failed',
+] as const;
 export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
 
-export const HEALTH_STATES = ['Progressing', 'Healthy', 'ProgressingWithTimeout', 'NotPresent', 'Unknown'] as const;
+export const HEALTH_STATES = [
+  'Progressing',
+  'Healthy',
+  'ProgressingWithTimeout',
+  'NotPresent',
+  'Unknown',
+] as const;
 export type Health = (typeof HEALTH_STATES)[number];
 
-export const EVENT_TYPES = ['Lifecycle', 'Health', 'ScaleOut', 'ScaleIn', 'Restart', 'Rollout', 'Quota'] as const;
+export const EVENT_TYPES = [
+  'Lifecycle',
+  'Health',
+  'ScaleOut',
+  'ScaleIn',
+  'Restart',
+  'Rollout',
+  'Quota',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface DeploymentEvent {

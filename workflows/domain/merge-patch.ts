@@ -8,7 +8,12 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
       // defineProperty, not assignment: a "__proto__" member stays a member instead of swapping
       // the result's prototype; hasOwn, so inherited properties are never merged into.
       const current = Object.hasOwn(result, key) ? result[key] : undefined;
-      Object.defineProperty(result, key, { value: applyMergePatch(current, value), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(result, key, {
+        value: applyMergePatch(current, value),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return result;

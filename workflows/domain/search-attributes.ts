@@ -17,7 +17,8 @@ export const SA = {
 
 /** Name=Type pairs for `temporal server start-dev --search-attribute`. */
 export const SEARCH_ATTRIBUTE_FLAGS: string[] = Object.values(SA).map(
-  (key) => `${key.name}=${key.type === SearchAttributeType.KEYWORD_LIST ? 'KeywordList' : 'Keyword'}`,
+  (key) =>
+    `${key.name}=${key.type === SearchAttributeType.KEYWORD_LIST ? 'KeywordList' : 'Keyword'}`,
 );
 
 export function tagValues(tags: Record<string, string>): string[] {

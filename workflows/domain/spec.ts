@@ -44,7 +44,9 @@ export function isValidTimeZone(tz: string): boolean {
 
 const timeZoneSchema = z
   .string()
-  .refine(isValidTimeZone, { message: 'timezone must be an IANA time zone such as "Europe/London" or "UTC"' });
+  .refine(isValidTimeZone, {
+    message: 'timezone must be an IANA time zone such as "Europe/London" or "UTC"',
+  });
 
 /** Five-field cron (minute hour day-of-month month day-of-week); returns an error text or null. */
 export function cronError(expression: string, tz = 'UTC'): string | null {
@@ -67,11 +69,14 @@ export function cronError(expression: string, tz = 'UTC'): string | null {
 
 const cronSchema = z.string().superRefine((value, ctx) => {
   const error = cronError(value);
-  if (error) ctx.addIssue({ code: 'custom', message: `invalid cron expression "${value}": ${error}` });
+  if (error)
+    ctx.addIssue({ code: 'custom', message: `invalid cron expression "${value}": ${error}` });
 });
 
 const HH_MM = /^([01]\d|2[0-3]):[0-5]\d$/;
-const timeOfDaySchema = z.string().regex(HH_MM, 'must be a time of day as HH:MM (24-hour), e.g. "09:00"');
+const timeOfDaySchema = z
+  .string()
+  .regex(HH_MM, 'must be a time of day as HH:MM (24-hour), e.g. "09:00"');
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -100,10 +105,18 @@ export const byocResourcesSchema = z
     const cpu = quantityPair(ctx, r.cpuRequest, r.cpuLimit, 'cpu', parseCpuQuantity);
     const memory = quantityPair(ctx, r.memoryRequest, r.memoryLimit, 'memory', parseMemoryQuantity);
     if (cpu && cpu.request > cpu.limit) {
-      ctx.addIssue({ code: 'custom', path: ['cpuRequest'], message: `cpuRequest (${r.cpuRequest}) must not exceed cpuLimit (${r.cpuLimit})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cpuRequest'],
+        message: `cpuRequest (${r.cpuRequest}) must not exceed cpuLimit (${r.cpuLimit})`,
+      });
     }
     if (memory && memory.request > memory.limit) {
-      ctx.addIssue({ code: 'custom', path: ['memoryRequest'], message: `memoryRequest (${r.memoryRequest}) must not exceed memoryLimit (${r.memoryLimit})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['memoryRequest'],
+        message: `memoryRequest (${r.memoryRequest}) must not exceed memoryLimit (${r.memoryLimit})`,
+      });
     }
   });
 
@@ -118,10 +131,18 @@ function quantityPair(
   const req = parse(request);
   const lim = parse(limit);
   if (req === null || req <= 0) {
-    ctx.addIssue({ code: 'custom', path: [`${kind}Request`], message: `${kind}Request must be a positive Kubernetes quantity such as ${example}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [`${kind}Request`],
+      message: `${kind}Request must be a positive Kubernetes quantity such as ${example}`,
+    });
   }
   if (lim === null || lim <= 0) {
-    ctx.addIssue({ code: 'custom', path: [`${kind}Limit`], message: `${kind}Limit must be a positive Kubernetes quantity such as ${example}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [`${kind}Limit`],
+      message: `${kind}Limit must be a positive Kubernetes quantity such as ${example}`,
+    });
   }
   return req === null || lim === null ? null : { request: req, limit: lim };
 }
@@ -155,12 +176,18 @@ export const sshSchema = z
         z.strictObject({
           username: z
             .string()
-            .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'username must be a Linux user name: lower case, digits, "_" or "-", up to 32 characters'),
+            .regex(
+              /^[a-z_][a-z0-9_-]{0,31}$/,
+              'username must be a Linux user name: lower case, digits, "_" or "-", up to 32 characters',
+            ),
           // A Secret's *name*. Key material never enters the spec, the workflow history or logs.
           keySecret: z
             .string()
             .max(253)
-            .regex(DNS_SUBDOMAIN, 'keySecret must be the name of a secret (DNS-1123 subdomain), never key material'),
+            .regex(
+              DNS_SUBDOMAIN,
+              'keySecret must be the name of a secret (DNS-1123 subdomain), never key material',
+            ),
         }),
       )
       .max(MAX_SSH_USERS, `at most ${MAX_SSH_USERS} SSH users per deployment`)
@@ -168,12 +195,20 @@ export const sshSchema = z
   })
   .superRefine((ssh, ctx) => {
     if (ssh.enabled && ssh.users.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['users'], message: 'SSH access needs at least one user' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['users'],
+        message: 'SSH access needs at least one user',
+      });
     }
     const seen = new Set<string>();
     ssh.users.forEach((u, i) => {
       if (seen.has(u.username)) {
-        ctx.addIssue({ code: 'custom', path: ['users', i, 'username'], message: `duplicate SSH user "${u.username}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['users', i, 'username'],
+          message: `duplicate SSH user "${u.username}"`,
+        });
       }
       seen.add(u.username);
     });
@@ -197,17 +232,27 @@ export const scalingSchema = z
   .strictObject({
     minReplicas: z.number().int().min(0).max(MAX_REPLICAS_LIMIT).default(1),
     maxReplicas: z.number().int().min(1).max(MAX_REPLICAS_LIMIT).default(1),
-    metric: z.enum(SCALING_METRICS, { error: `metric must be one of ${SCALING_METRICS.join(', ')}` }).default('concurrency'),
+    metric: z
+      .enum(SCALING_METRICS, { error: `metric must be one of ${SCALING_METRICS.join(', ')}` })
+      .default('concurrency'),
     threshold: z.number().positive('threshold must be greater than 0').default(8),
     scaleToZero: scaleToZeroSchema.prefault({}),
     rapidAutoscaling: z.boolean().default(false),
   })
   .superRefine((s, ctx) => {
     if (s.minReplicas > s.maxReplicas) {
-      ctx.addIssue({ code: 'custom', path: ['minReplicas'], message: `minReplicas (${s.minReplicas}) must not exceed maxReplicas (${s.maxReplicas})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minReplicas'],
+        message: `minReplicas (${s.minReplicas}) must not exceed maxReplicas (${s.maxReplicas})`,
+      });
     }
     if (s.metric === 'memory' && s.threshold > 100) {
-      ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'a memory threshold is a percentage of the limit: at most 100' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['threshold'],
+        message: 'a memory threshold is a percentage of the limit: at most 100',
+      });
     }
   });
 
@@ -226,7 +271,9 @@ export const scheduleWindowSchema = z
   .strictObject({
     timezone: timeZoneSchema.default('UTC'),
     minPods: z.number().int().min(MIN_PODS_PER_WINDOW.min).max(MIN_PODS_PER_WINDOW.max),
-    days: z.array(z.enum(WEEKDAYS, { error: 'days are mon, tue, wed, thu, fri, sat, sun' })).optional(),
+    days: z
+      .array(z.enum(WEEKDAYS, { error: 'days are mon, tue, wed, thu, fri, sat, sun' }))
+      .optional(),
     wakeAt: timeOfDaySchema.optional(),
     coolDownAt: timeOfDaySchema.optional(),
     startCron: cronSchema.optional(),
@@ -236,27 +283,43 @@ export const scheduleWindowSchema = z
     const guided = w.days !== undefined || w.wakeAt !== undefined || w.coolDownAt !== undefined;
     const custom = w.startCron !== undefined || w.endCron !== undefined;
     if (guided && custom) {
-      ctx.addIssue({ code: 'custom', message: 'a window is either guided (days, wakeAt, coolDownAt) or custom (startCron, endCron), not both' });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'a window is either guided (days, wakeAt, coolDownAt) or custom (startCron, endCron), not both',
+      });
       return;
     }
     if (custom) {
       for (const key of ['startCron', 'endCron'] as const) {
-        if (w[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `a custom window needs ${key}` });
+        if (w[key] === undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: `a custom window needs ${key}` });
       }
       if (w.startCron !== undefined && w.startCron === w.endCron) {
-        ctx.addIssue({ code: 'custom', path: ['endCron'], message: 'endCron must differ from startCron' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endCron'],
+          message: 'endCron must differ from startCron',
+        });
       }
       return;
     }
     for (const key of ['days', 'wakeAt', 'coolDownAt'] as const) {
-      if (w[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `a guided window needs ${key}` });
+      if (w[key] === undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: `a guided window needs ${key}` });
     }
     if (w.days !== undefined) {
-      if (w.days.length === 0) ctx.addIssue({ code: 'custom', path: ['days'], message: 'select at least one day' });
-      if (new Set(w.days).size !== w.days.length) ctx.addIssue({ code: 'custom', path: ['days'], message: 'days must not repeat' });
+      if (w.days.length === 0)
+        ctx.addIssue({ code: 'custom', path: ['days'], message: 'select at least one day' });
+      if (new Set(w.days).size !== w.days.length)
+        ctx.addIssue({ code: 'custom', path: ['days'], message: 'days must not repeat' });
     }
     if (w.wakeAt !== undefined && w.wakeAt === w.coolDownAt) {
-      ctx.addIssue({ code: 'custom', path: ['coolDownAt'], message: 'coolDownAt must differ from wakeAt' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['coolDownAt'],
+        message: 'coolDownAt must differ from wakeAt',
+      });
     }
   });
 
@@ -270,7 +333,11 @@ export const scheduleSchema = z
   })
   .superRefine((s, ctx) => {
     if (s.enabled && s.windows.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['windows'], message: 'schedule-based scaling needs at least one window' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['windows'],
+        message: 'schedule-based scaling needs at least one window',
+      });
     }
   });
 
@@ -285,19 +352,34 @@ export const scalingPolicySchema = z
   })
   .superRefine((p, ctx) => {
     if (p.type === 'Percent' && p.value > 100) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: 'a Percent policy value is at most 100' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: 'a Percent policy value is at most 100',
+      });
     }
   });
 
-const scalingRulesSchema = (defaults: { stabilizationWindowSeconds: number; selectPolicy: 'Max' | 'Min' }) =>
+const scalingRulesSchema = (defaults: {
+  stabilizationWindowSeconds: number;
+  selectPolicy: 'Max' | 'Min';
+}) =>
   z.strictObject({
-    stabilizationWindowSeconds: z.number().int().min(0).max(3600).default(defaults.stabilizationWindowSeconds),
+    stabilizationWindowSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(defaults.stabilizationWindowSeconds),
     selectPolicy: z.enum(['Max', 'Min', 'Disabled']).default(defaults.selectPolicy),
     policies: z.array(scalingPolicySchema).max(10).default([]),
   });
 
 export const SCALE_UP_DEFAULTS = { stabilizationWindowSeconds: 60, selectPolicy: 'Max' } as const;
-export const SCALE_DOWN_DEFAULTS = { stabilizationWindowSeconds: 180, selectPolicy: 'Min' } as const;
+export const SCALE_DOWN_DEFAULTS = {
+  stabilizationWindowSeconds: 180,
+  selectPolicy: 'Min',
+} as const;
 
 export const autoscalingPolicySchema = z.strictObject({
   scaleUp: scalingRulesSchema(SCALE_UP_DEFAULTS).prefault({}),
@@ -312,7 +394,13 @@ export const MAX_TAGS = 32;
 
 export const tagsSchema = z
   .record(
-    z.string().max(63, 'tag keys are at most 63 characters').regex(TAG_KEY, 'tag keys are letters, digits, "-", "_", "." and "/" (no ":"), starting and ending with a letter or digit'),
+    z
+      .string()
+      .max(63, 'tag keys are at most 63 characters')
+      .regex(
+        TAG_KEY,
+        'tag keys are letters, digits, "-", "_", "." and "/" (no ":"), starting and ending with a letter or digit',
+      ),
     z.string().max(256, 'tag values are at most 256 characters'),
   )
   .default({})
@@ -332,28 +420,44 @@ const specShape = {
   autoscalingPolicy: autoscalingPolicySchema.optional(),
   tags: tagsSchema,
   /** How long weights may take to load before health turns ProgressingWithTimeout (added field). */
-  readinessTimeoutSeconds: z.number().int().min(1).max(86_400).default(DEFAULT_READINESS_TIMEOUT_SECONDS),
+  readinessTimeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(DEFAULT_READINESS_TIMEOUT_SECONDS),
 };
 
 /** Rules that span sections; run on the parsed (defaulted) spec. */
-function crossFieldRules(spec: z.output<z.ZodObject<typeof specShape>>, ctx: z.RefinementCtx): void {
+function crossFieldRules(
+  spec: z.output<z.ZodObject<typeof specShape>>,
+  ctx: z.RefinementCtx,
+): void {
   const scheduleOn = spec.schedule?.enabled === true;
   if (scheduleOn && spec.scaling.scaleToZero.enabled) {
     ctx.addIssue({
       code: 'custom',
       path: ['schedule', 'enabled'],
-      message: 'schedule-based scaling and scaling.scaleToZero are mutually exclusive; use schedule.scaleToZeroOutsideWindows to scale to zero on a schedule',
+      message:
+        'schedule-based scaling and scaling.scaleToZero are mutually exclusive; use schedule.scaleToZeroOutsideWindows to scale to zero on a schedule',
     });
   }
   if (spec.scaling.rapidAutoscaling && spec.cloud.type !== 'dedicated') {
-    ctx.addIssue({ code: 'custom', path: ['scaling', 'rapidAutoscaling'], message: 'rapid autoscaling is available on dedicated deployments only' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scaling', 'rapidAutoscaling'],
+      message: 'rapid autoscaling is available on dedicated deployments only',
+    });
   }
-  const zeroAllowed = spec.scaling.scaleToZero.enabled || (scheduleOn && spec.schedule?.scaleToZeroOutsideWindows === true);
+  const zeroAllowed =
+    spec.scaling.scaleToZero.enabled ||
+    (scheduleOn && spec.schedule?.scaleToZeroOutsideWindows === true);
   if (spec.scaling.minReplicas === 0 && !zeroAllowed) {
     ctx.addIssue({
       code: 'custom',
       path: ['scaling', 'minReplicas'],
-      message: 'minReplicas 0 needs scaling.scaleToZero.enabled (or schedule.scaleToZeroOutsideWindows)',
+      message:
+        'minReplicas 0 needs scaling.scaleToZero.enabled (or schedule.scaleToZeroOutsideWindows)',
     });
   }
   spec.schedule?.windows.forEach((w, i) => {
@@ -394,7 +498,10 @@ export interface Violation {
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; violations: Violation[] };
 
-export function violationsOf(error: z.ZodError, prefix: readonly (string | number)[] = []): Violation[] {
+export function violationsOf(
+  error: z.ZodError,
+  prefix: readonly (string | number)[] = [],
+): Violation[] {
   return error.issues.map((issue) => ({
     path: [...prefix, ...issue.path].map(String).join('.'),
     message: issue.message,
@@ -403,7 +510,9 @@ export function violationsOf(error: z.ZodError, prefix: readonly (string | numbe
 
 export function validateSpec(input: unknown): Validated<DeploymentSpec> {
   const result = deploymentSpecSchema.safeParse(input);
-  return result.success ? { ok: true, value: result.data } : { ok: false, violations: violationsOf(result.error) };
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, violations: violationsOf(result.error) };
 }
 
 export function describeViolations(violations: Violation[]): string {
@@ -414,7 +523,9 @@ export function describeViolations(violations: Violation[]): string {
 // Questions the workflow asks of a spec
 
 /** What runs: a change here needs a new revision and a rolling update. */
-export function runtimeTemplateOf(spec: DeploymentSpec): Pick<DeploymentSpec, 'model' | 'cloud' | 'ssh'> {
+export function runtimeTemplateOf(
+  spec: DeploymentSpec,
+): Pick<DeploymentSpec, 'model' | 'cloud' | 'ssh'> {
   return { model: spec.model, cloud: spec.cloud, ssh: spec.ssh };
 }
 
@@ -425,14 +536,27 @@ export function changesWhatRuns(before: DeploymentSpec, after: DeploymentSpec): 
 /** GPUs a dedicated deployment reserves: enough for maxReplicas, so scaling never needs a new check. */
 export function quotaDemand(spec: DeploymentSpec): { accelerator: string; gpus: number } | null {
   if (spec.cloud.type !== 'dedicated') return null;
-  return { accelerator: spec.cloud.accelerator.type, gpus: spec.cloud.accelerator.count * spec.scaling.maxReplicas };
+  return {
+    accelerator: spec.cloud.accelerator.type,
+    gpus: spec.cloud.accelerator.count * spec.scaling.maxReplicas,
+  };
+}
+
+/** The same demand keyed by accelerator type ({} for BYOC), as the quota ledger takes it. */
+export function gpuDemand(spec: DeploymentSpec): Record<string, number> {
+  const demand = quotaDemand(spec);
+  return demand ? { [demand.accelerator]: demand.gpus } : {};
 }
 
 /** JSON with sorted keys, for order-insensitive comparison. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+            a < b ? -1 : a > b ? 1 : 0,
+          ),
+        )
       : v,
   );
 }

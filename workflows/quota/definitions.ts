@@ -11,16 +11,19 @@ export function quotaWorkflowId(workspace: string): string {
   return `quota:${workspace}`;
 }
 
+/** GPUs per accelerator type, e.g. { H100: 4 }. */
+export type GpuDemand = Record<string, number>;
+
 export interface Reservation {
   /** Who holds it: a deployment workflow ID. Reserving again for the same holder replaces it. */
   holder: string;
-  accelerator: string;
-  gpus: number;
+  /** Usually one accelerator type; two while a rollout moves a deployment to another type. */
+  gpus: GpuDemand;
 }
 
 export interface ReserveRequest extends Reservation {
-  /** The workspace's limit for this accelerator, from configuration at the time of the call. */
-  limit: number;
+  /** The workspace's limit per accelerator type in `gpus`, from configuration at the time of the call. */
+  limits: Record<string, number>;
 }
 
 export interface QuotaLedgerInput {

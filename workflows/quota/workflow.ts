@@ -28,7 +28,12 @@ export async function quotaWorkflow(input: QuotaLedgerInput): Promise<void> {
     {
       validator: (request) => {
         const verdict = checkReservation(reservations, request);
-        if (!verdict.ok) throw ApplicationFailure.create({ type: ErrorType.QuotaExceeded, message: verdict.message, nonRetryable: true });
+        if (!verdict.ok)
+          throw ApplicationFailure.create({
+            type: ErrorType.QuotaExceeded,
+            message: verdict.message,
+            nonRetryable: true,
+          });
       },
     },
   );

@@ -23,12 +23,21 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   const { deploymentId, fromRevision, toRevision, replicas, spec } = input;
   const steps: DeploymentEvent[] = [];
   const step = (reason: string, message: string) =>
-    steps.push({ time: new Date().toISOString(), type: 'Rollout', reason, message, revision: toRevision });
+    steps.push({
+      time: new Date().toISOString(),
+      type: 'Rollout',
+      reason,
+      message,
+      revision: toRevision,
+    });
   const ref = { deploymentId, revision: toRevision };
 
   try {
     await applyRevision({ ...ref, replicas, spec });
-    step('RevisionCreated', `revision ${toRevision} started with ${replicas} replica(s) of ${spec.model}`);
+    step(
+      'RevisionCreated',
+      `revision ${toRevision} started with ${replicas} replica(s) of ${spec.model}`,
+    );
 
     const deadline = new Date(Date.now() + input.readinessTimeoutSeconds * 1000).toISOString();
     const waited = await proxyActivities<Activities>({
@@ -38,12 +47,24 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     }).waitForRevisionReady({ ...ref, replicas, deadline });
 
     if (!waited.ready) {
-      const why = notReadyMessage(toRevision, waited.status.ready, replicas, input.readinessTimeoutSeconds, waited.status.replicas);
+      const why = notReadyMessage(
+        toRevision,
+        waited.status.ready,
+        replicas,
+        input.readinessTimeoutSeconds,
+        waited.status.replicas,
+      );
       await removeRevision(ref);
-      step('RolledBack', `${why}; revision ${toRevision} removed${fromRevision !== null ? `, revision ${fromRevision} keeps serving` : ''}`);
+      step(
+        'RolledBack',
+        `${why}; revision ${toRevision} removed${fromRevision !== null ? `, revision ${fromRevision} keeps serving` : ''}`,
+      );
       return { outcome: 'rolledBack', reason: why, steps };
     }
-    step('RevisionReady', `revision ${toRevision}: ${waited.status.ready}/${replicas} replica(s) ready`);
+    step(
+      'RevisionReady',
+      `revision ${toRevision}: ${waited.status.ready}/${replicas} replica(s) ready`,
+    );
 
     await routeTraffic(ref);
     step('TrafficSwitched', `traffic switched to revision ${toRevision}`);
