@@ -17,6 +17,8 @@ import type { RevisionStatus } from '../../activities/providers/provider';
 import type { CarriedState, DeploymentWorkflowInput } from './definitions';
 import { evaluateHealth, msUntilReadinessTimeout } from './health';
 
+export type NextStep = 'tearDown' | 'halt' | 'bringUp' | 'rollOut' | 'scale' | 'idle';
+
 /** The events log is bounded; older events remain in the workflow histories. */
 export const MAX_EVENTS = 200;
 
@@ -64,6 +66,19 @@ export class DeploymentEntity {
     this.events = c?.events ?? [];
     this.createdAt = c?.createdAt ?? now.toISOString();
     this.updatedAt = c?.updatedAt ?? this.createdAt;
+  }
+
+  /**
+   * What the main loop does next to make reality match what was asked. One step at a time, so
+   * every message that arrives meanwhile is taken into account before the next step.
+   */
+  nextStep(): NextStep {
+    if (this.state === 'deleting') return 'tearDown';
+    if (this.state === 'paused') return this.activeRevision !== null ? 'halt' : 'idle';
+    if (this.activeRevision === null) return 'bringUp';
+    if (this.revision !== this.activeRevision) return 'rollOut';
+    if (this.desiredReplicas !== this.appliedReplicas) return 'scale';
+    return 'idle';
   }
 
   view(): DeploymentView {

@@ -496,40 +496,47 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   }
 
   for (;;) {
-    if (d.state === 'deleting') {
-      await tearDown();
-      await condition(allHandlersFinished);
-      return;
-    }
-    if (d.state === 'paused' && d.activeRevision !== null) {
-      await halt();
-    } else if (d.state !== 'paused' && d.activeRevision === null) {
-      await bringUp();
-    } else if (d.revision !== d.activeRevision) {
-      const held = combineDemands(gpuDemand(activeSpec), gpuDemand(d.spec));
-      await rollOut();
-      activeSpec = d.spec;
-      // Back to the demand of the spec that won; never more than was held, so it always fits.
-      if (stateNow() !== 'deleting' && canonicalJson(held) !== canonicalJson(gpuDemand(d.spec)))
-        await reserve(gpuDemand(d.spec));
-    } else if (d.desiredReplicas !== d.appliedReplicas) {
-      await scaleInPlace();
-    } else {
-      activeSpec = d.spec;
-      if (workflowInfo().continueAsNewSuggested) {
+    switch (d.nextStep()) {
+      case 'tearDown':
+        await tearDown();
         await condition(allHandlersFinished);
-        const state = stateNow();
-        if (state === 'running' || state === 'paused') {
-          await continueAsNew<typeof deploymentWorkflow>({
-            workspace: d.workspace,
-            name: d.name,
-            spec: d.spec,
-            carried: d.carried(),
-          });
+        return;
+      case 'halt':
+        await halt();
+        break;
+      case 'bringUp':
+        await bringUp();
+        break;
+      case 'rollOut': {
+        const held = combineDemands(gpuDemand(activeSpec), gpuDemand(d.spec));
+        await rollOut();
+        activeSpec = d.spec;
+        // Back to the demand of the spec that won; never more than was held, so it always fits.
+        if (stateNow() !== 'deleting' && canonicalJson(held) !== canonicalJson(gpuDemand(d.spec))) {
+          await reserve(gpuDemand(d.spec));
         }
-        continue;
+        break;
       }
-      await watch();
+      case 'scale':
+        await scaleInPlace();
+        break;
+      case 'idle':
+        activeSpec = d.spec;
+        if (workflowInfo().continueAsNewSuggested) {
+          await condition(allHandlersFinished);
+          const state = stateNow();
+          if (state === 'running' || state === 'paused') {
+            await continueAsNew<typeof deploymentWorkflow>({
+              workspace: d.workspace,
+              name: d.name,
+              spec: d.spec,
+              carried: d.carried(),
+            });
+          }
+          break;
+        }
+        await watch();
+        break;
     }
     syncSearchAttributes();
   }

@@ -1,0 +1,237 @@
+/**
+ * Records the replay fixtures in test/replay/histories/: complete (closed) histories of the
+ * real workflows, run on a dev server with the in-memory FakeProvider. replay.test.ts replays
+ * them against the current workflow code, so a change that would break running workflows fails
+ * the tests. Not part of `npm test`; run it on purpose (see vitest.record.config.ts):
+ *
+ *   npx tsc -p tsconfig.build.json && npx vitest run --config test/replay/vitest.record.config.ts
+ *
+ * Files are named `<scenario>--<workflowType>.json` (the type the history starts, checked by
+ * the replay test). Every history ends closed: Completed, or ContinuedAsNew for the runs that
+ * handed over to a next one (the quota ledger never completes on its own, so its fixture is a
+ * run that continued as new on a server that suggests it early).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import { deploymentWorkflowId, rolloutWorkflowId } from '../../workflows/deployment/definitions';
+import type { DeploymentView } from '../../workflows/domain/deployment';
+import { quotaWorkflowId } from '../../workflows/quota/definitions';
+import { dedicatedSpec } from '../helpers/catalog';
+import { FakeProvider } from '../helpers/fake-provider';
+import { startHarness, waitFor, type Harness } from '../helpers/harness';
+
+const OUT = path.join(__dirname, 'histories');
+const ws = 'replay';
+
+const harnesses: Harness[] = [];
+afterAll(async () => {
+  for (const h of harnesses) await h.stop();
+});
+
+async function harness(
+  devServerArgs: string[] = [],
+): Promise<{ h: Harness; provider: FakeProvider }> {
+  const h = await startHarness({ devServerArgs });
+  harnesses.push(h);
+  const provider = new FakeProvider();
+  await h.startWorker(provider);
+  return { h, provider };
+}
+
+function isClosed(history: History): boolean {
+  const last = history.events?.at(-1);
+  return !!(
+    last?.workflowExecutionCompletedEventAttributes ||
+    last?.workflowExecutionContinuedAsNewEventAttributes
+  );
+}
+
+async function save(
+  h: Harness,
+  scenario: string,
+  workflowType: string,
+  workflowId: string,
+  runId?: string,
+): Promise<void> {
+  const history = await h.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  expect(isClosed(history), `${scenario}: ${workflowId} must be closed`).toBe(true);
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  expect(started?.workflowType?.name).toBe(workflowType);
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(
+    path.join(OUT, `${scenario}--${workflowType}.json`),
+    `${historyToJSON(history)}\n`,
+  );
+}
+
+function until(h: Harness, name: string, predicate: (v: DeploymentView) => boolean, what: string) {
+  return waitFor(() => h.service.get(ws, name), predicate, `${name}: ${what}`, 30_000);
+}
+
+async function deleteAndWait(h: Harness, name: string): Promise<void> {
+  await h.service.delete(ws, name);
+  await h.env.client.workflow.getHandle(deploymentWorkflowId(ws, name)).result();
+}
+
+const healthy = (v: DeploymentView) => v.state === 'running' && v.health === 'Healthy';
+
+describe('record replay histories', () => {
+  it('records deployment and rollout histories for the lifecycle, rollout and readiness scenarios', async () => {
+    const { h } = await harness();
+
+    // lifecycle: create, scale edit, pause, resume, delete
+    await h.service.create(ws, { name: 'lifecycle', ...dedicatedSpec() });
+    await until(h, 'lifecycle', healthy, 'Healthy');
+    await h.service.edit(ws, 'lifecycle', {
+      spec: { scaling: { minReplicas: 2, maxReplicas: 3 } },
+    });
+    await until(h, 'lifecycle', (v) => healthy(v) && v.replicas.ready === 2, '2 ready');
+    await h.service.pause(ws, 'lifecycle');
+    await until(h, 'lifecycle', (v) => v.health === 'NotPresent', 'NotPresent');
+    await h.service.resume(ws, 'lifecycle');
+    await until(
+      h,
+      'lifecycle',
+      (v) => healthy(v) && v.replicas.ready === 2,
+      'Healthy after resume',
+    );
+    await deleteAndWait(h, 'lifecycle');
+    await save(h, 'lifecycle', 'deploymentWorkflow', deploymentWorkflowId(ws, 'lifecycle'));
+
+    // rollout-succeeded: create, model edit, delete
+    await h.service.create(ws, { name: 'rollout-succeeded', ...dedicatedSpec() });
+    await until(h, 'rollout-succeeded', healthy, 'Healthy');
+    await h.service.edit(ws, 'rollout-succeeded', { spec: { model: 'fast-model-v2' } });
+    await until(h, 'rollout-succeeded', (v) => healthy(v) && v.revision === 2, 'revision 2 live');
+    await deleteAndWait(h, 'rollout-succeeded');
+    await save(
+      h,
+      'rollout-succeeded',
+      'deploymentWorkflow',
+      deploymentWorkflowId(ws, 'rollout-succeeded'),
+    );
+    await save(
+      h,
+      'rollout-succeeded',
+      'rolloutWorkflow',
+      rolloutWorkflowId(ws, 'rollout-succeeded', 2),
+    );
+
+    // rollout-rolled-back: create, edit to a model that never loads, delete
+    await h.service.create(ws, {
+      name: 'rollout-rolled-back',
+      ...dedicatedSpec({ readinessTimeoutSeconds: 1 }),
+    });
+    await until(h, 'rollout-rolled-back', healthy, 'Healthy');
+    await h.service.edit(ws, 'rollout-rolled-back', { spec: { model: 'broken-model' } });
+    await until(
+      h,
+      'rollout-rolled-back',
+      (v) => healthy(v) && v.revision === 1 && v.spec.model === 'fast-model',
+      'rolled back',
+    );
+    await deleteAndWait(h, 'rollout-rolled-back');
+    await save(
+      h,
+      'rollout-rolled-back',
+      'deploymentWorkflow',
+      deploymentWorkflowId(ws, 'rollout-rolled-back'),
+    );
+    await save(
+      h,
+      'rollout-rolled-back',
+      'rolloutWorkflow',
+      rolloutWorkflowId(ws, 'rollout-rolled-back', 2),
+    );
+
+    // readiness-timeout: a slow model with a 1 s timeout, ProgressingWithTimeout, then Healthy
+    await h.service.create(ws, {
+      name: 'readiness-timeout',
+      ...dedicatedSpec({ model: 'slow-model', readinessTimeoutSeconds: 1 }),
+    });
+    await until(
+      h,
+      'readiness-timeout',
+      (v) => v.health === 'ProgressingWithTimeout',
+      'ProgressingWithTimeout',
+    );
+    await until(h, 'readiness-timeout', healthy, 'Healthy');
+    await deleteAndWait(h, 'readiness-timeout');
+    await save(
+      h,
+      'readiness-timeout',
+      'deploymentWorkflow',
+      deploymentWorkflowId(ws, 'readiness-timeout'),
+    );
+  });
+
+  it('records runs that continued as new: the quota ledger and a deployment, first and last run', async () => {
+    const { h, provider } = await harness([
+      '--dynamic-config-value',
+      'limit.historyCount.suggestContinueAsNew=40',
+    ]);
+    const name = 'continue-as-new';
+    const workflowId = deploymentWorkflowId(ws, name);
+    await h.service.create(ws, {
+      name,
+      ...dedicatedSpec({ scaling: { minReplicas: 1, maxReplicas: 4 } }),
+    });
+    await until(h, name, healthy, 'Healthy');
+    for (const scaling of [
+      { minReplicas: 2 },
+      { minReplicas: 3 },
+      { minReplicas: 1, maxReplicas: 2 },
+    ]) {
+      await h.service.edit(ws, name, { spec: { scaling } });
+      await until(
+        h,
+        name,
+        (v) => healthy(v) && v.replicas.ready === v.replicas.desired,
+        JSON.stringify(scaling),
+      );
+    }
+    provider.crashReplica(`${ws}/${name}`, 1);
+    await waitFor(
+      () => h.service.events(ws, name),
+      (events) => events.some((e) => e.reason === 'ReplicaRestarted'),
+      'a restart event',
+    );
+    await until(h, name, healthy, 'Healthy after the crash');
+    // each quota update writes a few events: enough of them make the ledger continue as new
+    for (let i = 0; i < 6; i++) {
+      await h.service.create(ws, { name: `extra-${i}`, ...dedicatedSpec() });
+      await deleteAndWait(h, `extra-${i}`);
+    }
+    await deleteAndWait(h, name);
+
+    const runsOf = async (id: string) => {
+      const runs: { runId: string; status: string; startTime: Date }[] = [];
+      for await (const e of h.env.client.workflow.list({ query: `WorkflowId = '${id}'` }))
+        runs.push({ runId: e.runId, status: e.status.name, startTime: e.startTime });
+      return runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+    };
+    const runs = await waitFor(
+      () => runsOf(workflowId),
+      (r) =>
+        r.length >= 2 && r[0]!.status === 'CONTINUED_AS_NEW' && r.at(-1)!.status === 'COMPLETED',
+      'the deployment continued as new, then completed',
+    );
+    await save(h, `${name}-first-run`, 'deploymentWorkflow', workflowId, runs[0]!.runId);
+    await save(h, `${name}-last-run`, 'deploymentWorkflow', workflowId, runs.at(-1)!.runId);
+
+    const ledgerRuns = await waitFor(
+      () => runsOf(quotaWorkflowId(ws)),
+      (r) => r[0]?.status === 'CONTINUED_AS_NEW',
+      'the ledger continued as new',
+    );
+    await save(
+      h,
+      'quota-ledger-first-run',
+      'quotaWorkflow',
+      quotaWorkflowId(ws),
+      ledgerRuns[0]!.runId,
+    );
+  });
+});
