@@ -42,11 +42,9 @@ export function isValidTimeZone(tz: string): boolean {
   }
 }
 
-const timeZoneSchema = z
-  .string()
-  .refine(isValidTimeZone, {
-    message: 'timezone must be an IANA time zone such as "Europe/London" or "UTC"',
-  });
+const timeZoneSchema = z.string().refine(isValidTimeZone, {
+  message: 'timezone must be an IANA time zone such as "Europe/London" or "UTC"',
+});
 
 /** Five-field cron (minute hour day-of-month month day-of-week); returns an error text or null. */
 export function cronError(expression: string, tz = 'UTC'): string | null {
