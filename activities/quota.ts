@@ -1,11 +1,6 @@
 /** Quota activities: talk to the per-workspace quota ledger workflow. */
-import {
-  ApplicationFailure,
-  Client,
-  WithStartWorkflowOperation,
-  WorkflowUpdateFailedError,
-} from '@temporalio/client';
-import { ErrorType } from '../workflows/domain/errors';
+import { Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { quotaExceededIn } from '../workflows/domain/errors';
 import type { GpuDemand } from '../workflows/quota/definitions';
 import {
   QUOTA_WORKFLOW_TYPE,
@@ -49,18 +44,7 @@ export function createQuotaActivities({ client, taskQueue, limitFor }: QuotaDeps
           startWorkflowOperation: startLedger(workspace),
         });
       } catch (err) {
-        if (
-          err instanceof WorkflowUpdateFailedError &&
-          err.cause instanceof ApplicationFailure &&
-          err.cause.type === ErrorType.QuotaExceeded
-        ) {
-          throw ApplicationFailure.create({
-            type: ErrorType.QuotaExceeded,
-            message: err.cause.message,
-            nonRetryable: true,
-          });
-        }
-        throw err;
+        throw (err instanceof WorkflowUpdateFailedError && quotaExceededIn(err)) || err;
       }
     },
 

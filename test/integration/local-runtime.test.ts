@@ -5,14 +5,14 @@
  * The tests run in order and share one deployment, like a deployment's life: create,
  * route, scale, crash, retry, agent crash, agent restart, delete.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRuntimeProvider, replicaSetName } from '../../activities/providers/local';
+import { freePort, startAgent, type RunningProcess } from '../helpers/processes';
 import type { RevisionStatus } from '../../activities/providers/provider';
 import type { ReplicaSetStatus } from '../../runtime/agent/api';
 
@@ -27,7 +27,7 @@ const REV1 = replicaSetName(DEPLOYMENT, 1);
 let dataDir: string;
 let agentUrl: string;
 let agentPort: number;
-let agent: RunningAgent;
+let agent: RunningProcess;
 let provider: LocalRuntimeProvider;
 
 describe('local runtime (agent + model servers)', () => {
@@ -39,7 +39,7 @@ describe('local runtime (agent + model servers)', () => {
     agentPort = await freePort();
     agentUrl = `http://127.0.0.1:${agentPort}`;
     provider = new LocalRuntimeProvider(agentUrl);
-    agent = await startAgent();
+    agent = await startAgent(dataDir, agentPort);
   });
 
   afterAll(async () => {
@@ -245,7 +245,7 @@ describe('local runtime (agent + model servers)', () => {
     // Replicas run in their own process group and outlive the agent.
     expect(pids.every((pid) => pid !== null && isRunning(pid))).toBe(true);
 
-    agent = await startAgent();
+    agent = await startAgent(dataDir, agentPort);
     const after = await waitForRevision(1, (s) => s.ready === 2);
     expect(after.restarts).toBe(before.restarts);
     expect((await agentReplicaSet(REV1)).replicas.map((r) => r.pid)).toEqual(pids);
@@ -263,7 +263,7 @@ describe('local runtime (agent + model servers)', () => {
     expect(pids.some((pid) => pid === null || isRunning(pid))).toBe(false);
     expect(modelServerPids()).toEqual([]);
 
-    agent = await startAgent();
+    agent = await startAgent(dataDir, agentPort);
     const back = await waitForRevision(1, (s) => s.ready === 2);
     expect(back.replicas.map((r) => r.id)).toEqual(['r1', 'r4']);
     const newPids = (await agentReplicaSet(REV1)).replicas.map((r) => r.pid);
@@ -290,43 +290,6 @@ describe('local runtime (agent + model servers)', () => {
     );
   });
 });
-
-interface RunningAgent {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  running(): boolean;
-  output(): string;
-}
-
-async function startAgent(): Promise<RunningAgent> {
-  const child = spawn(process.execPath, [AGENT_MAIN], {
-    env: { ...process.env, AGENT_PORT: String(agentPort), DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  let running = true;
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      running = false;
-      resolve(code);
-    }),
-  );
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (!running) throw new Error(`the agent exited during startup:\n${output}`);
-    try {
-      if ((await fetch(`${agentUrl}/healthz`)).ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline)
-      throw new Error(`the agent did not answer /healthz within 10 s:\n${output}`);
-    await sleep(50);
-  }
-  return { child, exited, running: () => running, output: () => output };
-}
 
 /** The agent's own view, which has the pids the provider interface does not expose. */
 async function agentReplicaSet(name: string): Promise<ReplicaSetStatus> {
@@ -375,15 +338,4 @@ function isRunning(pid: number): boolean {
   } catch {
     return false; // ps exits 1 when there is no such process
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
 }

@@ -16,7 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { RevisionStatus } from '../../activities/providers/provider';
-import { ErrorType } from '../domain/errors';
+import { ErrorType, quotaExceededIn } from '../domain/errors';
 import { SA, tagValues } from '../domain/search-attributes';
 import type { DeploymentSpec } from '../domain/spec';
 import {
@@ -256,18 +256,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
       else await quick.releaseQuota({ workspace: d.workspace, holder });
     } catch (err) {
       // Surface the ledger's own failure (type quota_exceeded, with what is left), not the wrapper.
-      if (
-        err instanceof ActivityFailure &&
-        err.cause instanceof ApplicationFailure &&
-        err.cause.type === ErrorType.QuotaExceeded
-      ) {
-        throw ApplicationFailure.create({
-          type: ErrorType.QuotaExceeded,
-          message: err.cause.message,
-          nonRetryable: true,
-        });
-      }
-      throw err;
+      throw (err instanceof ActivityFailure && quotaExceededIn(err)) || err;
     }
   }
 
