@@ -47,9 +47,11 @@ function log(message: string): void {
 function run(name: string, command: string, args: string[]): ChildProcess {
   const child = spawn(command, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
-    readline
-      .createInterface({ input: stream! })
-      .on('line', (line) => console.log(`[${name}] ${line}`));
+    readline.createInterface({ input: stream! }).on('line', (line) => {
+      // Once stopping, the dev server's complaints about its own shutdown are noise.
+      if (stopping && name === 'temporal') return;
+      console.log(`[${name}] ${line}`);
+    });
   }
   child.on('exit', (code, signal) => {
     if (stopping) return;
