@@ -7,10 +7,13 @@ import {
   ApplicationFailure,
   Client,
   QueryRejectedError,
+  ServiceError,
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  isGrpcDeadlineError,
 } from '@temporalio/client';
 import type { Catalog } from '../workflows/domain/catalog';
 import { checkAgainstCatalog } from '../workflows/domain/catalog';
@@ -78,7 +81,14 @@ export interface DeploymentServiceOptions {
   taskQueue: string;
   catalog: Catalog;
   limitFor(workspace: string, accelerator: string): number;
+  /**
+   * How long a query or update may wait for the deployment's workflow to answer. Only a missing
+   * worker makes it wait: then the API says so (503) instead of hanging.
+   */
+  answerTimeoutMs?: number;
 }
+
+const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
 
 export class DeploymentService {
   private readonly client: Client;
@@ -268,9 +278,11 @@ export class DeploymentService {
       },
     );
     try {
-      return await this.client.workflow.executeUpdateWithStart(admissionUpdate, {
-        startWorkflowOperation,
-      });
+      return await this.answered(
+        `the new deployment "${name}" (accepted; it proceeds once a worker runs)`,
+        () =>
+          this.client.workflow.executeUpdateWithStart(admissionUpdate, { startWorkflowOperation }),
+      );
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         throw new DomainError(
@@ -282,13 +294,36 @@ export class DeploymentService {
     }
   }
 
+  /** Runs a call to a workflow with a deadline; no answer in time means no worker is answering. */
+  private async answered<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const timeoutMs = this.options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      return await this.client.connection.withDeadline(deadline, fn);
+    } catch (err) {
+      // The deadline surfaces as DEADLINE_EXCEEDED or as a cancelled call, depending on the RPC.
+      const timedOut =
+        isGrpcDeadlineError(err) ||
+        err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+        (err instanceof ServiceError && Date.now() >= deadline);
+      if (timedOut) {
+        throw new DomainError(
+          'unavailable',
+          `${what} did not answer within ${timeoutMs / 1000} s: is a worker running on task queue "${this.options.taskQueue}"? (npm start runs one)`,
+        );
+      }
+      throw err;
+    }
+  }
+
   private async call<T>(
     workspace: string,
     name: string,
     fn: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>,
   ): Promise<T> {
     try {
-      return await fn(this.client.workflow.getHandle(deploymentWorkflowId(workspace, name)));
+      const handle = this.client.workflow.getHandle(deploymentWorkflowId(workspace, name));
+      return await this.answered(`deployment "${name}"`, () => fn(handle));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError || err instanceof QueryRejectedError) {
         throw new DomainError(

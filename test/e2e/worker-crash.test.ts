@@ -71,6 +71,7 @@ it('finishes a rollout interrupted by a worker crash: new revision, desired repl
     taskQueue,
     catalog: TEST_CATALOG,
     limitFor: () => 100,
+    answerTimeoutMs: 2000,
   });
   const provider = new LocalRuntimeProvider(workerEnv.LOCAL_AGENT_URL!);
   const first = await startWorker();
@@ -95,6 +96,13 @@ it('finishes a rollout interrupted by a worker crash: new revision, desired repl
     'revision 2 created and loading',
   );
   await first.stop('SIGKILL');
+  // With no worker, the API says so quickly instead of hanging.
+  const started = Date.now();
+  await expect(service.get(ws, 'llm')).rejects.toMatchObject({
+    code: 'unavailable',
+    message: expect.stringMatching(/is a worker running/),
+  });
+  expect(Date.now() - started).toBeLessThan(5000);
   await startWorker();
 
   const done = await waitFor(

@@ -57,7 +57,7 @@ export async function startHarness(
   };
 }
 
-/** Polls until the predicate holds, or fails with the last value seen. */
+/** Polls until the predicate holds (a read that throws is tried again), or fails with the last value seen. */
 export async function waitFor<T>(
   read: () => Promise<T>,
   predicate: (value: T) => boolean,
@@ -65,10 +65,15 @@ export async function waitFor<T>(
   timeoutMs = 20_000,
 ): Promise<T> {
   const until = Date.now() + timeoutMs;
-  let last: T | undefined;
+  let last: unknown;
   while (Date.now() < until) {
-    last = await read();
-    if (predicate(last)) return last;
+    try {
+      const value = await read();
+      if (predicate(value)) return value;
+      last = value;
+    } catch (err) {
+      last = err instanceof Error ? `error: ${err.message}` : err;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(
