@@ -3,7 +3,9 @@
 # work on a fresh clone:
 #   1. npm dependencies (npm ci), when node_modules is missing or older than the lock file;
 #   2. the Temporal CLI (dev server + UI): `temporal` from PATH, else built once with Go into a
-#      cache outside the repo, keyed by version.
+#      cache outside the repo, keyed by version;
+#   3. the Temporal Java test server (time-skipping tests): its jars from Maven Central into the
+#      same cache, with a launcher script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/toolchain.env
@@ -34,4 +36,27 @@ ensure_temporal() {
   GOBIN="$(dirname "$target")" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" >&2
 }
 
+ensure_java_test_server() {
+  local dir="$TOOLS_CACHE/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION"
+  if [ -x "$dir/temporal-test-server" ]; then return; fi
+  for tool in java mvn; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      log "the Temporal Java test server needs '$tool' (a JDK >= 11 and Maven); install them and run this again"
+      exit 1
+    fi
+  done
+  log "fetching the Temporal Java test server $TEMPORAL_TEST_SERVER_VERSION from Maven Central into $dir"
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/lib"
+  mvn -q -f scripts/java-test-server/pom.xml -Dtemporal.test.server.version="$TEMPORAL_TEST_SERVER_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$dir.tmp/lib" >&2
+  # The SDK's test environment runs `<launcher> <port>` and gives it 5 s: exec java directly.
+  cat > "$dir.tmp/temporal-test-server" <<'LAUNCHER'
+#!/bin/sh
+exec java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$(dirname "$0")/lib/*" io.temporal.testserver.TestServer "$@"
+LAUNCHER
+  chmod +x "$dir.tmp/temporal-test-server"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 ensure_temporal
+ensure_java_test_server

@@ -4,10 +4,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { temporalCliPath } from '../scripts/toolchain';
+import { javaTestServerPath, temporalCliPath } from '../scripts/toolchain';
 
 export default function setup(): void {
-  temporalCliPath(); // throws with how to get it
+  // Each throws with how to get the tool.
+  temporalCliPath();
+  javaTestServerPath();
   const agent = path.join(__dirname, '..', 'dist', 'runtime', 'agent', 'main.js');
   if (!fs.existsSync(agent)) {
     throw new Error(
