@@ -16,6 +16,7 @@ import { workspaceForToken, type ApiKeys } from './auth';
 import type { DeploymentService } from './deployment-service';
 import { errorBody, errorHandler } from './errors';
 import { Gateway } from './gateway';
+import type { TrafficMeter } from './metrics/traffic-meter';
 import { catalogRoutes } from './routes/catalog';
 import { deploymentRoutes } from './routes/deployments';
 import { endpointRoutes } from './routes/endpoints';
@@ -23,6 +24,10 @@ import { endpointRoutes } from './routes/endpoints';
 export interface AppOptions {
   service: DeploymentService;
   provider: RuntimeProvider;
+  /** Measures gateway traffic for autoscaling (read by the metrics collector). */
+  meter: TrafficMeter;
+  /** Asks for a deployment's metrics to be reported now (a request waits for it to wake). */
+  wake: (deployment: string) => void;
   catalog: Catalog;
   apiKeys: ApiKeys;
   publicUrl: string;
@@ -97,7 +102,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 
-  const gateway = new Gateway(options.provider, options.service);
+  const gateway = new Gateway({
+    provider: options.provider,
+    deployments: options.service,
+    meter: options.meter,
+    wake: options.wake,
+  });
   await app.register(deploymentRoutes, { service: options.service, publicUrl: options.publicUrl });
   await app.register(catalogRoutes, { catalog: options.catalog, service: options.service });
   await app.register(endpointRoutes, { gateway });

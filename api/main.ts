@@ -6,6 +6,8 @@ import { createProvider } from '../activities/providers';
 import { buildApp, DOCS_PATH } from './app';
 import { loadOrCreateLocalKey, parseApiKeys, type ApiKeys } from './auth';
 import { DeploymentService } from './deployment-service';
+import { MetricsCollector } from './metrics/collector';
+import { TrafficMeter } from './metrics/traffic-meter';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -31,9 +33,20 @@ async function main(): Promise<void> {
     );
   }
 
+  const provider = createProvider(config);
+  const meter = new TrafficMeter();
+  const collector = new MetricsCollector({
+    client,
+    provider,
+    meter,
+    log: (m) => console.warn(`api: ${m}`),
+  });
+  collector.start();
   const app = await buildApp({
     service,
-    provider: createProvider(config),
+    provider,
+    meter,
+    wake: () => collector.nudge(),
     catalog: config.catalog,
     apiKeys,
     publicUrl: config.publicUrl,
@@ -43,6 +56,7 @@ async function main(): Promise<void> {
   console.log(`api: listening on ${config.publicUrl} (docs ${config.publicUrl}${DOCS_PATH})`);
 
   const stop = async () => {
+    collector.stop();
     await app.close();
     await connection.close();
     process.exit(0);

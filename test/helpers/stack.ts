@@ -10,6 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import { LocalRuntimeProvider } from '../../activities/providers/local';
 import { buildApp } from '../../api/app';
 import { DeploymentService } from '../../api/deployment-service';
+import { MetricsCollector } from '../../api/metrics/collector';
+import { TrafficMeter } from '../../api/metrics/traffic-meter';
 import { TEST_CATALOG } from './catalog';
 import { startHarness, type Harness } from './harness';
 import { freePort, killAll, modelServerPids, startAgent, type RunningProcess } from './processes';
@@ -52,9 +54,14 @@ export async function startStack(
     catalog: TEST_CATALOG,
     limitFor: () => options.limits?.H100 ?? 1000,
   });
+  const meter = new TrafficMeter();
+  const collector = new MetricsCollector({ client: harness.env.client, provider, meter });
+  collector.start();
   const app = await buildApp({
     service,
     provider,
+    meter,
+    wake: () => collector.nudge(),
     catalog: TEST_CATALOG,
     apiKeys: new Map([
       [key, workspace],
@@ -77,6 +84,7 @@ export async function startStack(
     otherKey,
     replicaPids,
     async stop() {
+      collector.stop();
       await app.close();
       await harness.stop();
       await agent.stop('SIGTERM');
