@@ -86,7 +86,7 @@ describe('health', () => {
       { desired: 2, ready: 1, unreadySince: '2026-01-01T00:00:05Z' },
       'ProgressingWithTimeout',
     ],
-    ['nothing desired is NotPresent', { desired: 0, ready: 0 }, 'NotPresent'],
+    ['scaled to zero is Healthy: the next request wakes it', { desired: 0, ready: 0 }, 'Healthy'],
   ])('%s', (_sentence, input, health) => {
     expect(evaluateHealth({ ...base, ...input })).toBe(health);
   });

@@ -5,6 +5,7 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { DeploymentEvent, DeploymentView } from '../domain/deployment';
 import type { DeploymentSpec } from '../domain/spec';
+import type { AutoscalerState } from './autoscaler';
 
 export const DEPLOYMENT_WORKFLOW_TYPE = 'deploymentWorkflow';
 
@@ -40,6 +41,8 @@ export interface CarriedState {
   events: DeploymentEvent[];
   createdAt: string;
   updatedAt: string;
+  autoscaler?: AutoscalerState;
+  nextDecisionAt?: number | null;
 }
 
 /**

@@ -199,7 +199,9 @@ export class DeploymentEntity {
     const replicas = `${this.readyReplicas}/${this.desiredReplicas} replica(s) ready`;
     switch (next) {
       case 'Healthy':
-        return `${previous} -> Healthy: ${replicas}; accepting inference requests`;
+        return this.desiredReplicas === 0
+          ? `${previous} -> Healthy: scaled to zero; the next request wakes it`
+          : `${previous} -> Healthy: ${replicas}; accepting inference requests`;
       case 'ProgressingWithTimeout':
         return `${previous} -> ProgressingWithTimeout: ${replicas} after the readiness timeout of ${this.spec.readinessTimeoutSeconds}s; still watching`;
       case 'Progressing':
@@ -232,7 +234,7 @@ export function initialReplicas(spec: DeploymentSpec): number {
   return Math.max(1, spec.scaling.minReplicas);
 }
 
-/** Scaling-only edits keep the current count inside the new bounds. */
+/** Edits keep the current count inside the new bounds (a deployment scaled to zero stays there if min allows). */
 export function clampReplicas(current: number, spec: DeploymentSpec): number {
-  return Math.min(spec.scaling.maxReplicas, Math.max(spec.scaling.minReplicas, current, 1));
+  return Math.min(spec.scaling.maxReplicas, Math.max(spec.scaling.minReplicas, current));
 }

@@ -1,9 +1,10 @@
 /**
  * Health from observed replicas. Pure: `now` is passed in.
  *
- * Healthy: every desired replica is ready. Progressing: some are not, for less than the
- * readiness timeout. ProgressingWithTimeout: past it (the workflow keeps watching, and
- * health returns to Healthy when reality does). NotPresent: nothing should run (paused).
+ * Healthy: every desired replica is ready (also a deployment scaled to zero, which the next
+ * request wakes). Progressing: some are not, for less than the readiness timeout.
+ * ProgressingWithTimeout: past it (the workflow keeps watching, and health returns to Healthy
+ * when reality does). NotPresent (paused) is decided by the caller, which knows the state.
  */
 import type { Health } from '../domain/deployment';
 
@@ -23,7 +24,6 @@ export function evaluateHealth({
   readinessTimeoutMs,
   now,
 }: HealthInput): Health {
-  if (desired === 0) return 'NotPresent';
   if (ready >= desired) return 'Healthy';
   const since = unreadySince ? Date.parse(unreadySince) : now;
   return now - since >= readinessTimeoutMs ? 'ProgressingWithTimeout' : 'Progressing';

@@ -42,6 +42,8 @@ import {
   statusQuery,
 } from './definitions';
 import { DeploymentEntity, clampReplicas, initialReplicas } from './entity';
+import { decideReplicas, initialAutoscalerState, type AutoscalerState } from './autoscaler';
+import { observeMetricsSignal } from './metrics';
 
 const quick = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -81,6 +83,11 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   let handlerBusy = false;
   /** The spec of the revision that runs: what a failed rollout goes back to. */
   let activeSpec: DeploymentSpec = d.spec;
+  /** Autoscaling: the decision's memory, when it is next due, and why the next scale happens. */
+  let autoscaler: AutoscalerState = input.carried?.autoscaler ?? initialAutoscalerState();
+  let nextDecisionAt: number | null = input.carried?.nextDecisionAt ?? null;
+  let decisionDue = false;
+  let pendingScale: { reason: string; message: string } | undefined;
 
   // ---- messages -------------------------------------------------------------------------
 
@@ -106,6 +113,10 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   };
 
   setHandler(statusQuery, () => d.view());
+  setHandler(observeMetricsSignal, (observation) => {
+    autoscaler = { ...autoscaler, observation };
+    decisionDue = true;
+  });
   setHandler(eventsQuery, () => d.events);
 
   setHandler(admissionUpdate, async () => {
@@ -377,11 +388,13 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     });
     d.appliedReplicas = to;
     const now = new Date();
+    const why = pendingScale ?? { reason: to > from ? 'ScaledOut' : 'ScaledIn', message: 'edited' };
+    pendingScale = undefined;
     d.record(
       now,
       to > from ? 'ScaleOut' : 'ScaleIn',
-      to > from ? 'ScaledOut' : 'ScaledIn',
-      `replicas ${from} -> ${to}`,
+      why.reason,
+      `replicas ${from} -> ${to}: ${why.message}`,
       d.activeRevision ?? undefined,
     );
     d.observe(status, now);
@@ -404,52 +417,103 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     syncSearchAttributes();
   }
 
-  /** Waits for the first of: a replica change, a new message, the readiness deadline, or a CAN hint. */
-  async function watch(): Promise<void> {
-    const seenIntent = d.intentVersion;
-    let observed: RevisionStatus | undefined;
-    let failure: unknown;
-    const scope = new CancellationScope();
-    const watching =
-      d.activeRevision === null
-        ? undefined
-        : scope
-            .run(() =>
-              watcher.watchRevision({
-                deploymentId: d.id,
-                revision: d.activeRevision!,
-                known: { ready: d.readyReplicas, restarts: d.restarts, exists: true },
-                maxWaitMs: WATCH_MAX_WAIT_MS,
-              }),
-            )
-            .then(
-              (status) => (observed = status),
-              (err) => (failure = isCancellation(err) ? undefined : err),
-            );
-    const wake = () =>
-      observed !== undefined ||
-      failure !== undefined ||
-      d.intentVersion !== seenIntent ||
-      workflowInfo().continueAsNewSuggested;
-    // A timer only when a readiness deadline is pending: a steady deployment sets none.
-    const deadline = d.msUntilReadinessTimeout(new Date());
-    if (deadline === undefined) await condition(wake);
-    else await condition(wake, deadline);
-    if (watching && observed === undefined && failure === undefined) {
-      scope.cancel();
-      await watching;
-    }
-    const now = new Date();
-    if (observed) d.observe(observed, now);
-    else if (failure) {
-      d.setHealth(
-        'Unknown',
-        now,
-        'RuntimeUnreachable',
-        `replica status cannot be determined: ${(failure as Error).message}`,
+  /**
+   * The replica watch: one long-poll activity at a time, kept running across scaling steps (a
+   * metric signal must not cost a cancelled activity); stopped before anything that changes
+   * which revision runs, and before continue-as-new.
+   */
+  interface WatchRun {
+    scope: CancellationScope;
+    done: Promise<void>;
+    result?: RevisionStatus;
+    failure?: unknown;
+  }
+  let watchRun: WatchRun | undefined;
+
+  function startWatch(): void {
+    if (watchRun || d.activeRevision === null) return;
+    const run: WatchRun = { scope: new CancellationScope(), done: Promise.resolve() };
+    const revision = d.activeRevision;
+    const known = { ready: d.readyReplicas, restarts: d.restarts, exists: true };
+    run.done = run.scope
+      .run(() =>
+        watcher.watchRevision({
+          deploymentId: d.id,
+          revision,
+          known,
+          maxWaitMs: WATCH_MAX_WAIT_MS,
+        }),
+      )
+      .then(
+        (status) => void (run.result = status),
+        (err) => void (run.failure = isCancellation(err) ? undefined : err),
       );
-      log.warn('watch failed', { deployment: d.id, error: String(failure) });
-    } else d.refreshHealth(now);
+    watchRun = run;
+  }
+
+  async function stopWatch(): Promise<void> {
+    const run = watchRun;
+    if (!run) return;
+    watchRun = undefined;
+    if (run.result === undefined && run.failure === undefined) run.scope.cancel();
+    await run.done;
+  }
+
+  /**
+   * Waits for the first of: a replica change, a new message, a metrics observation, the next
+   * autoscaling decision or readiness deadline (one timer, only when one is due), or a CAN hint.
+   */
+  async function idle(): Promise<void> {
+    startWatch();
+    const run = watchRun;
+    const seenIntent = d.intentVersion;
+    const wake = () =>
+      run?.result !== undefined ||
+      run?.failure !== undefined ||
+      d.intentVersion !== seenIntent ||
+      decisionDue ||
+      workflowInfo().continueAsNewSuggested;
+    const now = Date.now();
+    const deadlines = [
+      d.msUntilReadinessTimeout(new Date(now)),
+      nextDecisionAt !== null ? Math.max(1, nextDecisionAt - now) : undefined,
+    ];
+    const timeout = deadlines.filter((t): t is number => t !== undefined);
+    if (timeout.length === 0) await condition(wake);
+    else await condition(wake, Math.min(...timeout));
+
+    const at = new Date();
+    if (run && (run.result !== undefined || run.failure !== undefined)) {
+      watchRun = undefined;
+      if (run.result) d.observe(run.result, at);
+      else {
+        d.setHealth(
+          'Unknown',
+          at,
+          'RuntimeUnreachable',
+          `replica status cannot be determined: ${(run.failure as Error).message}`,
+        );
+        log.warn('watch failed', { deployment: d.id, error: String(run.failure) });
+      }
+    } else d.refreshHealth(at);
+    if (nextDecisionAt !== null && Date.now() >= nextDecisionAt) decisionDue = true;
+  }
+
+  /** Runs the autoscaler and sets the replica count it decides (the main loop then applies it). */
+  function decide(): void {
+    decisionDue = false;
+    const decision = decideReplicas({
+      now: Date.now(),
+      spec: d.spec,
+      currentReplicas: d.desiredReplicas,
+      state: autoscaler,
+    });
+    autoscaler = decision.state;
+    nextDecisionAt = decision.nextDecisionAt;
+    if (decision.replicas !== d.desiredReplicas) {
+      d.desiredReplicas = decision.replicas;
+      pendingScale = { reason: decision.reason, message: decision.message };
+    }
   }
 
   // ---- main loop ----------------------------------------------------------------------------
@@ -487,10 +551,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   for (;;) {
     switch (d.nextStep()) {
       case 'tearDown':
+        await stopWatch();
         await tearDown();
         await condition(allHandlersFinished);
         return;
       case 'halt':
+        await stopWatch();
         await halt();
         break;
       case 'bringUp':
@@ -498,6 +564,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         break;
       case 'rollOut': {
         const held = combineDemands(gpuDemand(activeSpec), gpuDemand(d.spec));
+        await stopWatch();
         await rollOut();
         activeSpec = d.spec;
         // Back to the demand of the spec that won; never more than was held, so it always fits.
@@ -511,7 +578,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         break;
       case 'idle':
         activeSpec = d.spec;
+        if (decisionDue && d.state === 'running' && d.activeRevision !== null) {
+          decide();
+          break;
+        }
         if (workflowInfo().continueAsNewSuggested) {
+          await stopWatch();
           await condition(allHandlersFinished);
           const state = stateNow();
           if (state === 'running' || state === 'paused') {
@@ -519,12 +591,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
               workspace: d.workspace,
               name: d.name,
               spec: d.spec,
-              carried: d.carried(),
+              carried: { ...d.carried(), autoscaler, nextDecisionAt },
             });
           }
           break;
         }
-        await watch();
+        await idle();
         break;
     }
     syncSearchAttributes();
