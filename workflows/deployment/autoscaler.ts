@@ -162,7 +162,9 @@ export function decideReplicas({
   }
 
   // 4.
-  const minReplicas = Math.max(scaling.minReplicas, schedule.floor ?? 0);
+  // Zero is reached only by scale to zero (2.) or the schedule (1.), never by the metric: with
+  // minReplicas 0 an idle deployment keeps one replica until its cooldown has passed.
+  const minReplicas = Math.max(1, scaling.minReplicas, schedule.floor ?? 0);
   const scheduleNote = schedule.floor !== null ? `; ${schedule.message}` : '';
 
   // 5.

@@ -87,7 +87,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   let autoscaler: AutoscalerState = input.carried?.autoscaler ?? initialAutoscalerState();
   let nextDecisionAt: number | null = input.carried?.nextDecisionAt ?? null;
   let decisionDue = false;
-  let pendingScale: { reason: string; message: string } | undefined;
+  let pendingScale: { reason: string; message: string; decidedAt: Date } | undefined;
 
   // ---- messages -------------------------------------------------------------------------
 
@@ -388,10 +388,14 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     });
     d.appliedReplicas = to;
     const now = new Date();
-    const why = pendingScale ?? { reason: to > from ? 'ScaledOut' : 'ScaledIn', message: 'edited' };
+    const why = pendingScale ?? {
+      reason: to > from ? 'ScaledOut' : 'ScaledIn',
+      message: 'edited',
+      decidedAt: now,
+    };
     pendingScale = undefined;
     d.record(
-      now,
+      why.decidedAt,
       to > from ? 'ScaleOut' : 'ScaleIn',
       why.reason,
       `replicas ${from} -> ${to}: ${why.message}`,
@@ -423,6 +427,8 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
    * which revision runs, and before continue-as-new.
    */
   interface WatchRun {
+    /** What the watch compares reality with; stale once a step observed something newer. */
+    known: { ready: number; restarts: number };
     scope: CancellationScope;
     done: Promise<void>;
     result?: RevisionStatus;
@@ -432,15 +438,15 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
 
   function startWatch(): void {
     if (watchRun || d.activeRevision === null) return;
-    const run: WatchRun = { scope: new CancellationScope(), done: Promise.resolve() };
+    const known = { ready: d.readyReplicas, restarts: d.restarts };
+    const run: WatchRun = { known, scope: new CancellationScope(), done: Promise.resolve() };
     const revision = d.activeRevision;
-    const known = { ready: d.readyReplicas, restarts: d.restarts, exists: true };
     run.done = run.scope
       .run(() =>
         watcher.watchRevision({
           deploymentId: d.id,
           revision,
-          known,
+          known: { ...known, exists: true },
           maxWaitMs: WATCH_MAX_WAIT_MS,
         }),
       )
@@ -464,6 +470,13 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
    * autoscaling decision or readiness deadline (one timer, only when one is due), or a CAN hint.
    */
   async function idle(): Promise<void> {
+    // A scale step may have observed a newer ready count than the running watch knows; a watch
+    // comparing with stale values could miss a change that comes back (0 -> 1 -> 0), so renew it.
+    const stale =
+      watchRun &&
+      (watchRun.known.ready !== d.readyReplicas || watchRun.known.restarts !== d.restarts);
+    if (stale && watchRun?.result === undefined && watchRun?.failure === undefined)
+      await stopWatch();
     startWatch();
     const run = watchRun;
     const seenIntent = d.intentVersion;
@@ -512,7 +525,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     nextDecisionAt = decision.nextDecisionAt;
     if (decision.replicas !== d.desiredReplicas) {
       d.desiredReplicas = decision.replicas;
-      pendingScale = { reason: decision.reason, message: decision.message };
+      pendingScale = { reason: decision.reason, message: decision.message, decidedAt: new Date() };
     }
   }
 

@@ -1,0 +1,232 @@
+/**
+ * Autoscaling inside the deployment workflow, on a real dev server: metric observations arrive
+ * as signals (as the collector sends them), decisions are events with their reasons, and due
+ * decisions happen on a timer without a new observation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
+import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
+import { dedicatedSpec } from '../helpers/catalog';
+import { FakeProvider } from '../helpers/fake-provider';
+import { startHarness, waitFor, type Harness } from '../helpers/harness';
+import { uniqueName } from '../helpers/temporal';
+
+let h: Harness;
+const provider = new FakeProvider();
+const ws = 'autoscaling';
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.startWorker(provider);
+});
+afterAll(async () => h?.stop());
+
+function observation(
+  perReplica: number[],
+  extra: Partial<MetricsObservation> = {},
+): MetricsObservation {
+  return {
+    time: new Date().toISOString(),
+    windowSeconds: 30,
+    replicas: perReplica.map((concurrency, i) => ({
+      replica: `r${i}`,
+      concurrency,
+      throughput: concurrency,
+    })),
+    queued: 0,
+    lastRequestAt: new Date().toISOString(),
+    shortWindow: { seconds: 6, concurrency: perReplica.reduce((a, b) => a + b, 0), throughput: 0 },
+    ...extra,
+  };
+}
+
+async function created(
+  spec: Record<string, unknown>,
+): Promise<{ name: string; signal: (o: MetricsObservation) => Promise<void> }> {
+  const name = uniqueName('as');
+  await h.service.create(ws, { name, ...dedicatedSpec(spec) });
+  await waitFor(
+    () => h.service.get(ws, name),
+    (v) => v.health === 'Healthy',
+    'Healthy',
+  );
+  const handle = h.env.client.workflow.getHandle(deploymentWorkflowId(ws, name));
+  return { name, signal: (o) => handle.signal(observeMetricsSignal, o) };
+}
+
+const replicas = (name: string) => h.service.get(ws, name).then((v) => v.replicas.desired);
+const scaleEvents = async (name: string) =>
+  (await h.service.events(ws, name)).filter((e) => e.type === 'ScaleOut' || e.type === 'ScaleIn');
+
+describe('autoscaling decisions in the workflow', () => {
+  it('scales out on a burst, and the event says what was observed and recommended', async () => {
+    const { name, signal } = await created({
+      scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+    });
+    await signal(observation([20]));
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 3,
+      '3 replicas',
+    );
+    const [event] = await scaleEvents(name);
+    expect(event).toMatchObject({ type: 'ScaleOut', reason: 'DesiredWithinRange' });
+    expect(event!.message).toMatch(
+      /replicas 1 -> 3: concurrency 20 in flight per replica .*threshold 8/,
+    );
+  });
+
+  it('caps a scale-out at maxReplicas and says so', async () => {
+    const { name, signal } = await created({
+      scaling: { minReplicas: 1, maxReplicas: 2, metric: 'concurrency', threshold: 8 },
+    });
+    await signal(observation([40]));
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 2,
+      '2 replicas',
+    );
+    expect((await scaleEvents(name))[0]!.message).toMatch(/max/i);
+  });
+
+  it('holds a scale-in for the stabilization window, then scales in on its own timer', async () => {
+    const { name, signal } = await created({
+      scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+      autoscalingPolicy: {
+        scaleUp: { stabilizationWindowSeconds: 0 },
+        scaleDown: { stabilizationWindowSeconds: 3 },
+      },
+    });
+    await signal(observation([30]));
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 4,
+      '4 replicas',
+    );
+    await signal(observation([1, 1, 1, 1]));
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 1,
+      'scaled in after stabilization',
+      15_000,
+    );
+    const [out, scaleIn] = await scaleEvents(name);
+    expect(scaleIn?.message).toMatch(/replicas 4 -> 1/);
+    // The recommendation of 4 keeps the count up until it leaves the 3 s window (workflow time).
+    expect(Date.parse(scaleIn!.time) - Date.parse(out!.time)).toBeGreaterThanOrEqual(3000);
+  });
+
+  it('rate-limits a ramp with a Pods policy', async () => {
+    const { name, signal } = await created({
+      scaling: { minReplicas: 1, maxReplicas: 8, metric: 'concurrency', threshold: 8 },
+      autoscalingPolicy: {
+        scaleUp: {
+          stabilizationWindowSeconds: 0,
+          policies: [{ type: 'Pods', value: 1, periodSeconds: 2 }],
+        },
+      },
+    });
+    await signal(observation([64]));
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 2,
+      'first step',
+    );
+    expect((await scaleEvents(name))[0]!.reason).toBe('ScaleUpLimit');
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 3,
+      'second step after the policy period',
+      10_000,
+    );
+  });
+
+  it('never scales down on stale metrics', async () => {
+    const { name, signal } = await created({
+      scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+    });
+    await signal(observation([30]));
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 4,
+      '4 replicas',
+    );
+    await signal(
+      observation([0.1, 0.1, 0.1, 0.1], { time: new Date(Date.now() - 60 * 60_000).toISOString() }),
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await replicas(name)).toBe(4);
+  });
+
+  it('scales to zero after the cooldown with no traffic, and wakes for a waiting request', async () => {
+    const { name, signal } = await created({
+      scaling: {
+        minReplicas: 0,
+        maxReplicas: 2,
+        metric: 'concurrency',
+        threshold: 8,
+        scaleToZero: { enabled: true, cooldownSeconds: 10 },
+      },
+    });
+    const idleSince = new Date(Date.now() - 9_000).toISOString();
+    await signal(
+      observation([0], {
+        lastRequestAt: idleSince,
+        shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
+      }),
+    );
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 0,
+      'scaled to zero',
+      10_000,
+    );
+    const view = await h.service.get(ws, name);
+    expect(view.health).toBe('Healthy');
+    expect((await scaleEvents(name)).at(-1)).toMatchObject({
+      type: 'ScaleIn',
+      reason: 'ScaledToZero',
+    });
+    await signal(
+      observation([], { queued: 1, shortWindow: { seconds: 6, concurrency: 0, throughput: 0 } }),
+    );
+    await waitFor(
+      () => h.service.get(ws, name),
+      (v) => v.replicas.desired === 1 && v.replicas.ready === 1,
+      'woken',
+      10_000,
+    );
+    expect((await scaleEvents(name)).at(-1)).toMatchObject({
+      type: 'ScaleOut',
+      reason: 'WokenByRequest',
+    });
+  });
+
+  it('rapid autoscaling scales up at once on a short-window burst, ignoring stabilization', async () => {
+    const { name, signal } = await created({
+      scaling: {
+        minReplicas: 1,
+        maxReplicas: 6,
+        metric: 'concurrency',
+        threshold: 8,
+        rapidAutoscaling: true,
+      },
+      autoscalingPolicy: {
+        scaleUp: {
+          stabilizationWindowSeconds: 600,
+          policies: [{ type: 'Pods', value: 1, periodSeconds: 600 }],
+        },
+      },
+    });
+    await signal(
+      observation([10], { shortWindow: { seconds: 6, concurrency: 40, throughput: 0 } }),
+    );
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 5,
+      'panic scale-up',
+      10_000,
+    );
+    expect((await scaleEvents(name))[0]).toMatchObject({ reason: 'Panic' });
+  });
+});
