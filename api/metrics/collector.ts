@@ -24,6 +24,9 @@ export interface CollectorOptions {
   provider: RuntimeProvider;
   meter: TrafficMeter;
   intervalMs?: number;
+  /** Window of the averages (default METRIC_WINDOW_MS) and of rapid autoscaling's short window. */
+  windowMs?: number;
+  shortWindowMs?: number;
   /** Reads memory (% of limit) of one replica; the default scrapes its Prometheus /metrics. */
   readMemory?: (replicaUrl: string) => Promise<number | undefined>;
   log?: (message: string) => void;
@@ -87,14 +90,16 @@ export class MetricsCollector {
     const { meter, provider } = this.options;
     const { urls } = await provider.endpoints(deployment);
     meter.prune(deployment, urls, now);
-    const traffic = meter.snapshot(deployment, urls, now, METRIC_WINDOW_MS);
-    const short = meter.snapshot(deployment, urls, now, SHORT_WINDOW_MS);
+    const windowMs = this.options.windowMs ?? METRIC_WINDOW_MS;
+    const shortWindowMs = this.options.shortWindowMs ?? SHORT_WINDOW_MS;
+    const traffic = meter.snapshot(deployment, urls, now, windowMs);
+    const short = meter.snapshot(deployment, urls, now, shortWindowMs);
     const readMemory = this.options.readMemory ?? scrapeMemory;
     const memory = await Promise.all(urls.map((url) => readMemory(url).catch(() => undefined)));
     const lastRequestAt = meter.lastRequestAt(deployment);
     return {
       time: new Date(now).toISOString(),
-      windowSeconds: METRIC_WINDOW_MS / 1000,
+      windowSeconds: windowMs / 1000,
       replicas: traffic.map((t, i) => ({
         ...t,
         ...(memory[i] !== undefined ? { memory: memory[i] } : {}),
@@ -104,7 +109,7 @@ export class MetricsCollector {
         ? { lastRequestAt: new Date(lastRequestAt).toISOString() }
         : {}),
       shortWindow: {
-        seconds: SHORT_WINDOW_MS / 1000,
+        seconds: shortWindowMs / 1000,
         concurrency: sum(short.map((s) => s.concurrency)),
         throughput: sum(short.map((s) => s.throughput)),
       },

@@ -55,7 +55,8 @@ export async function startStack(
     limitFor: () => options.limits?.H100 ?? 1000,
   });
   const meter = new TrafficMeter();
-  const collector = new MetricsCollector({ client: harness.env.client, provider, meter });
+  // Short windows so tests see scaling within seconds (production averages over 30 s).
+  const collector = new MetricsCollector({ client: harness.env.client, provider, meter, windowMs: 4000, shortWindowMs: 2000 });
   collector.start();
   const app = await buildApp({
     service,
