@@ -133,6 +133,21 @@ export class DeploymentEntity {
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
   }
 
+  /** A new replica count, recorded as a scale event with why (the main loop then applies it). */
+  setReplicas(replicas: number, now: Date, reason: string, message: string): void {
+    const from = this.desiredReplicas;
+    if (replicas === from) return;
+    this.desiredReplicas = replicas;
+    const out = replicas > from;
+    this.record(
+      now,
+      out ? 'ScaleOut' : 'ScaleIn',
+      reason,
+      `replicas ${from} -> ${replicas}: ${message}`,
+      this.activeRevision ?? undefined,
+    );
+  }
+
   touch(now: Date): void {
     this.updatedAt = now.toISOString();
     this.intentVersion++;

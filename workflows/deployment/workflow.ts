@@ -83,11 +83,10 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   let handlerBusy = false;
   /** The spec of the revision that runs: what a failed rollout goes back to. */
   let activeSpec: DeploymentSpec = d.spec;
-  /** Autoscaling: the decision's memory, when it is next due, and why the next scale happens. */
+  /** Autoscaling: the decision's memory, and when it is next due. */
   let autoscaler: AutoscalerState = input.carried?.autoscaler ?? initialAutoscalerState();
   let nextDecisionAt: number | null = input.carried?.nextDecisionAt ?? null;
   let decisionDue = false;
-  let pendingScale: { reason: string; message: string; decidedAt: Date } | undefined;
 
   // ---- messages -------------------------------------------------------------------------
 
@@ -147,7 +146,13 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
           if (canonicalJson(demand) !== canonicalJson(gpuDemand(d.spec))) await reserve(demand);
         }
         d.spec = next;
-        if (d.state !== 'paused') d.desiredReplicas = clampReplicas(d.desiredReplicas, next);
+        if (d.state !== 'paused') {
+          const bounded = clampReplicas(d.desiredReplicas, next);
+          const reason = bounded > d.desiredReplicas ? 'ScaledOut' : 'ScaledIn';
+          const bounds = `edit: minReplicas ${next.scaling.minReplicas}, maxReplicas ${next.scaling.maxReplicas}`;
+          d.setReplicas(bounded, now(), reason, bounds);
+          decisionDue = true; // new bounds or threshold: let the autoscaler look again
+        }
         if (runs) {
           d.lastRevisionNumber += 1;
           d.revision = d.lastRevisionNumber;
@@ -160,15 +165,11 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
             d.revision,
           );
         } else {
-          const change =
-            d.desiredReplicas !== d.appliedReplicas && d.state !== 'paused'
-              ? `; replicas ${d.appliedReplicas} -> ${d.desiredReplicas}`
-              : '';
           d.record(
             now(),
             'Lifecycle',
             'Edited',
-            `applied in place (scaling, schedule, policy or tags)${change}`,
+            'applied in place (scaling, schedule, policy or tags)',
             d.revision,
           );
         }
@@ -377,8 +378,8 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     }
   }
 
+  /** Applies the replica count decided (by the autoscaler or an edit, which recorded why). */
   async function scaleInPlace(): Promise<void> {
-    const from = d.appliedReplicas;
     const to = d.desiredReplicas;
     const status = await quick.applyRevision({
       deploymentId: d.id,
@@ -387,21 +388,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
       spec: d.spec,
     });
     d.appliedReplicas = to;
-    const now = new Date();
-    const why = pendingScale ?? {
-      reason: to > from ? 'ScaledOut' : 'ScaledIn',
-      message: 'edited',
-      decidedAt: now,
-    };
-    pendingScale = undefined;
-    d.record(
-      why.decidedAt,
-      to > from ? 'ScaleOut' : 'ScaleIn',
-      why.reason,
-      `replicas ${from} -> ${to}: ${why.message}`,
-      d.activeRevision ?? undefined,
-    );
-    d.observe(status, now);
+    d.observe(status, new Date());
   }
 
   async function tearDown(): Promise<void> {
@@ -523,10 +510,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     });
     autoscaler = decision.state;
     nextDecisionAt = decision.nextDecisionAt;
-    if (decision.replicas !== d.desiredReplicas) {
-      d.desiredReplicas = decision.replicas;
-      pendingScale = { reason: decision.reason, message: decision.message, decidedAt: new Date() };
-    }
+    d.setReplicas(decision.replicas, new Date(), decision.reason, decision.message);
   }
 
   // ---- main loop ----------------------------------------------------------------------------
