@@ -11,6 +11,11 @@ export type WeightsState = 'loading' | 'ready' | 'failed';
 export class SimulatedEngine {
   readonly metrics: Metrics;
   private readonly loadStartedAt = Date.now();
+
+  /** When the weights are (or will be) loaded: the replica's own readiness instant (epoch ms). */
+  get readySince(): number {
+    return this.loadStartedAt + this.config.loadMs;
+  }
   /** Requests waiting for a decode slot, first come first served. */
   private readonly queue: (() => void)[] = [];
 

@@ -55,7 +55,7 @@ const quick = proxyActivities<Activities>({
 });
 
 /** A steady deployment's watch returns this often, so it writes a handful of events an hour. */
-const WATCH_MAX_WAIT_MS = 15 * 60 * 1000;
+const WATCH_MAX_WAIT_MS = 30 * 60 * 1000;
 const watcher = proxyActivities<Activities>({
   startToCloseTimeout: WATCH_MAX_WAIT_MS + 60_000,
   heartbeatTimeout: '10 seconds',
