@@ -10,12 +10,21 @@
  * the replay test). Every history ends closed: Completed, or ContinuedAsNew for the runs that
  * handed over to a next one (the quota ledger never completes on its own, so its fixture is a
  * run that continued as new on a server that suggests it early).
+ *
+ * The scaling scenarios (metric observations signalled as the collector sends them) also write
+ * `<scenario>--deploymentWorkflow.events.json`: the deployment's events log as its query answered
+ * after the run, since the reasons of scale decisions are not in the history itself.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deploymentWorkflowId, rolloutWorkflowId } from '../../workflows/deployment/definitions';
+import {
+  deploymentWorkflowId,
+  eventsQuery,
+  rolloutWorkflowId,
+} from '../../workflows/deployment/definitions';
+import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
 import type { DeploymentView } from '../../workflows/domain/deployment';
 import { quotaWorkflowId } from '../../workflows/quota/definitions';
 import { dedicatedSpec } from '../helpers/catalog';
@@ -76,6 +85,70 @@ async function deleteAndWait(h: Harness, name: string): Promise<void> {
 }
 
 const healthy = (v: DeploymentView) => v.state === 'running' && v.health === 'Healthy';
+
+/** A metric observation as the collector sends it: per-replica concurrency, traffic just now. */
+function observation(
+  perReplica: number[],
+  extra: Partial<MetricsObservation> = {},
+): MetricsObservation {
+  return {
+    time: new Date().toISOString(),
+    windowSeconds: 30,
+    replicas: perReplica.map((concurrency, i) => ({
+      replica: `r${i}`,
+      concurrency,
+      throughput: concurrency,
+    })),
+    queued: 0,
+    lastRequestAt: new Date().toISOString(),
+    shortWindow: { seconds: 6, concurrency: perReplica.reduce((a, b) => a + b, 0), throughput: 0 },
+    ...extra,
+  };
+}
+
+/** Signals an observation and waits until a workflow task has handled it. */
+async function signal(h: Harness, name: string, o: MetricsObservation): Promise<void> {
+  const handle = h.env.client.workflow.getHandle(deploymentWorkflowId(ws, name));
+  await handle.signal(observeMetricsSignal, o);
+  await waitFor(
+    () => handle.fetchHistory(),
+    (history) => {
+      const events = history.events ?? [];
+      const signalled = events
+        .map((e) => !!e.workflowExecutionSignaledEventAttributes)
+        .lastIndexOf(true);
+      return events.slice(signalled).some((e) => e.workflowTaskCompletedEventAttributes);
+    },
+    `${name}: the observation handled`,
+  );
+}
+
+/** Waits until the replica count is `n` and every replica is ready (the watch has seen them). */
+const settled = (h: Harness, name: string, n: number, what: string) =>
+  until(
+    h,
+    name,
+    (v) => healthy(v) && v.replicas.desired === n && v.replicas.ready === n,
+    `${n} replica(s) ready: ${what}`,
+  );
+
+/** Deletes a scaling scenario's deployment and saves its history and its events log. */
+async function deleteAndSaveScaling(h: Harness, name: string): Promise<void> {
+  await deleteAndWait(h, name);
+  const workflowId = deploymentWorkflowId(ws, name);
+  await save(h, name, 'deploymentWorkflow', workflowId);
+  const events = await h.env.client.workflow.getHandle(workflowId).query(eventsQuery);
+  fs.writeFileSync(
+    path.join(OUT, `${name}--deploymentWorkflow.events.json`),
+    `${JSON.stringify(events, null, 2)}\n`,
+  );
+}
+
+/** `M H * * *` for the whole UTC minute `at` falls in. */
+function dailyCronAt(at: number): string {
+  const d = new Date(at);
+  return `${d.getUTCMinutes()} ${d.getUTCHours()} * * *`;
+}
 
 describe('record replay histories', () => {
   it('records deployment and rollout histories for the lifecycle, rollout and readiness scenarios', async () => {
@@ -234,4 +307,171 @@ describe('record replay histories', () => {
       ledgerRuns[0]!.runId,
     );
   });
+
+  it(
+    'records the scaling scenarios: burst, stabilized scale-in, policy ramp, scale to zero and wake, panic, schedule day',
+    {
+      timeout: 180_000,
+    },
+    async () => {
+      const { h } = await harness();
+      const started = Date.now();
+
+      // schedule-day (first, as it waits for a whole minute; the others run meanwhile): outside
+      // its one window (scale to zero outside windows) until the window opens at the next whole
+      // UTC minute, with at least 15 s to go so the first decision comes before it
+      const day = 'schedule-day';
+      const opensAt = Math.ceil((Date.now() + 15_000) / 60_000) * 60_000;
+      await h.service.create(ws, {
+        name: day,
+        ...dedicatedSpec({
+          scaling: { minReplicas: 0, maxReplicas: 3, metric: 'concurrency', threshold: 8 },
+          schedule: {
+            scaleToZeroOutsideWindows: true,
+            windows: [
+              {
+                timezone: 'UTC',
+                minPods: 2,
+                startCron: dailyCronAt(opensAt),
+                endCron: dailyCronAt(opensAt + 60 * 60_000),
+              },
+            ],
+          },
+        }),
+      });
+      await settled(h, day, 1, 'created with one replica');
+      // the first decision needs an observation: an idle keepalive, no request ever seen
+      await signal(h, day, observation([0], { lastRequestAt: undefined }));
+      await settled(h, day, 0, 'scaled to zero outside the window');
+
+      // burst: a burst scales out within range, a bigger one is capped at maxReplicas
+      const burst = 'burst-scale-out';
+      await h.service.create(ws, {
+        name: burst,
+        ...dedicatedSpec({
+          scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+        }),
+      });
+      await settled(h, burst, 1, 'created');
+      await signal(h, burst, observation([20]));
+      await settled(h, burst, 3, 'burst');
+      await signal(h, burst, observation([20, 20, 20]));
+      await settled(h, burst, 4, 'capped at max');
+      await deleteAndSaveScaling(h, burst);
+
+      // stabilized-scale-in: out at once, in only after the 3 s scale-down stabilization window
+      const scaleIn = 'stabilized-scale-in';
+      await h.service.create(ws, {
+        name: scaleIn,
+        ...dedicatedSpec({
+          scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+          autoscalingPolicy: {
+            scaleUp: { stabilizationWindowSeconds: 0 },
+            scaleDown: { stabilizationWindowSeconds: 3 },
+          },
+        }),
+      });
+      await settled(h, scaleIn, 1, 'created');
+      await signal(h, scaleIn, observation([30]));
+      await settled(h, scaleIn, 4, 'scaled out');
+      await signal(h, scaleIn, observation([1, 1, 1, 1]));
+      await settled(h, scaleIn, 1, 'scaled in after stabilization');
+      await deleteAndSaveScaling(h, scaleIn);
+
+      // policy-limited-ramp: a burst worth 8 replicas, one more every 2 s up to maxReplicas 4
+      const ramp = 'policy-limited-ramp';
+      await h.service.create(ws, {
+        name: ramp,
+        ...dedicatedSpec({
+          scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+          autoscalingPolicy: {
+            scaleUp: {
+              stabilizationWindowSeconds: 0,
+              policies: [{ type: 'Pods', value: 1, periodSeconds: 2 }],
+            },
+          },
+        }),
+      });
+      await settled(h, ramp, 1, 'created');
+      await signal(h, ramp, observation([64]));
+      await settled(h, ramp, 4, 'ramped to max');
+      await deleteAndSaveScaling(h, ramp);
+
+      // scale-to-zero-and-wake: idle for 9 s of a 10 s cooldown, zero a second later on the
+      // workflow's timer, then woken by a request waiting at the gateway
+      const zero = 'scale-to-zero-and-wake';
+      await h.service.create(ws, {
+        name: zero,
+        ...dedicatedSpec({
+          scaling: {
+            minReplicas: 0,
+            maxReplicas: 2,
+            metric: 'concurrency',
+            threshold: 8,
+            scaleToZero: { enabled: true, cooldownSeconds: 10 },
+          },
+        }),
+      });
+      await settled(h, zero, 1, 'created');
+      await signal(
+        h,
+        zero,
+        observation([0], {
+          lastRequestAt: new Date(Date.now() - 9_000).toISOString(),
+          shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
+        }),
+      );
+      await settled(h, zero, 0, 'scaled to zero');
+      await signal(
+        h,
+        zero,
+        observation([], { queued: 1, shortWindow: { seconds: 6, concurrency: 0, throughput: 0 } }),
+      );
+      await settled(h, zero, 1, 'woken');
+      await deleteAndSaveScaling(h, zero);
+
+      // panic: rapid autoscaling jumps to what the short-window burst needs, past a slow policy,
+      // and a quiet observation right after does not scale in while panicking
+      const panic = 'panic';
+      await h.service.create(ws, {
+        name: panic,
+        ...dedicatedSpec({
+          scaling: {
+            minReplicas: 1,
+            maxReplicas: 6,
+            metric: 'concurrency',
+            threshold: 8,
+            rapidAutoscaling: true,
+          },
+          autoscalingPolicy: {
+            scaleUp: {
+              stabilizationWindowSeconds: 600,
+              policies: [{ type: 'Pods', value: 1, periodSeconds: 600 }],
+            },
+            scaleDown: { stabilizationWindowSeconds: 0 },
+          },
+        }),
+      });
+      await settled(h, panic, 1, 'created');
+      await signal(
+        h,
+        panic,
+        observation([10], { shortWindow: { seconds: 6, concurrency: 40, throughput: 0 } }),
+      );
+      await settled(h, panic, 5, 'panic scale-up');
+      await signal(h, panic, observation([1, 1, 1, 1, 1]));
+      await deleteAndSaveScaling(h, panic);
+
+      // schedule-day, continued: the window opens on the workflow's own timer (no observation)
+      await waitFor(
+        () => h.service.get(ws, day),
+        (v) => healthy(v) && v.replicas.desired === 2 && v.replicas.ready === 2,
+        `${day}: window open at ${new Date(opensAt).toISOString()}, 2 ready`,
+        Math.max(0, opensAt - Date.now()) + 20_000,
+      );
+      await deleteAndSaveScaling(h, day);
+
+      console.log(`scaling scenarios recorded in ${Math.round((Date.now() - started) / 1000)} s`);
+    },
+  );
 });

@@ -4,6 +4,12 @@
  * Each history's behaviour is pinned too (activities, child workflows, updates, outcome), so a
  * change of behaviour shows up as a failing expectation that names it, and re-recording is a
  * reviewed diff. A deliberately changed bundle must fail replay with a DeterminismViolationError.
+ *
+ * The scaling histories (metric observations signalled to a deployment) pin their replica
+ * timeline: the counts applied, in order, with what caused each (an observation, a timer), the
+ * scale events' reasons from the events log recorded next to each, and today's autoscaler
+ * deciding the same at the history's own tasks and times (replay alone cannot see a changed
+ * count: activity inputs are not compared).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +20,9 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { describe, expect, it } from 'vitest';
 import { BUNDLER_OPTIONS } from '../../worker/create-worker';
 import type { DeploymentWorkflowInput } from '../../workflows/deployment/definitions';
+import { decideReplicas, initialAutoscalerState } from '../../workflows/deployment/autoscaler';
+import type { MetricsObservation } from '../../workflows/deployment/metrics';
+import type { DeploymentEvent } from '../../workflows/domain/deployment';
 import type { QuotaLedgerInput, Reservation } from '../../workflows/quota/definitions';
 import type { RolloutResult } from '../../workflows/rollout/definitions';
 import { workflowBundle } from '../helpers/temporal';
@@ -82,6 +91,216 @@ function childResults(history: History): RolloutResult[] {
   });
 }
 
+/** An event's time (epoch ms); `seconds` is a Long, or a number, depending on the decoder. */
+function timeOf(e: HistoryEvent): number {
+  return Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+}
+
+/** What woke the workflow task that applied a replica count. */
+type Cause = 'signal' | 'timer' | 'activity' | 'update' | 'other';
+
+interface Step {
+  replicas: number;
+  cause: Cause;
+  /** When it was decided, in workflow time (epoch ms): the start of the task that applied it. */
+  at: number;
+}
+
+/** The workflow task that scheduled all[index]: its completion, and the one before it. */
+function taskOf(all: HistoryEvent[], index: number): { completed: number; previous: number } {
+  let completed = index;
+  while (completed >= 0 && !all[completed]!.workflowTaskCompletedEventAttributes) completed--;
+  let previous = completed - 1;
+  while (previous >= 0 && !all[previous]!.workflowTaskCompletedEventAttributes) previous--;
+  return { completed, previous };
+}
+
+/**
+ * What made the workflow task that scheduled all[index] act: an update it accepted, or else what
+ * it was handed since the task before (a signal, a timer fired, an activity's result).
+ */
+function causeOf(all: HistoryEvent[], index: number): Cause {
+  const { completed, previous } = taskOf(all, index);
+  if (all.slice(completed, index).some((e) => e.workflowExecutionUpdateAcceptedEventAttributes))
+    return 'update';
+  const handed = all.slice(previous + 1, completed);
+  if (handed.some((e) => e.workflowExecutionSignaledEventAttributes)) return 'signal';
+  if (handed.some((e) => e.timerFiredEventAttributes)) return 'timer';
+  if (handed.some((e) => e.activityTaskCompletedEventAttributes)) return 'activity';
+  return 'other';
+}
+
+/** The workflow time of the task that scheduled all[index] (what its Date.now() read). */
+function decidedAt(all: HistoryEvent[], index: number): number {
+  const { completed } = taskOf(all, index);
+  let started = completed;
+  while (started >= 0 && !all[started]!.workflowTaskStartedEventAttributes) started--;
+  return timeOf(all[started]!);
+}
+
+/**
+ * The replica timeline: every replica count the history applied (the `replicas` of each
+ * applyRevision it scheduled, bring-up included), with what woke the workflow to apply it.
+ */
+function replicaTimeline(history: History): Step[] {
+  const all = events(history);
+  return all.flatMap((e, i) => {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled?.activityType?.name !== 'applyRevision') return [];
+    const { replicas } = fromPayload<{ replicas: number }>(scheduled.input?.payloads?.[0]);
+    return [{ replicas, cause: causeOf(all, i), at: decidedAt(all, i) }];
+  });
+}
+
+const steps = (history: History) =>
+  replicaTimeline(history).map((s): [number, Cause] => [s.replicas, s.cause]);
+
+/** The metric observations signalled, in order. */
+function observations(history: History): { observation: MetricsObservation; at: number }[] {
+  return events(history).flatMap((e) => {
+    const signal = e.workflowExecutionSignaledEventAttributes;
+    if (signal?.signalName !== 'observeMetrics') return [];
+    const observation = fromPayload<MetricsObservation>(signal.input?.payloads?.[0]);
+    return [{ observation, at: timeOf(e) }];
+  });
+}
+
+/**
+ * The autoscaler's decisions as today's code makes them, at the history's own workflow tasks
+ * and workflow times: in each task handed a metric observation, and in each task the workflow
+ * woke from its idle wait (a timer, a signal, the replica watch) at or after the instant the
+ * last decision said it was next due; never once the delete was accepted. The result lists
+ * every decision that changed the replica count, with the task it was made in (the index of
+ * its WorkflowTaskCompleted), which is the task that must have applied it.
+ *
+ * The history cannot show a decision's inputs or outputs (activity inputs are not compared on
+ * replay), so this is what makes a change of the autoscaler's behaviour fail against the
+ * committed histories, not only after re-recording.
+ */
+function redecide(history: History): { replicas: number; reason: string; task: number }[] {
+  const all = events(history);
+  const { spec } = input<DeploymentWorkflowInput>(history);
+  const cancelled = new Set(
+    all.flatMap((e) => {
+      const id = e.activityTaskCancelRequestedEventAttributes?.scheduledEventId;
+      return id === undefined || id === null ? [] : [Number(id)];
+    }),
+  );
+  const activityOf = (scheduledEventId: unknown) =>
+    all.find((e) => Number(e.eventId) === Number(scheduledEventId))
+      ?.activityTaskScheduledEventAttributes?.activityType?.name;
+  const changes: { replicas: number; reason: string; task: number }[] = [];
+  let state = initialAutoscalerState();
+  let nextDecisionAt: number | null = null;
+  let due = false;
+  let running = false;
+  let current: number | undefined;
+  let previous = -1;
+  for (let task = 0; task < all.length; task++) {
+    if (!all[task]!.workflowTaskCompletedEventAttributes) continue;
+    const handed = all.slice(previous + 1, task);
+    previous = task;
+    const commands: HistoryEvent[] = [];
+    for (let i = task + 1; i < all.length && !all[i]!.workflowTaskScheduledEventAttributes; i++)
+      commands.push(all[i]!);
+    const deleting = commands.some(
+      (e) =>
+        e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'delete',
+    );
+    if (deleting) break;
+    const started = handed.filter((e) => e.workflowTaskStartedEventAttributes).at(-1);
+    const now = started ? timeOf(started) : 0;
+    let woke = false;
+    for (const e of handed) {
+      const signal = e.workflowExecutionSignaledEventAttributes;
+      if (signal?.signalName === 'observeMetrics') {
+        state = { ...state, observation: fromPayload(signal.input?.payloads?.[0]) };
+        due = woke = true;
+      }
+      if (e.timerFiredEventAttributes) woke = true;
+      const done = e.activityTaskCompletedEventAttributes;
+      if (done && activityOf(done.scheduledEventId) === 'watchRevision')
+        woke ||= !cancelled.has(Number(done.scheduledEventId));
+      if (done && activityOf(done.scheduledEventId) === 'routeTraffic') running = true;
+    }
+    for (const e of commands) {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (current === undefined && scheduled?.activityType?.name === 'applyRevision')
+        current = fromPayload<{ replicas: number }>(scheduled.input?.payloads?.[0]).replicas;
+    }
+    if (woke && nextDecisionAt !== null && now >= nextDecisionAt) due = true;
+    if (!due || !running || current === undefined) continue;
+    due = false;
+    const decision = decideReplicas({ now, spec, currentReplicas: current, state });
+    state = decision.state;
+    nextDecisionAt = decision.nextDecisionAt;
+    if (decision.replicas !== current)
+      changes.push({ replicas: decision.replicas, reason: decision.reason, task });
+    current = decision.replicas;
+  }
+  return changes;
+}
+
+/**
+ * The scale events of a scaling history: its events log as the workflow's query answered after
+ * the run (recorded next to it), since the reasons of the decisions are not in the history.
+ */
+function scaleEvents(file: string): { type: string; reason: string; from: number; to: number }[] {
+  const log = JSON.parse(
+    fs.readFileSync(path.join(HISTORIES, file.replace(/\.json$/, '.events.json')), 'utf8'),
+  ) as DeploymentEvent[];
+  return log.flatMap((e) => {
+    if (e.type !== 'ScaleOut' && e.type !== 'ScaleIn') return [];
+    const m = /^replicas (\d+) -> (\d+): /.exec(e.message);
+    expect(m, `a scale event names its counts: ${e.message}`).not.toBeNull();
+    return [{ type: e.type, reason: e.reason, from: Number(m![1]), to: Number(m![2]) }];
+  });
+}
+
+/**
+ * Pins a scaling history: the replica timeline it applied (count, and what caused it), the
+ * scale events' types and reasons from its events log, and that the two tell the same story
+ * (every step of the timeline after bring-up is one scale event, from the count before it).
+ */
+function expectScaling(
+  file: string,
+  history: History,
+  timeline: [number, Cause][],
+  reasons: [string, string][],
+): Step[] {
+  const applied = replicaTimeline(history);
+  expect(steps(history)).toEqual(timeline);
+  const scaled = scaleEvents(file);
+  expect(scaled.map((e) => [e.type, e.reason])).toEqual(reasons);
+  expect(scaled.map((e) => [e.from, e.to])).toEqual(
+    applied.slice(1).map((s, i) => [applied[i]!.replicas, s.replicas]),
+  );
+  expect(scaled.every((e) => (e.to > e.from ? 'ScaleOut' : 'ScaleIn') === e.type)).toBe(true);
+  // today's autoscaler, deciding at the history's tasks, makes the same changes for the same
+  // reasons in the very tasks that applied them
+  const all = events(history);
+  const appliedIn = all.flatMap((e, i) =>
+    e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyRevision'
+      ? [taskOf(all, i).completed]
+      : [],
+  );
+  expect(redecide(history)).toEqual(
+    applied.slice(1).map((s, i) => ({
+      replicas: s.replicas,
+      reason: reasons[i]![1],
+      task: appliedIn[i + 1],
+    })),
+  );
+  // nothing but scaling in place between create and delete
+  expect(trace(history)).toEqual([
+    ...CREATE,
+    ...applied.slice(1).map(() => 'applyRevision'),
+    ...DELETE,
+  ]);
+  expect(ending(history)).toEqual({ completed: undefined });
+  return applied;
+}
+
 const CREATE = ['update:admission', 'reserveQuota', 'applyRevision', 'routeTraffic'];
 const DELETE = ['update:delete', 'removeDeployment', 'releaseQuota'];
 
@@ -143,6 +362,126 @@ const EXPECTED: Record<string, (history: History) => void> = {
     expect(trace(history).slice(-DELETE.length)).toEqual(DELETE);
     expect(ending(history)).toEqual({ completed: undefined });
   },
+  'burst-scale-out--deploymentWorkflow.json': (history) => {
+    // 20 in flight on 1 replica (threshold 8): 3 at once; 20 on each of 3: 8, capped at max 4
+    expectScaling(
+      'burst-scale-out--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [3, 'signal'],
+        [4, 'signal'],
+      ],
+      [
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleOut', 'TooManyReplicas'],
+      ],
+    );
+  },
+  'stabilized-scale-in--deploymentWorkflow.json': (history) => {
+    // out at once (scale-up window 0 s); in on the workflow's own timer, once the recommendation
+    // of 4 has left the 3 s scale-down stabilization window
+    const [, out, scaleIn] = expectScaling(
+      'stabilized-scale-in--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [4, 'signal'],
+        [1, 'timer'],
+      ],
+      [
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleIn', 'DesiredWithinRange'],
+      ],
+    );
+    expect(scaleIn!.at - out!.at).toBeGreaterThanOrEqual(3000);
+    // the quiet observation came first, and did not scale in by itself
+    const quiet = observations(history)[1]!;
+    expect(quiet.observation.replicas.map((r) => r.concurrency)).toEqual([1, 1, 1, 1]);
+    expect(quiet.at).toBeLessThan(scaleIn!.at);
+  },
+  'policy-limited-ramp--deploymentWorkflow.json': (history) => {
+    // one observation worth 8 replicas; Pods 1 per 2 s lets one more in every 2 s, on timers,
+    // up to maxReplicas 4
+    const applied = expectScaling(
+      'policy-limited-ramp--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [2, 'signal'],
+        [3, 'timer'],
+        [4, 'timer'],
+      ],
+      [
+        ['ScaleOut', 'ScaleUpLimit'],
+        ['ScaleOut', 'ScaleUpLimit'],
+        ['ScaleOut', 'TooManyReplicas'],
+      ],
+    );
+    expect(observations(history)).toHaveLength(1);
+    for (let i = 2; i < applied.length; i++)
+      expect(applied[i]!.at - applied[i - 1]!.at).toBeGreaterThanOrEqual(2000);
+  },
+  'scale-to-zero-and-wake--deploymentWorkflow.json': (history) => {
+    // idle since 9 s before the observation, cooldown 10 s: zero on the workflow's timer; then
+    // a request waiting at the gateway wakes it with one replica
+    const [, zero, woken] = expectScaling(
+      'scale-to-zero-and-wake--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [0, 'timer'],
+        [1, 'signal'],
+      ],
+      [
+        ['ScaleIn', 'ScaledToZero'],
+        ['ScaleOut', 'WokenByRequest'],
+      ],
+    );
+    const [idle, waiting] = observations(history);
+    expect(zero!.at).toBeGreaterThanOrEqual(Date.parse(idle!.observation.lastRequestAt!) + 10_000);
+    expect(waiting!.observation.queued).toBe(1);
+    expect(woken!.at).toBeGreaterThanOrEqual(waiting!.at);
+  },
+  'panic--deploymentWorkflow.json': (history) => {
+    // 40 in flight over the short window on 1 replica (over 2 x the threshold 8): 5 replicas at
+    // once, past a 600 s scale-up window and a Pods 1 per 600 s policy; the quiet observation
+    // right after does not scale in (no scale-down while panicking, though its window is 0 s)
+    expectScaling(
+      'panic--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [5, 'signal'],
+      ],
+      [['ScaleOut', 'Panic']],
+    );
+    expect(observations(history).map((o) => o.observation.shortWindow.concurrency)).toEqual([
+      40, 5,
+    ]);
+  },
+  'schedule-day--deploymentWorkflow.json': (history) => {
+    // scale to zero outside windows: the first observation (an idle keepalive) takes it to 0;
+    // the window opens at a whole UTC minute on the workflow's timer, raising it to minPods 2
+    const [, , opened] = expectScaling(
+      'schedule-day--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [0, 'signal'],
+        [2, 'timer'],
+      ],
+      [
+        ['ScaleIn', 'OutsideScheduleWindows'],
+        ['ScaleOut', 'Woken'],
+      ],
+    );
+    const window = input<DeploymentWorkflowInput>(history).spec.schedule!.windows[0]!;
+    const [minute, hour] = window.startCron!.split(' ').map(Number);
+    const at = new Date(opened!.at);
+    expect([at.getUTCHours(), at.getUTCMinutes()]).toEqual([hour, minute]);
+    expect(at.getUTCSeconds()).toBeLessThan(5);
+  },
   'quota-ledger-first-run--quotaWorkflow.json': (history) => {
     expect(new Set(trace(history))).toEqual(new Set(['update:reserve', 'update:release']));
     // the reservations handed to the next run are the accepted updates applied in order
@@ -164,9 +503,10 @@ const EXPECTED: Record<string, (history: History) => void> = {
   },
 };
 
+/** The histories (`<scenario>--<workflowType>.json`), not the events logs recorded next to some. */
 const files = fs
   .readdirSync(HISTORIES)
-  .filter((f) => f.endsWith('.json'))
+  .filter((f) => /^[^.]+--[A-Za-z]+\.json$/.test(f))
   .sort();
 
 describe('replay of recorded histories', () => {
