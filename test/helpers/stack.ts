@@ -56,7 +56,13 @@ export async function startStack(
   });
   const meter = new TrafficMeter();
   // Short windows so tests see scaling within seconds (production averages over 30 s).
-  const collector = new MetricsCollector({ client: harness.env.client, provider, meter, windowMs: 4000, shortWindowMs: 2000 });
+  const collector = new MetricsCollector({
+    client: harness.env.client,
+    provider,
+    meter,
+    windowMs: 4000,
+    shortWindowMs: 2000,
+  });
   collector.start();
   const app = await buildApp({
     service,

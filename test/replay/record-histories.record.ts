@@ -339,9 +339,7 @@ describe('record replay histories', () => {
           },
         }),
       });
-      await settled(h, day, 1, 'created with one replica');
-      // the first decision needs an observation: an idle keepalive, no request ever seen
-      await signal(h, day, observation([0], { lastRequestAt: undefined }));
+      // the first decision comes right after bring-up: outside the window, down to zero
       await settled(h, day, 0, 'scaled to zero outside the window');
 
       // burst: a burst scales out within range, a bigger one is capped at maxReplicas

@@ -221,7 +221,12 @@ function redecide(history: History): { replicas: number; reason: string; task: n
       const done = e.activityTaskCompletedEventAttributes;
       if (done && activityOf(done.scheduledEventId) === 'watchRevision')
         woke ||= !cancelled.has(Number(done.scheduledEventId));
-      if (done && activityOf(done.scheduledEventId) === 'routeTraffic') running = true;
+      if (done && activityOf(done.scheduledEventId) === 'routeTraffic') {
+        // Brought up: the workflow decides once at once (schedule floor, scale-to-zero cooldown).
+        running = true;
+        state = { ...state, upSince: now };
+        due = true;
+      }
     }
     for (const e of commands) {
       const scheduled = e.activityTaskScheduledEventAttributes;
@@ -468,12 +473,12 @@ const EXPECTED: Record<string, (history: History) => void> = {
       history,
       [
         [1, 'activity'],
-        [0, 'signal'],
+        [0, 'activity'],
         [2, 'timer'],
       ],
       [
         ['ScaleIn', 'OutsideScheduleWindows'],
-        ['ScaleOut', 'Woken'],
+        ['ScaleOut', 'ScheduleWindow'],
       ],
     );
     const window = input<DeploymentWorkflowInput>(history).spec.schedule!.windows[0]!;

@@ -30,6 +30,8 @@ export interface AutoscalerState {
   scaleUpEvents: ScaleEvent[];
   scaleDownEvents: ScaleEvent[];
   panicUntil?: number;
+  /** When replicas last came up (created, resumed, woken): the idle start before any traffic is seen. */
+  upSince?: number;
 }
 
 export const initialAutoscalerState = (): AutoscalerState => ({
@@ -111,8 +113,12 @@ export function decideReplicas({
 
   // 2.
   const queued = observation?.queued ?? 0;
-  if (scaling.scaleToZero.enabled && fresh && observation) {
-    const idleSince = idleSinceOf(observation);
+  // No traffic seen since the replicas came up counts as idle from then.
+  const noTrafficYet =
+    observation === undefined ||
+    (state.upSince !== undefined && Date.parse(observation.time) < state.upSince);
+  if (scaling.scaleToZero.enabled && (noTrafficYet || fresh)) {
+    const idleSince = noTrafficYet ? state.upSince : idleSinceOf(observation!);
     if (idleSince !== undefined && queued === 0) {
       const zeroAt = idleSince + scaling.scaleToZero.cooldownSeconds * 1000;
       if (now >= zeroAt) {
@@ -127,26 +133,39 @@ export function decideReplicas({
     }
   }
   if (currentReplicas === 0) {
-    const total = observation ? totalOf(observation, scaling.metric) + queued : 0;
+    // Only totals of requests (concurrency, throughput) say how many replicas a wake needs.
+    const byRequests = scaling.metric === 'concurrency' || scaling.metric === 'throughput';
+    const total =
+      observation && byRequests ? totalOf(observation, scaling.metric) + queued : queued;
     const floor = schedule.floor ?? 0;
     if (queued === 0 && total === 0 && floor === 0)
       return decided(0, 'Idle', 'scaled to zero; the next request wakes it');
     const fromLoad = desiredReplicasFromTotal({
-      total: Math.max(total, queued > 0 ? 1 : 0),
-      threshold: scaling.threshold,
+      total: byRequests ? Math.max(total, queued > 0 ? 1 : 0) : Math.min(total, 1),
+      threshold: byRequests ? scaling.threshold : 1,
     });
-    const replicas = clamp(Math.max(fromLoad.replicas, floor, 1), 1, scaling.maxReplicas);
-    return decided(
-      replicas,
-      queued > 0 ? 'WokenByRequest' : 'Woken',
-      `${queued > 0 ? `${queued} request(s) waiting` : fromLoad.message}: waking with ${replicas} replica(s)`,
-      { ...state, recommendations: [{ time: now, replicas }] },
-    );
+    // Whichever rule gives more wins: the load, the schedule floor, minReplicas.
+    const wanted = Math.max(fromLoad.replicas, floor, scaling.minReplicas, 1);
+    const replicas = clamp(wanted, 1, scaling.maxReplicas);
+    const [reason, cause] =
+      queued > 0
+        ? ['WokenByRequest', `${queued} request(s) waiting`]
+        : floor >= fromLoad.replicas && floor > 0
+          ? ['ScheduleWindow', schedule.message]
+          : ['Woken', fromLoad.message];
+    const capped = wanted > replicas ? ` (capped at maxReplicas ${scaling.maxReplicas})` : '';
+    return decided(replicas, reason, `${cause}: waking with ${replicas} replica(s)${capped}`, {
+      ...state,
+      recommendations: [{ time: now, replicas }],
+      upSince: now,
+    });
   }
 
   // 3.
-  let recommendation = currentReplicas;
-  let observed = 'no metrics yet';
+  // With no traffic ever observed there is no load: the standard minimum (a schedule floor that
+  // raised the count lets go of it when its window and cool-down end).
+  let recommendation = Math.max(1, scaling.minReplicas);
+  let observed = 'no traffic observed yet';
   if (observation) {
     const pods = podsOf(observation, scaling.metric, currentReplicas);
     const metric = desiredReplicasForMetric({
@@ -172,6 +191,7 @@ export function decideReplicas({
     state.panicUntil !== undefined && state.panicUntil > now ? state.panicUntil : undefined;
   if (
     spec.scaling.rapidAutoscaling &&
+    spec.autoscalingPolicy?.scaleUp.selectPolicy !== 'Disabled' &&
     observation &&
     fresh &&
     (scaling.metric === 'concurrency' || scaling.metric === 'throughput')
@@ -226,8 +246,20 @@ export function decideReplicas({
     recommendations: normalized.recommendations,
     ...(panicUntil !== undefined ? { panicUntil } : { panicUntil: undefined }),
   };
-  if (normalized.replicas !== recommendation && spec.autoscalingPolicy) {
-    timers.push(nextExpiry(normalized.recommendations, next, spec, now));
+  // Held back by a window or a period (not by min / max, which no time changes): look again when it ends.
+  if (normalized.limitedBy === 'stabilization' || normalized.limitedBy === 'policy') {
+    // The scale event this decision makes (if any) counts too: it is stored only on return.
+    const scaledNow = normalized.replicas !== currentReplicas ? [{ time: now, change: 0 }] : [];
+    const direction = recommendation > currentReplicas ? 'scaleUp' : 'scaleDown';
+    timers.push(
+      nextExpiry(
+        normalized.recommendations,
+        { ...next, scaleUpEvents: [...next.scaleUpEvents, ...scaledNow] },
+        spec,
+        now,
+        direction,
+      ),
+    );
   }
   const limited = normalized.replicas !== recommendation ? `; ${normalized.message}` : '';
   return decided(
@@ -297,28 +329,28 @@ function idleSinceOf(observation: MetricsObservation): number | undefined {
     : windowStart;
 }
 
-/** The instants a stabilization window or policy period that held the decision back ends. */
+/**
+ * When the window or period that held this decision back ends: only the rules of the direction
+ * it wanted to move in can release it.
+ */
 function nextExpiry(
   recommendations: Recommendation[],
   state: AutoscalerState,
   spec: DeploymentSpec,
   now: number,
+  direction: 'scaleUp' | 'scaleDown',
 ): number | null {
-  const policy = spec.autoscalingPolicy;
-  if (!policy) return null;
-  const windows = [
-    policy.scaleUp.stabilizationWindowSeconds,
-    policy.scaleDown.stabilizationWindowSeconds,
-  ].map((s) => s * 1000);
-  const periods = [...policy.scaleUp.policies, ...policy.scaleDown.policies].map(
-    (p) => p.periodSeconds * 1000,
-  );
+  const rules = spec.autoscalingPolicy?.[direction];
+  if (!rules) return null;
+  const window = rules.stabilizationWindowSeconds * 1000;
+  const periods = rules.policies.map((p) => p.periodSeconds * 1000);
   const events = [...state.scaleUpEvents, ...state.scaleDownEvents];
-  // +1 ms: HPA counts an entry while it is strictly newer than the window's start.
+  // HPA counts an entry while it is strictly newer than the window's start: it stops counting
+  // exactly at time + window. A zero window holds nothing back.
   return earliest(
     [
-      ...recommendations.flatMap((r) => windows.map((w) => r.time + w + 1)),
-      ...events.flatMap((e) => periods.map((p) => e.time + p + 1)),
+      ...(window > 0 ? recommendations.map((r) => r.time + window) : []),
+      ...events.flatMap((e) => periods.map((p) => e.time + p)),
     ],
     now,
   );

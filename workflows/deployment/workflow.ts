@@ -541,6 +541,8 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
       d.revision,
     );
     await bringUp();
+    autoscaler = { ...autoscaler, upSince: Date.now() };
+    decisionDue = true;
     if (d.state === 'creating') d.state = 'running';
     syncSearchAttributes();
   }
@@ -558,6 +560,9 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         break;
       case 'bringUp':
         await bringUp();
+        // Decide once now: a schedule floor or a scale-to-zero cooldown applies before any traffic.
+        autoscaler = { ...autoscaler, upSince: Date.now() };
+        decisionDue = true;
         break;
       case 'rollOut': {
         const held = combineDemands(gpuDemand(activeSpec), gpuDemand(d.spec));

@@ -1,0 +1,120 @@
+/**
+ * Time-skipping tier: the Temporal Java test server (no visibility, time moves only while a test
+ * awaits a result or calls `env.sleep`), the real worker and workflows, activities over an
+ * injected provider. Activities run in real time while workflow time jumps.
+ */
+import { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import type { RuntimeProvider } from '../../activities/providers/provider';
+import { javaTestServerPath } from '../../scripts/toolchain';
+import { BUNDLER_OPTIONS, WORKFLOWS_PATH, createWorker } from '../../worker/create-worker';
+import {
+  DEPLOYMENT_WORKFLOW_TYPE,
+  deploymentWorkflowId,
+} from '../../workflows/deployment/definitions';
+import type { deploymentWorkflow } from '../../workflows/deployment/workflow';
+import { SA } from '../../workflows/domain/search-attributes';
+import { describeViolations, validateSpec } from '../../workflows/domain/spec';
+import { TEST_CATALOG } from './catalog';
+
+/** The replica-watch double that lets time skip (see its header). */
+export const WATCH_INTERCEPTOR = path.join(
+  __dirname,
+  '..',
+  'time-skipping',
+  'watch-interceptor.ts',
+);
+
+let bundle: Promise<{ code: string }> | undefined;
+/** The real workflows plus the watch double, bundled once per test file. */
+export function timeSkippingBundle(): Promise<{ code: string }> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    ignoreModules: BUNDLER_OPTIONS.ignoreModules,
+    workflowInterceptorModules: [WATCH_INTERCEPTOR],
+  });
+  return bundle;
+}
+
+export interface TimeSkippingHarness {
+  env: TestWorkflowEnvironment;
+  taskQueue: string;
+  startWorker(provider: RuntimeProvider): Promise<Worker>;
+  /** Starts a deployment workflow directly (no update-with-start, which the test server lacks). */
+  startDeployment(
+    workspace: string,
+    name: string,
+    spec: Record<string, unknown>,
+  ): Promise<WorkflowHandle<typeof deploymentWorkflow>>;
+  stop(): Promise<void>;
+}
+
+const { IndexedValueType } = temporal.api.enums.v1;
+
+/** The deployment workflow upserts these; the test server rejects them until they are added. */
+export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const searchAttributes = Object.fromEntries(
+    Object.values(SA).map((key) => [
+      key.name,
+      key.type === SearchAttributeType.KEYWORD_LIST
+        ? IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST
+        : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    ]),
+  );
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes,
+  });
+}
+
+export async function startTimeSkipping(
+  options: { limits?: Record<string, number> } = {},
+): Promise<TimeSkippingHarness> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: javaTestServerPath() } },
+  });
+  const workers: { worker: Worker; running: Promise<void> }[] = [];
+  try {
+    await registerSearchAttributes(env);
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
+  const taskQueue = `ts-${Date.now().toString(36)}`;
+  const limitFor = (_ws: string, accelerator: string) => options.limits?.[accelerator] ?? 1000;
+  return {
+    env,
+    taskQueue,
+    async startWorker(provider) {
+      const worker = await createWorker({
+        connection: env.nativeConnection,
+        namespace: env.namespace ?? 'default',
+        taskQueue,
+        workflowBundle: await timeSkippingBundle(),
+        deps: { client: env.client, taskQueue, limitFor, provider, catalog: TEST_CATALOG },
+      });
+      workers.push({ worker, running: worker.run() });
+      return worker;
+    },
+    async startDeployment(workspace, name, spec) {
+      const parsed = validateSpec(spec);
+      if (!parsed.ok) throw new Error(`invalid spec: ${describeViolations(parsed.violations)}`);
+      return env.client.workflow.start<typeof deploymentWorkflow>(DEPLOYMENT_WORKFLOW_TYPE, {
+        workflowId: deploymentWorkflowId(workspace, name),
+        taskQueue,
+        args: [{ workspace, name, spec: parsed.value }],
+      });
+    },
+    async stop() {
+      for (const { worker, running } of workers) {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running.catch(() => undefined);
+      }
+      await env.teardown();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Workflow interceptor (bundled into the time-skipping tests' workflow bundle only): a test
+ * double for the replica watch.
+ *
+ * Why: the Java test server skips time only while nothing is in flight, and a scheduled activity
+ * counts until it completes. The deployment workflow keeps a long-poll `watchRevision` activity
+ * running whenever it idles (up to WATCH_MAX_WAIT_MS of real time), so with the real watch the
+ * workflow never lets time skip and `env.sleep(1 h)` takes an hour.
+ *
+ * What the double does, per `watchRevision` call: take a snapshot (the real activity with
+ * `maxWaitMs: 0`); return it if it differs from what the workflow knows; while replicas are still
+ * loading, long-poll with the real activity (they load in well under a second); once the revision
+ * is settled (every replica ready), wait inside the workflow, with no activity in flight, until
+ * the workflow runs another runtime activity (only those change the fake provider) or cancels
+ * the watch. The workflow's own code is untouched; only the watch's cadence differs.
+ */
+import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import type {
+  ActivityInput,
+  Next,
+  WorkflowInterceptors,
+  WorkflowOutboundCallsInterceptor,
+} from '@temporalio/workflow';
+import type { RevisionStatus } from '../../activities/providers/provider';
+import type { WatchInput } from '../../activities/runtime';
+
+const WATCH = 'watchRevision';
+/** Real-time long poll while replicas load. */
+const LOADING_WAIT_MS = 5_000;
+
+export function interceptors(): WorkflowInterceptors {
+  /** Set while this module schedules the real watch, so the interceptor lets it through. */
+  let bypass = false;
+  /** Parked watches wait for `woken`; a runtime activity completing resolves it. */
+  let generation = 0;
+  let wake: (() => void) | undefined;
+  let woken = new Promise<void>((resolve) => (wake = resolve));
+  const poke = () => {
+    generation += 1;
+    wake?.();
+    woken = new Promise<void>((resolve) => (wake = resolve));
+  };
+
+  const changed = (status: RevisionStatus, known: WatchInput['known']) =>
+    status.ready !== known.ready ||
+    status.restarts !== known.restarts ||
+    status.exists !== known.exists;
+
+  const outbound: WorkflowOutboundCallsInterceptor = {
+    scheduleActivity(
+      input: ActivityInput,
+      next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
+    ) {
+      if (bypass) return next(input);
+      if (input.activityType !== WATCH) {
+        return next(input).finally(poke);
+      }
+      const watchInput = input.args[0] as WatchInput;
+      const real = proxyActivities<{ watchRevision(i: WatchInput): Promise<RevisionStatus> }>(
+        input.options,
+      );
+      const poll = (maxWaitMs: number): Promise<RevisionStatus> => {
+        bypass = true;
+        try {
+          return real.watchRevision({ ...watchInput, maxWaitMs });
+        } finally {
+          bypass = false;
+        }
+      };
+      const scope = CancellationScope.current();
+      const watch = async (): Promise<RevisionStatus> => {
+        for (;;) {
+          const seen = generation;
+          const snapshot = await poll(0);
+          if (changed(snapshot, watchInput.known)) return snapshot;
+          if (snapshot.exists && snapshot.ready < snapshot.desired) {
+            const status = await poll(LOADING_WAIT_MS);
+            if (changed(status, watchInput.known)) return status;
+            continue;
+          }
+          // Settled: nothing changes until the workflow acts on the provider again.
+          if (generation === seen) await Promise.race([woken, scope.cancelRequested]);
+        }
+      };
+      return watch();
+    },
+  };
+  return { outbound: [outbound] };
+}
