@@ -1,0 +1,121 @@
+/**
+ * Benchmark: history events per hour of a deployment, under steady load (target <= 30) and under
+ * a changing load. Run with `npm run bench:history-events`.
+ *
+ * Hours of workflow time pass in seconds on the Temporal Java time-skipping server, with the real
+ * workflow and the real collector policy (`shouldSend`: tolerance, minimum interval, urgency,
+ * keepalive) deciding which observations become signals, evaluated every 10 s of simulated time.
+ *
+ * One part is added, not measured: the test server cannot skip time while an activity is in
+ * flight, so the replica watch runs as a stand-in (test/time-skipping/watch-interceptor.ts) that
+ * waits inside the workflow. The real watch is a long poll that returns every 30 minutes
+ * (WATCH_MAX_WAIT_MS) with 6 events (activity scheduled / started / completed, workflow task
+ * scheduled / started / completed): 12 events an hour, added to the figures below.
+ */
+import { afterAll, beforeAll, it } from 'vitest';
+import { shouldSend } from '../api/metrics/collector';
+import { observeMetricsSignal, type MetricsObservation } from '../workflows/deployment/metrics';
+import { statusQuery } from '../workflows/deployment/definitions';
+import { FakeProvider } from '../test/helpers/fake-provider';
+import { startTimeSkipping, type TimeSkippingHarness } from '../test/helpers/time-skipping';
+
+const HOURS = Number(process.env.HOURS ?? 4);
+const STEP_MS = 10_000;
+const REAL_WATCH_EVENTS_PER_HOUR = 2 * 6;
+
+let h: TimeSkippingHarness;
+beforeAll(async () => {
+  h = await startTimeSkipping();
+  await h.startWorker(new FakeProvider());
+}, 120_000);
+afterAll(async () => h?.stop());
+
+function observation(now: number, perReplica: number[]): MetricsObservation {
+  return {
+    time: new Date(now).toISOString(),
+    windowSeconds: 30,
+    replicas: perReplica.map((c, i) => ({
+      replica: `r${i}`,
+      concurrency: c,
+      throughput: c * 2,
+      latencyMs: 200,
+    })),
+    queued: 0,
+    lastRequestAt: new Date(now).toISOString(),
+    shortWindow: { seconds: 6, concurrency: perReplica.reduce((a, b) => a + b, 0), throughput: 0 },
+  };
+}
+
+/** Runs `hours` of simulated time with a load function; returns history events per hour. */
+async function run(
+  name: string,
+  load: (minute: number) => number,
+): Promise<{ perHour: number; signals: number }> {
+  const handle = await h.startDeployment('bench', name, {
+    model: 'fast-model',
+    cloud: { type: 'dedicated', accelerator: { type: 'L4', count: 1 } },
+    scaling: { minReplicas: 1, maxReplicas: 8, metric: 'concurrency', threshold: 8 },
+    autoscalingPolicy: {},
+  });
+  await new Promise((r) => setTimeout(r, 1000)); // replicas load (real time)
+  let last: { observation: MetricsObservation; at: number } | undefined;
+  const length = async () => (await handle.fetchHistory()).events?.length ?? 0;
+  let start = 0;
+  let signals = 0;
+  const steps = ((HOURS + 1) * 3600_000) / STEP_MS;
+  for (let step = 0; step < steps; step++) {
+    if (step === 3600_000 / STEP_MS) start = await length(); // the first hour settles; count after it
+    const now = await h.env.currentTimeMs();
+    const view = await handle.query(statusQuery);
+    const total = load((step * STEP_MS) / 60_000);
+    const replicas = Math.max(1, view.replicas.ready);
+    const obs = observation(
+      now,
+      Array.from({ length: replicas }, () => total / replicas),
+    );
+    if (shouldSend(last, obs, now)) {
+      await handle.signal(observeMetricsSignal, obs);
+      last = { observation: obs, at: now };
+      signals += 1;
+    }
+    await h.env.sleep(STEP_MS);
+  }
+  const history = (await handle.fetchHistory()).events ?? [];
+  const counted = history.slice(start);
+  const byType = new Map<string, number>();
+  for (const e of counted) {
+    const type =
+      Object.keys(e).find(
+        (k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k],
+      ) ?? 'unknown';
+    byType.set(
+      type.replace('EventAttributes', ''),
+      (byType.get(type.replace('EventAttributes', '')) ?? 0) + 1,
+    );
+  }
+  const top = [...byType]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([t, n]) => `${t} ${(n / HOURS).toFixed(0)}`);
+  console.log(`  ${name}: per hour by type: ${top.join(', ')}`);
+  return { perHour: counted.length / HOURS, signals };
+}
+
+it(`measures history events per hour over ${HOURS} simulated hours`, async () => {
+  const steady = await run('steady', () => 24); // 3 replicas' worth, constant
+  // Changing: total in-flight swings between 4 and 52 over a 40-minute cycle.
+  const changing = await run(
+    'changing',
+    (minute) => 28 + 24 * Math.sin((2 * Math.PI * minute) / 40),
+  );
+  const fmt = (n: number) => n.toFixed(1);
+  console.log(
+    `history events per hour (measured + ${REAL_WATCH_EVENTS_PER_HOUR} for the real 30-minute watch long poll):`,
+  );
+  console.log(
+    `  steady load:   ${fmt(steady.perHour)} + ${REAL_WATCH_EVENTS_PER_HOUR} = ${fmt(steady.perHour + REAL_WATCH_EVENTS_PER_HOUR)}   (target <= 30)`,
+  );
+  console.log(
+    `  changing load: ${fmt(changing.perHour)} + ${REAL_WATCH_EVENTS_PER_HOUR} = ${fmt(changing.perHour + REAL_WATCH_EVENTS_PER_HOUR)}   (${changing.signals} signals sent over ${HOURS + 1} h; steady: ${steady.signals})`,
+  );
+}, 600_000);
