@@ -136,3 +136,46 @@ it('answers a request that arrives at zero replicas once a replica has started',
   const reasons = (await events('sleepy')).map((e) => e.reason);
   expect(reasons).toEqual(expect.arrayContaining(['ScaledToZero', 'WokenByRequest']));
 }, 90_000);
+
+it('answers 503 with Retry-After until the next window when scaled to zero outside its schedule', async () => {
+  const hour = (new Date().getUTCHours() + 12) % 24; // a window that is surely closed now
+  await api('POST', base, {
+    name: 'office',
+    ...dedicatedSpec({
+      scaling: { minReplicas: 0, maxReplicas: 2, metric: 'concurrency', threshold: 4 },
+      schedule: {
+        scaleToZeroOutsideWindows: true,
+        windows: [
+          {
+            timezone: 'UTC',
+            startCron: `0 ${hour} * * *`,
+            endCron: `30 ${hour} * * *`,
+            minPods: 1,
+          },
+        ],
+      },
+    }),
+  });
+  await waitFor(
+    view('office'),
+    (v) => v.replicas.desired === 0,
+    'scaled to zero outside the window',
+    30_000,
+  );
+  const res = await fetch(`${stack.baseUrl}/v1/endpoints/${stack.workspace}/office/v1/models`, {
+    headers: { authorization: `Bearer ${stack.key}` },
+  });
+  expect(res.status).toBe(503);
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  expect(body.error).toMatchObject({
+    code: 'unavailable',
+    message: expect.stringMatching(/outside its schedule windows/),
+  });
+  const retryAfter = Number(res.headers.get('retry-after'));
+  const next = new Date();
+  next.setUTCHours(hour, 0, 0, 0);
+  if (next.getTime() <= Date.now()) next.setUTCDate(next.getUTCDate() + 1);
+  expect(Math.abs(retryAfter - (next.getTime() - Date.now()) / 1000)).toBeLessThan(5);
+  const reasons = (await events('office')).map((e) => e.reason);
+  expect(reasons).toContain('OutsideScheduleWindows');
+}, 60_000);
