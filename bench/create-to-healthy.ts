@@ -10,77 +10,21 @@
  *   npm run bench:create-to-healthy            (N=20 deployments after one warm-up, LOAD_MS=1000)
  *   N=50 LOAD_MS=2000 npm run bench:create-to-healthy
  */
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BUILTIN_CATALOG } from '../workflows/domain/catalog';
+import { startBenchStack } from './stack';
 
 const N = Number(process.env.N ?? 20);
 const LOAD_MS = Number(process.env.LOAD_MS ?? 1000);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-bench-'));
-  const catalogFile = path.join(dataDir, 'catalog.json');
-  fs.writeFileSync(
-    catalogFile,
-    JSON.stringify({
-      accelerators: BUILTIN_CATALOG.accelerators,
-      models: [
-        { id: 'bench-model', name: 'Bench', minGpuMemoryGb: 1, loadSeconds: LOAD_MS / 1000 },
-      ],
-    }),
-  );
-  const apiPort = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    CATALOG_FILE: catalogFile,
-    API_PORT: String(apiPort),
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    AGENT_PORT: String(await freePort()),
-    DEFAULT_GPU_QUOTA: '100000',
-  };
-  delete env.TEMPORAL_ADDRESS;
-  const stack = spawn(process.execPath, [path.join(__dirname, '..', 'scripts', 'start.js')], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  stack.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  stack.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const stopStack = async () => {
-    stack.kill('SIGINT');
-    await new Promise((r) => stack.once('exit', r));
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  };
+  const stack = await startBenchStack({ loadMs: LOAD_MS, env: { DEFAULT_GPU_QUOTA: '100000' } });
   try {
-    const started = Date.now();
-    while (!output.includes('Ctrl-C stops everything')) {
-      if (stack.exitCode !== null || Date.now() - started > 120_000)
-        throw new Error(`stack did not start:\n${output}`);
-      await sleep(100);
-    }
-    await sleep(2000); // let the worker finish bundling and start polling
-    const key = fs.readFileSync(path.join(dataDir, 'api-key'), 'utf8').trim();
+    const { headers, apiPort } = stack;
     const api = `http://127.0.0.1:${apiPort}/v1/workspaces/default/deployments`;
-    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
 
     const overheads: number[] = [];
     const admissions: number[] = [];
@@ -124,7 +68,7 @@ async function main(): Promise<void> {
       `  of which POST -> 202 (quota reserved, workflow admitted): p50 ${percentile(admitted, 50)} ms   p95 ${percentile(admitted, 95)} ms`,
     );
   } finally {
-    await stopStack();
+    await stack.stop();
   }
 }
 

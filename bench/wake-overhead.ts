@@ -10,66 +10,16 @@
  *
  *   npm run bench:wake-overhead          (CYCLES=5, LOAD_MS=1000; each cycle waits ~40 s to reach zero)
  */
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BUILTIN_CATALOG } from '../workflows/domain/catalog';
+import { startBenchStack } from './stack';
 
 const CYCLES = Number(process.env.CYCLES ?? 5);
 const LOAD_MS = Number(process.env.LOAD_MS ?? 1000);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-bench-wake-'));
-  const catalogFile = path.join(dataDir, 'catalog.json');
-  fs.writeFileSync(
-    catalogFile,
-    JSON.stringify({
-      accelerators: BUILTIN_CATALOG.accelerators,
-      models: [
-        { id: 'bench-model', name: 'Bench', minGpuMemoryGb: 1, loadSeconds: LOAD_MS / 1000 },
-      ],
-    }),
-  );
-  const [apiPort, agentPort] = [await freePort(), await freePort()];
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    CATALOG_FILE: catalogFile,
-    API_PORT: String(apiPort),
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    AGENT_PORT: String(agentPort),
-  };
-  delete env.TEMPORAL_ADDRESS;
-  const stack = spawn(process.execPath, [path.join(__dirname, '..', 'scripts', 'start.js')], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  stack.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  stack.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const stack = await startBenchStack({ loadMs: LOAD_MS });
   try {
-    const started = Date.now();
-    while (!output.includes('Ctrl-C stops everything')) {
-      if (stack.exitCode !== null || Date.now() - started > 120_000)
-        throw new Error(`stack did not start:\n${output}`);
-      await sleep(100);
-    }
-    await sleep(2000);
-    const key = fs.readFileSync(path.join(dataDir, 'api-key'), 'utf8').trim();
-    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const { headers, apiPort, agentPort } = stack;
     const api = `http://127.0.0.1:${apiPort}/v1/workspaces/default/deployments`;
     const endpoint = `http://127.0.0.1:${apiPort}/v1/endpoints/default/sleepy/v1/completions`;
     const request = () =>
@@ -137,9 +87,7 @@ async function main(): Promise<void> {
       `  median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms   max ${sorted[sorted.length - 1]!.toFixed(0)} ms   (target <= 100 ms)`,
     );
   } finally {
-    stack.kill('SIGINT');
-    await new Promise((r) => stack.once('exit', r));
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

@@ -7,7 +7,6 @@ import type { Worker } from '@temporalio/worker';
 import { DeploymentService } from '../../api/deployment-service';
 import type { RuntimeProvider } from '../../activities/providers/provider';
 import { createWorker } from '../../worker/create-worker';
-import type { DeploymentView } from '../../workflows/domain/deployment';
 import { TEST_CATALOG } from './catalog';
 import { startDevServer, workflowBundle } from './temporal';
 
@@ -80,5 +79,3 @@ export async function waitFor<T>(
     `timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`,
   );
 }
-
-export const healthOf = (v: DeploymentView) => v.health;

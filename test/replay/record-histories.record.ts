@@ -30,6 +30,7 @@ import { quotaWorkflowId } from '../../workflows/quota/definitions';
 import { dedicatedSpec } from '../helpers/catalog';
 import { FakeProvider } from '../helpers/fake-provider';
 import { startHarness, waitFor, type Harness } from '../helpers/harness';
+import { observation } from '../helpers/observations';
 
 const OUT = path.join(__dirname, 'histories');
 const ws = 'replay';
@@ -85,26 +86,6 @@ async function deleteAndWait(h: Harness, name: string): Promise<void> {
 }
 
 const healthy = (v: DeploymentView) => v.state === 'running' && v.health === 'Healthy';
-
-/** A metric observation as the collector sends it: per-replica concurrency, traffic just now. */
-function observation(
-  perReplica: number[],
-  extra: Partial<MetricsObservation> = {},
-): MetricsObservation {
-  return {
-    time: new Date().toISOString(),
-    windowSeconds: 30,
-    replicas: perReplica.map((concurrency, i) => ({
-      replica: `r${i}`,
-      concurrency,
-      throughput: concurrency,
-    })),
-    queued: 0,
-    lastRequestAt: new Date().toISOString(),
-    shortWindow: { seconds: 6, concurrency: perReplica.reduce((a, b) => a + b, 0), throughput: 0 },
-    ...extra,
-  };
-}
 
 /** Signals an observation and waits until a workflow task has handled it. */
 async function signal(h: Harness, name: string, o: MetricsObservation): Promise<void> {

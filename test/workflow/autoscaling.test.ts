@@ -10,6 +10,7 @@ import { dedicatedSpec } from '../helpers/catalog';
 import { FakeProvider } from '../helpers/fake-provider';
 import { startHarness, waitFor, type Harness } from '../helpers/harness';
 import { uniqueName } from '../helpers/temporal';
+import { observation } from '../helpers/observations';
 
 let h: Harness;
 const provider = new FakeProvider();
@@ -20,25 +21,6 @@ beforeAll(async () => {
   await h.startWorker(provider);
 });
 afterAll(async () => h?.stop());
-
-function observation(
-  perReplica: number[],
-  extra: Partial<MetricsObservation> = {},
-): MetricsObservation {
-  return {
-    time: new Date().toISOString(),
-    windowSeconds: 30,
-    replicas: perReplica.map((concurrency, i) => ({
-      replica: `r${i}`,
-      concurrency,
-      throughput: concurrency,
-    })),
-    queued: 0,
-    lastRequestAt: new Date().toISOString(),
-    shortWindow: { seconds: 6, concurrency: perReplica.reduce((a, b) => a + b, 0), throughput: 0 },
-    ...extra,
-  };
-}
 
 async function created(
   spec: Record<string, unknown>,
