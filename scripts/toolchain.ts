@@ -41,7 +41,13 @@ export function temporalCliPath(): string {
 /** Launcher of the Temporal Java test server (time-skipping), from the version-keyed cache. */
 export function javaTestServerPath(): string {
   const version = readToolchainEnv().TEMPORAL_TEST_SERVER_VERSION;
-  const launcher = path.join(toolsCache(), `temporal-test-server-${version}`, 'temporal-test-server');
+  const launcher = path.join(
+    toolsCache(),
+    `temporal-test-server-${version}`,
+    'temporal-test-server',
+  );
   if (fs.existsSync(launcher)) return launcher;
-  throw new Error(`the Temporal Java test server ${version} is missing: run \`npm run setup\` (fetches it from Maven Central with mvn into ${path.dirname(launcher)})`);
+  throw new Error(
+    `the Temporal Java test server ${version} is missing: run \`npm run setup\` (fetches it from Maven Central with mvn into ${path.dirname(launcher)})`,
+  );
 }

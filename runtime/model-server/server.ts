@@ -46,7 +46,10 @@ async function handle(
   if (route === 'GET /health') {
     const weights = engine.weights();
     if (weights === 'ready') {
-      return sendJson(res, 200, { status: 'ok', readySince: new Date(engine.readySince).toISOString() });
+      return sendJson(res, 200, {
+        status: 'ok',
+        readySince: new Date(engine.readySince).toISOString(),
+      });
     }
     const status = weights === 'loading' ? 'loading' : 'failed to load weights: simulated';
     return sendJson(res, 503, { status });
