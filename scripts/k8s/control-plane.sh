@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# A local Kubernetes control plane on loopback, from the binaries build-control-plane.sh caches:
+# etcd, kube-apiserver (token auth, RBAC), kube-controller-manager and kube-scheduler.
+#
+#   scripts/k8s/control-plane.sh start    # writes $KUBE_DIR/kubeconfig, prints it
+#   scripts/k8s/control-plane.sh stop
+#
+# Work in progress for the Kubernetes provider (issue 4): fake GPU nodes (kwok) come next.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/toolchain.env
+
+KUBE_DIR="${KUBE_DIR:-$PWD/data/kube}"
+ETCD_PORT="${ETCD_PORT:-23790}"
+ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
+APISERVER_PORT="${APISERVER_PORT:-16443}"
+K8S="$TOOLS_CACHE/kubernetes-$KUBERNETES_VERSION"
+ETCD="$TOOLS_CACHE/etcd-$ETCD_VERSION/etcd"
+TOKEN="admin-token-local"
+
+log() { printf 'control-plane: %s\n' "$*" >&2; }
+
+run_bg() { # name, command...: start in the background, log to a file, remember the pid
+  local name="$1"; shift
+  "$@" >"$KUBE_DIR/logs/$name.log" 2>&1 &
+  echo $! >"$KUBE_DIR/pids/$name"
+}
+
+wait_for() { # what, command...: retry for 60 s
+  local what="$1"; shift
+  for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  log "$what did not come up; see $KUBE_DIR/logs"; exit 1
+}
+
+start() {
+  for bin in "$ETCD" "$K8S/kube-apiserver" "$K8S/kube-controller-manager" "$K8S/kube-scheduler"; do
+    [ -x "$bin" ] || { log "$bin is missing: run scripts/k8s/build-control-plane.sh"; exit 1; }
+  done
+  mkdir -p "$KUBE_DIR"/{etcd,certs,logs,pids}
+  [ -f "$KUBE_DIR/certs/sa.key" ] || {
+    openssl genrsa -out "$KUBE_DIR/certs/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$KUBE_DIR/certs/sa.key" -pubout -out "$KUBE_DIR/certs/sa.pub" 2>/dev/null
+  }
+  echo "$TOKEN,admin,admin,system:masters" >"$KUBE_DIR/tokens.csv"
+
+  run_bg etcd "$ETCD" --name local --data-dir "$KUBE_DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT"
+  wait_for etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+
+  run_bg kube-apiserver "$K8S/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --cert-dir "$KUBE_DIR/certs" --token-auth-file "$KUBE_DIR/tokens.csv" --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$KUBE_DIR/certs/sa.pub" --service-account-signing-key-file "$KUBE_DIR/certs/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/16 --allow-privileged=true
+  wait_for kube-apiserver curl -skf -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$APISERVER_PORT/readyz"
+
+  cat >"$KUBE_DIR/kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster: { server: "https://127.0.0.1:$APISERVER_PORT", insecure-skip-tls-verify: true }
+users:
+- name: admin
+  user: { token: "$TOKEN" }
+contexts:
+- name: local
+  context: { cluster: local, user: admin }
+current-context: local
+KUBECONFIG
+
+  run_bg kube-controller-manager "$K8S/kube-controller-manager" --kubeconfig "$KUBE_DIR/kubeconfig" \
+    --leader-elect=false --secure-port 0 --use-service-account-credentials=false \
+    --service-account-private-key-file "$KUBE_DIR/certs/sa.key" --controllers '*,-nodeipam,-serviceaccount-token'
+  run_bg kube-scheduler "$K8S/kube-scheduler" --kubeconfig "$KUBE_DIR/kubeconfig" --leader-elect=false --secure-port 0
+  log "ready: KUBECONFIG=$KUBE_DIR/kubeconfig"
+  echo "$KUBE_DIR/kubeconfig"
+}
+
+stop() {
+  [ -d "$KUBE_DIR/pids" ] || return 0
+  for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    [ -f "$KUBE_DIR/pids/$name" ] || continue
+    kill "$(cat "$KUBE_DIR/pids/$name")" 2>/dev/null || true
+    rm -f "$KUBE_DIR/pids/$name"
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
