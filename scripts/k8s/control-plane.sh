@@ -84,7 +84,12 @@ stop() {
   [ -d "$KUBE_DIR/pids" ] || return 0
   for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
     [ -f "$KUBE_DIR/pids/$name" ] || continue
-    kill "$(cat "$KUBE_DIR/pids/$name")" 2>/dev/null || true
+    local pid
+    pid="$(cat "$KUBE_DIR/pids/$name")"
+    kill "$pid" 2>/dev/null || true
+    # The apiserver drains gracefully for a while; give each 10 s, then kill it.
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$KUBE_DIR/pids/$name"
   done
 }
