@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A local Kubernetes control plane on loopback, from the binaries build-control-plane.sh caches:
-# etcd, kube-apiserver (token auth, RBAC), kube-controller-manager and kube-scheduler.
+# etcd, kube-apiserver (token auth, RBAC), kube-controller-manager, kube-scheduler, and kwok
+# running fake GPU node groups (scripts/k8s/node-groups.txt) whose pods become Ready after the
+# delay in their `model-deployments.dev/weights-load` annotation (scripts/k8s/kwok-stages.yaml).
 #
 #   scripts/k8s/control-plane.sh start    # writes $KUBE_DIR/kubeconfig, prints it
 #   scripts/k8s/control-plane.sh stop
 #
-# Work in progress for the Kubernetes provider (issue 4): fake GPU nodes (kwok) come next.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/toolchain.env
@@ -16,6 +17,7 @@ ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
 APISERVER_PORT="${APISERVER_PORT:-16443}"
 K8S="$TOOLS_CACHE/kubernetes-$KUBERNETES_VERSION"
 ETCD="$TOOLS_CACHE/etcd-$ETCD_VERSION/etcd"
+KWOK="$TOOLS_CACHE/kwok-$KWOK_VERSION/kwok"
 TOKEN="admin-token-local"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
@@ -33,7 +35,7 @@ wait_for() { # what, command...: retry for 60 s
 }
 
 start() {
-  for bin in "$ETCD" "$K8S/kube-apiserver" "$K8S/kube-controller-manager" "$K8S/kube-scheduler"; do
+  for bin in "$ETCD" "$K8S/kube-apiserver" "$K8S/kube-controller-manager" "$K8S/kube-scheduler" "$KWOK"; do
     [ -x "$bin" ] || { log "$bin is missing: run scripts/k8s/build-control-plane.sh"; exit 1; }
   done
   mkdir -p "$KUBE_DIR"/{etcd,certs,logs,pids}
@@ -76,13 +78,45 @@ KUBECONFIG
     --leader-elect=false --secure-port 0 --use-service-account-credentials=false \
     --service-account-private-key-file "$KUBE_DIR/certs/sa.key" --controllers '*,-nodeipam,-serviceaccount-token'
   run_bg kube-scheduler "$K8S/kube-scheduler" --kubeconfig "$KUBE_DIR/kubeconfig" --leader-elect=false --secure-port 0
+  run_bg kwok "$KWOK" --kubeconfig "$KUBE_DIR/kubeconfig" --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --config scripts/k8s/kwok-stages.yaml --cidr 10.0.0.1/16 --node-ip 10.0.0.1
+  create_node_groups
   log "ready: KUBECONFIG=$KUBE_DIR/kubeconfig"
   echo "$KUBE_DIR/kubeconfig"
 }
 
+# One kwok node per line of node-groups.txt x count, tainted so only GPU workloads land there.
+create_node_groups() {
+  local group count product gpus cpu memory i
+  while read -r group count product gpus cpu memory; do
+    case "$group" in ''|'#'*) continue ;; esac
+    for i in $(seq 0 $((count - 1))); do
+      kubectl --kubeconfig "$KUBE_DIR/kubeconfig" apply -f - >/dev/null <<NODE
+apiVersion: v1
+kind: Node
+metadata:
+  name: $group-$i
+  annotations: { kwok.x-k8s.io/node: fake }
+  labels:
+    kubernetes.io/hostname: $group-$i
+    type: kwok
+    model-deployments.dev/node-group: $group
+    nvidia.com/gpu.product: $product
+spec:
+  taints: [{ key: nvidia.com/gpu, value: present, effect: NoSchedule }]
+status:
+  capacity: { cpu: "$cpu", memory: $memory, pods: "110", nvidia.com/gpu: "$gpus" }
+  allocatable: { cpu: "$cpu", memory: $memory, pods: "110", nvidia.com/gpu: "$gpus" }
+NODE
+    done
+  done < scripts/k8s/node-groups.txt
+  wait_for "the fake GPU nodes" sh -c "! kubectl --kubeconfig '$KUBE_DIR/kubeconfig' get nodes --no-headers | grep -v ' Ready '"
+}
+
 stop() {
   [ -d "$KUBE_DIR/pids" ] || return 0
-  for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     [ -f "$KUBE_DIR/pids/$name" ] || continue
     local pid
     pid="$(cat "$KUBE_DIR/pids/$name")"
