@@ -50,7 +50,10 @@ export function templateFor(spec: DeploymentSpec, catalog: Catalog): RevisionTem
     model: model.id,
     loadMs: Math.round(model.loadSeconds * 1000),
     ...(model.failsToLoad ? { failLoad: true } : {}),
-    ...(spec.cloud.type === 'dedicated' ? { accelerator: spec.cloud.accelerator } : {}),
+    ...(spec.cloud.type === 'dedicated'
+      ? { accelerator: spec.cloud.accelerator }
+      : { nodeGroup: spec.cloud.nodeGroup, resources: spec.cloud.resources }),
+    ...(spec.ssh?.enabled ? { ssh: { runtime: spec.ssh.runtime, users: spec.ssh.users } } : {}),
   };
 }
 

@@ -27,7 +27,13 @@ const envSchema = z.object({
   PUBLIC_URL: z.string().url().optional(),
   /** "key1=workspace1,key2=workspace2". Empty: the embedded default makes one key for "default". */
   API_KEYS: z.string().optional(),
-  RUNTIME_PROVIDER: z.enum(['local']).default('local'),
+  /** Where replicas run: local processes (the embedded default) or any Kubernetes cluster. */
+  RUNTIME_PROVIDER: z.enum(['local', 'kubernetes']).default('local'),
+  /** kubernetes: the kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster) and namespace. */
+  KUBECONFIG: z.string().optional(),
+  KUBE_NAMESPACE: z.string().default('model-deployments'),
+  /** kubernetes: the model-server image replicas run. */
+  MODEL_SERVER_IMAGE: z.string().optional(),
   LOCAL_AGENT_URL: z.string().url().default('http://127.0.0.1:7070'),
   CATALOG_FILE: z.string().optional(),
   QUOTAS_FILE: z.string().optional(),

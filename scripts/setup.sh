@@ -5,7 +5,9 @@
 #   2. the Temporal CLI (dev server + UI): `temporal` from PATH, else built once with Go into a
 #      cache outside the repo, keyed by version;
 #   3. the Temporal Java test server (time-skipping tests): its jars from Maven Central into the
-#      same cache, with a launcher script.
+#      same cache, with a launcher script;
+#   4. with --with-kubernetes (the tests): a local Kubernetes control plane (etcd, Kubernetes,
+#      kwok) built from Go modules into the same cache (scripts/k8s/build-control-plane.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/toolchain.env
@@ -60,3 +62,6 @@ LAUNCHER
 
 ensure_temporal
 ensure_java_test_server
+if [ "${1:-}" = "--with-kubernetes" ]; then
+  bash scripts/k8s/build-control-plane.sh
+fi

@@ -51,3 +51,18 @@ export function javaTestServerPath(): string {
     `the Temporal Java test server ${version} is missing: run \`npm run setup\` (fetches it from Maven Central with mvn into ${path.dirname(launcher)})`,
   );
 }
+
+/** The local Kubernetes control plane's binaries (scripts/k8s/build-control-plane.sh). */
+export function kubernetesToolsPath(): { kubectl: string } {
+  const env = readToolchainEnv();
+  const dir = path.join(toolsCache(), `kubernetes-${env.KUBERNETES_VERSION}`);
+  for (const bin of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+    if (!fs.existsSync(path.join(dir, bin))) {
+      throw new Error(
+        `the local Kubernetes control plane is missing (${path.join(dir, bin)}): run \`npm run setup -- --with-kubernetes\` (builds it with Go, a few minutes once)`,
+      );
+    }
+  }
+  const kubectl = path.join(dir, 'kubectl');
+  return { kubectl: fs.existsSync(kubectl) ? kubectl : 'kubectl' };
+}

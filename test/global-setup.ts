@@ -4,12 +4,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { javaTestServerPath, temporalCliPath } from '../scripts/toolchain';
+import { javaTestServerPath, kubernetesToolsPath, temporalCliPath } from '../scripts/toolchain';
 
 export default function setup(): void {
   // Each throws with how to get the tool.
   temporalCliPath();
   javaTestServerPath();
+  kubernetesToolsPath();
   const agent = path.join(__dirname, '..', 'dist', 'runtime', 'agent', 'main.js');
   if (!fs.existsSync(agent)) {
     throw new Error(

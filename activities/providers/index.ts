@@ -1,13 +1,28 @@
 /** Picks the runtime provider the configuration names. */
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../../config';
+import { KubernetesProvider } from './kubernetes';
 import { LocalRuntimeProvider } from './local';
 import type { RuntimeProvider } from './provider';
 
-export function createProvider(
-  config: Pick<Config, 'RUNTIME_PROVIDER' | 'LOCAL_AGENT_URL'>,
-): RuntimeProvider {
+type ProviderConfig = Pick<
+  Config,
+  'RUNTIME_PROVIDER' | 'LOCAL_AGENT_URL' | 'KUBECONFIG' | 'KUBE_NAMESPACE' | 'MODEL_SERVER_IMAGE'
+>;
+
+export function createProvider(config: ProviderConfig): RuntimeProvider {
   switch (config.RUNTIME_PROVIDER) {
     case 'local':
       return new LocalRuntimeProvider(config.LOCAL_AGENT_URL);
+    case 'kubernetes': {
+      const kubeconfig = new KubeConfig();
+      if (config.KUBECONFIG) kubeconfig.loadFromFile(config.KUBECONFIG);
+      else kubeconfig.loadFromDefault();
+      return new KubernetesProvider({
+        kubeconfig,
+        namespace: config.KUBE_NAMESPACE,
+        ...(config.MODEL_SERVER_IMAGE ? { image: config.MODEL_SERVER_IMAGE } : {}),
+      });
+    }
   }
 }

@@ -43,6 +43,11 @@ export interface RevisionTemplate {
   /** Local runtime only: the simulated server never becomes ready (to test rollbacks). */
   failLoad?: boolean;
   accelerator?: { type: string; count: number };
+  /** BYOC: the customer's node group, and CPU / memory requests and limits (Kubernetes quantities). */
+  nodeGroup?: string;
+  resources?: { cpuRequest: string; cpuLimit: string; memoryRequest: string; memoryLimit: string };
+  /** SSH access: users with the *names* of the Secrets holding their public keys. */
+  ssh?: { runtime: 'sidecar' | 'main'; users: { username: string; keySecret: string }[] };
   /** Plain, non-secret settings; secrets travel by name only. */
   env?: Record<string, string>;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a local Kubernetes control plane from Go modules into the version-keyed tools cache:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake nodes and pods).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok (fake nodes and pods).
 # Cold, this takes tens of minutes on 2 cores; warm, it returns at once.
 #
 # k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces every staging module with a
@@ -40,7 +40,9 @@ wrapper_module() {
 }
 
 build_kubernetes() {
-  if [ -x "$k8s_dir/kube-apiserver" ] && [ -x "$k8s_dir/kube-controller-manager" ] && [ -x "$k8s_dir/kube-scheduler" ]; then return; fi
+  local cmds="kube-apiserver kube-controller-manager kube-scheduler kubectl" cmd missing=""
+  for cmd in $cmds; do [ -x "$k8s_dir/$cmd" ] || missing=1; done
+  [ -n "$missing" ] || return 0
   local staging="v0${KUBERNETES_VERSION#v1}"
   log "building Kubernetes $KUBERNETES_VERSION (staging modules $staging) into $k8s_dir"
   local dir
@@ -48,7 +50,7 @@ build_kubernetes() {
   (
     cd "$dir"
     mkdir -p "$k8s_dir.tmp"
-    for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+    for cmd in $cmds; do
       log "  go build $cmd"
       GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$k8s_dir.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
     done
@@ -80,4 +82,4 @@ build_kwok() {
 build_etcd
 build_kwok
 build_kubernetes
-log "control plane binaries ready: $etcd_dir/etcd, $k8s_dir/{kube-apiserver,kube-controller-manager,kube-scheduler}, $kwok_dir/kwok"
+log "control plane binaries ready: $etcd_dir/etcd, $k8s_dir/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}, $kwok_dir/kwok"

@@ -18,6 +18,9 @@ APISERVER_PORT="${APISERVER_PORT:-16443}"
 K8S="$TOOLS_CACHE/kubernetes-$KUBERNETES_VERSION"
 ETCD="$TOOLS_CACHE/etcd-$ETCD_VERSION/etcd"
 KWOK="$TOOLS_CACHE/kwok-$KWOK_VERSION/kwok"
+# The kubectl built with the control plane, else one on PATH.
+KUBECTL="$K8S/kubectl"
+[ -x "$KUBECTL" ] || KUBECTL=kubectl
 TOKEN="admin-token-local"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
@@ -92,7 +95,7 @@ create_node_groups() {
   while read -r group count product gpus cpu memory; do
     case "$group" in ''|'#'*) continue ;; esac
     for i in $(seq 0 $((count - 1))); do
-      kubectl --kubeconfig "$KUBE_DIR/kubeconfig" apply -f - >/dev/null <<NODE
+      "$KUBECTL" --kubeconfig "$KUBE_DIR/kubeconfig" apply -f - >/dev/null <<NODE
 apiVersion: v1
 kind: Node
 metadata:
@@ -111,7 +114,7 @@ status:
 NODE
     done
   done < scripts/k8s/node-groups.txt
-  wait_for "the fake GPU nodes" sh -c "! kubectl --kubeconfig '$KUBE_DIR/kubeconfig' get nodes --no-headers | grep -v ' Ready '"
+  wait_for "the fake GPU nodes" sh -c "! '$KUBECTL' --kubeconfig '$KUBE_DIR/kubeconfig' get nodes --no-headers | grep -v ' Ready '"
 }
 
 stop() {

@@ -1,0 +1,170 @@
+/**
+ * The Kubernetes objects a revision runs as, built from its template (pure, table-testable):
+ * an apps/v1 Deployment per revision and one Service per deployment whose selector names the
+ * revision that gets traffic (a rollout switches it).
+ */
+import { createHash } from 'node:crypto';
+import type { ApplyRevisionInput, RevisionTemplate } from './provider';
+
+export const FIELD_MANAGER = 'model-deployments';
+/** kwok (and a real cluster's weight-load expectations) read the simulated load time from here. */
+export const WEIGHTS_LOAD_ANNOTATION = 'model-deployments.dev/weights-load';
+export const DEPLOYMENT_LABEL = 'model-deployments.dev/deployment';
+export const REVISION_LABEL = 'model-deployments.dev/revision';
+export const NODE_GROUP_LABEL = 'model-deployments.dev/node-group';
+export const GPU_PRODUCT_LABEL = 'nvidia.com/gpu.product';
+export const SERVER_PORT = 8000;
+
+export const DEFAULT_IMAGE = 'vllm/vllm-openai:latest';
+const SSH_IMAGE = 'linuxserver/openssh-server:latest';
+
+/** A DNS-1123 label for a deployment id (`ws/name`), hashed when too long. */
+export function objectName(deploymentId: string, suffix = ''): string {
+  const base = deploymentId.replace('/', '--');
+  const name = `md-${base}${suffix}`;
+  if (name.length <= 63) return name;
+  const hash = createHash('sha256').update(deploymentId).digest('hex').slice(0, 8);
+  return `md-${base.slice(0, 63 - 4 - 9 - suffix.length)}-${hash}${suffix}`;
+}
+
+/** Label values: at most 63 characters of [A-Za-z0-9-_.]; `ws/name` becomes `ws.name`. */
+export function deploymentLabel(deploymentId: string): string {
+  const value = deploymentId.replace('/', '.');
+  return value.length <= 63
+    ? value
+    : createHash('sha256').update(deploymentId).digest('hex').slice(0, 63);
+}
+
+export function revisionName(deploymentId: string, revision: number): string {
+  return objectName(deploymentId, `-r${revision}`);
+}
+
+export function selectorOf(deploymentId: string, revision?: number): Record<string, string> {
+  return {
+    [DEPLOYMENT_LABEL]: deploymentLabel(deploymentId),
+    ...(revision !== undefined ? { [REVISION_LABEL]: String(revision) } : {}),
+  };
+}
+
+export function deploymentManifest(
+  { deploymentId, revision, replicas, template }: ApplyRevisionInput,
+  namespace: string,
+  image = DEFAULT_IMAGE,
+) {
+  const labels = {
+    'app.kubernetes.io/name': 'model-server',
+    'app.kubernetes.io/instance': deploymentLabel(deploymentId),
+    'app.kubernetes.io/version': `r${revision}`,
+    'app.kubernetes.io/managed-by': FIELD_MANAGER,
+    ...selectorOf(deploymentId, revision),
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: revisionName(deploymentId, revision), namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: selectorOf(deploymentId, revision) },
+      template: {
+        metadata: { labels, annotations: { [WEIGHTS_LOAD_ANNOTATION]: `${template.loadMs}ms` } },
+        spec: {
+          ...placement(template),
+          containers: [serverContainer(template, image), ...sshSidecar(template)],
+          ...sshVolumes(template),
+        },
+      },
+    },
+  };
+}
+
+export function serviceManifest(deploymentId: string, revision: number, namespace: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: objectName(deploymentId),
+      namespace,
+      labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER, ...selectorOf(deploymentId) },
+    },
+    spec: {
+      selector: selectorOf(deploymentId, revision),
+      ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT }],
+    },
+  };
+}
+
+/** GPUs pin a dedicated revision to nodes with that GPU; BYOC pins it to the node group. */
+function placement(template: RevisionTemplate) {
+  const nodeSelector = template.nodeGroup
+    ? { [NODE_GROUP_LABEL]: template.nodeGroup }
+    : template.accelerator
+      ? { [GPU_PRODUCT_LABEL]: template.accelerator.type }
+      : undefined;
+  return {
+    ...(nodeSelector ? { nodeSelector } : {}),
+    tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+  };
+}
+
+function serverContainer(template: RevisionTemplate, image: string) {
+  const gpus = template.accelerator?.count;
+  const r = template.resources;
+  const resources = {
+    ...(r || gpus
+      ? {
+          limits: {
+            ...(r ? { cpu: r.cpuLimit, memory: r.memoryLimit } : {}),
+            ...(gpus ? { 'nvidia.com/gpu': String(gpus) } : {}),
+          },
+        }
+      : {}),
+    ...(r ? { requests: { cpu: r.cpuRequest, memory: r.memoryRequest } } : {}),
+  };
+  return {
+    name: 'server',
+    image,
+    args: ['--model', template.model, '--port', String(SERVER_PORT)],
+    ports: [{ name: 'http', containerPort: SERVER_PORT }],
+    env: Object.entries(template.env ?? {}).map(([name, value]) => ({ name, value })),
+    resources,
+    readinessProbe: {
+      httpGet: { path: '/health', port: SERVER_PORT },
+      periodSeconds: 5,
+      failureThreshold: 3,
+    },
+    ...(template.ssh?.runtime === 'main' ? { volumeMounts: sshMounts(template) } : {}),
+  };
+}
+
+/** SSH keys come from the named Secrets; key material never passes through the control plane. */
+function sshSidecar(template: RevisionTemplate) {
+  if (!template.ssh || template.ssh.runtime !== 'sidecar') return [];
+  return [
+    {
+      name: 'ssh',
+      image: SSH_IMAGE,
+      ports: [{ name: 'ssh', containerPort: 2222 }],
+      env: [{ name: 'USER_NAMES', value: template.ssh.users.map((u) => u.username).join(',') }],
+      volumeMounts: sshMounts(template),
+    },
+  ];
+}
+
+function sshMounts(template: RevisionTemplate) {
+  // Volume names are DNS labels and user names may hold '_': number them instead.
+  return (template.ssh?.users ?? []).map((u, i) => ({
+    name: `ssh-key-${i}`,
+    mountPath: `/etc/ssh/keys/${u.username}`,
+    readOnly: true,
+  }));
+}
+
+function sshVolumes(template: RevisionTemplate) {
+  if (!template.ssh) return {};
+  return {
+    volumes: template.ssh.users.map((u, i) => ({
+      name: `ssh-key-${i}`,
+      secret: { secretName: u.keySecret },
+    })),
+  };
+}

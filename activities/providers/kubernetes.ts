@@ -1,0 +1,187 @@
+/**
+ * The Kubernetes provider: revisions as apps/v1 Deployments and the traffic route as a Service,
+ * on any cluster a kubeconfig reaches. Writes are server-side apply with one field manager, so
+ * a retried activity converges on the same objects and never duplicates anything.
+ */
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type {
+  ApplyRevisionInput,
+  ReplicaStatus,
+  RevisionStatus,
+  RuntimeProvider,
+} from './provider';
+import {
+  DEPLOYMENT_LABEL,
+  FIELD_MANAGER,
+  REVISION_LABEL,
+  SERVER_PORT,
+  deploymentLabel,
+  deploymentManifest,
+  objectName,
+  revisionName,
+  selectorOf,
+  serviceManifest,
+} from './kubernetes-manifests';
+
+export interface KubernetesProviderOptions {
+  kubeconfig: KubeConfig;
+  namespace: string;
+  image?: string;
+}
+
+export class KubernetesProvider implements RuntimeProvider {
+  private readonly objects: KubernetesObjectApi;
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+
+  constructor(private readonly options: KubernetesProviderOptions) {
+    this.objects = KubernetesObjectApi.makeApiClient(options.kubeconfig);
+    this.apps = options.kubeconfig.makeApiClient(AppsV1Api);
+    this.core = options.kubeconfig.makeApiClient(CoreV1Api);
+  }
+
+  private get namespace(): string {
+    return this.options.namespace;
+  }
+
+  async applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus> {
+    await this.apply(deploymentManifest(input, this.namespace, this.options.image));
+    return this.getRevision(input.deploymentId, input.revision);
+  }
+
+  async getRevision(deploymentId: string, revision: number): Promise<RevisionStatus> {
+    const name = revisionName(deploymentId, revision);
+    const deployment = await this.apps
+      .readNamespacedDeployment({ name, namespace: this.namespace })
+      .catch(notFoundAs(undefined));
+    if (!deployment)
+      return {
+        deploymentId,
+        revision,
+        exists: false,
+        desired: 0,
+        ready: 0,
+        restarts: 0,
+        replicas: [],
+      };
+    const pods = await this.pods(deploymentId, revision);
+    const replicas = pods.map(replicaStatus);
+    return {
+      deploymentId,
+      revision,
+      exists: true,
+      desired: deployment.spec?.replicas ?? 0,
+      ready: replicas.filter((r) => r.ready).length,
+      restarts: replicas.reduce((sum, r) => sum + r.restarts, 0),
+      replicas,
+    };
+  }
+
+  async listRevisions(deploymentId: string): Promise<RevisionStatus[]> {
+    const list = await this.apps.listNamespacedDeployment({
+      namespace: this.namespace,
+      labelSelector: `${DEPLOYMENT_LABEL}=${deploymentLabel(deploymentId)}`,
+    });
+    const revisions = list.items
+      .map((d) => Number(d.metadata?.labels?.[REVISION_LABEL]))
+      .filter((r) => Number.isInteger(r));
+    return Promise.all(
+      revisions.sort((a, b) => a - b).map((r) => this.getRevision(deploymentId, r)),
+    );
+  }
+
+  async removeRevision(deploymentId: string, revision: number): Promise<void> {
+    await this.apps
+      .deleteNamespacedDeployment({
+        name: revisionName(deploymentId, revision),
+        namespace: this.namespace,
+        propagationPolicy: 'Foreground',
+      })
+      .catch(notFoundAs(undefined));
+  }
+
+  async routeTraffic(deploymentId: string, revision: number): Promise<void> {
+    await this.apply(serviceManifest(deploymentId, revision, this.namespace));
+  }
+
+  async removeDeployment(deploymentId: string): Promise<void> {
+    for (const r of await this.listRevisions(deploymentId))
+      await this.removeRevision(deploymentId, r.revision);
+    await this.core
+      .deleteNamespacedService({ name: objectName(deploymentId), namespace: this.namespace })
+      .catch(notFoundAs(undefined));
+  }
+
+  async endpoints(deploymentId: string): Promise<{ revision: number | null; urls: string[] }> {
+    const service = await this.core
+      .readNamespacedService({ name: objectName(deploymentId), namespace: this.namespace })
+      .catch(notFoundAs(undefined));
+    const revision = Number(service?.spec?.selector?.[REVISION_LABEL]);
+    if (!Number.isInteger(revision)) return { revision: null, urls: [] };
+    const ready = (await this.pods(deploymentId, revision)).filter(
+      (p) => replicaStatus(p).ready && p.status?.podIP,
+    );
+    return { revision, urls: ready.map((p) => `http://${p.status!.podIP}:${SERVER_PORT}`) };
+  }
+
+  private async apply(manifest: { kind: string; metadata: { name: string } }): Promise<void> {
+    await this.objects.patch(
+      manifest,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+  }
+
+  private async pods(deploymentId: string, revision: number): Promise<V1Pod[]> {
+    const selector = Object.entries(selectorOf(deploymentId, revision))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const list = await this.core.listNamespacedPod({
+      namespace: this.namespace,
+      labelSelector: selector,
+    });
+    return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+  }
+}
+
+/** A pod as a replica: ready from its Ready condition, restarts from its containers, and why not. */
+export function replicaStatus(pod: V1Pod): ReplicaStatus {
+  const ready =
+    pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const restarts = (pod.status?.containerStatuses ?? []).reduce(
+    (sum, c) => sum + (c.restartCount ?? 0),
+    0,
+  );
+  const unschedulable = pod.status?.conditions?.find(
+    (c) => c.type === 'PodScheduled' && c.status === 'False',
+  );
+  const message = unschedulable
+    ? `pod ${pod.metadata?.name} is Pending: ${unschedulable.message ?? unschedulable.reason ?? 'not scheduled'}`
+    : undefined;
+  const started = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
+  return {
+    id: pod.metadata?.name ?? '',
+    url: pod.status?.podIP ? `http://${pod.status.podIP}:${SERVER_PORT}` : '',
+    ready,
+    restarts,
+    startedAt: started ? new Date(started).toISOString() : '',
+    ...(message ? { message } : {}),
+  };
+}
+
+function notFoundAs<T>(value: T) {
+  return (err: unknown): T => {
+    if ((err as { code?: number }).code === 404) return value;
+    throw err;
+  };
+}

@@ -1,0 +1,58 @@
+/** A real local Kubernetes control plane for tests (scripts/k8s/control-plane.sh), on free ports. */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { kubernetesToolsPath } from '../../scripts/toolchain';
+import { freePort } from './processes';
+
+const run = promisify(execFile);
+const SCRIPT = path.resolve(__dirname, '..', '..', 'scripts', 'k8s', 'control-plane.sh');
+
+export interface ControlPlane {
+  kubeconfigPath: string;
+  kubeconfig: KubeConfig;
+  kubectl(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(): Promise<ControlPlane> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-kube-'));
+  const env = {
+    ...process.env,
+    KUBE_DIR: dir,
+    ETCD_PORT: String(await freePort()),
+    ETCD_PEER_PORT: String(await freePort()),
+    APISERVER_PORT: String(await freePort()),
+  };
+  try {
+    await run('bash', [SCRIPT, 'start'], { env, timeout: 120_000 });
+  } catch (err) {
+    const logs = fs.existsSync(path.join(dir, 'logs'))
+      ? fs
+          .readdirSync(path.join(dir, 'logs'))
+          .map(
+            (f) => `--- ${f}\n${fs.readFileSync(path.join(dir, 'logs', f), 'utf8').slice(-2000)}`,
+          )
+          .join('\n')
+      : '';
+    throw new Error(
+      `the local Kubernetes control plane did not start (run \`npm run setup\` to build it): ${(err as Error).message}\n${logs}`,
+    );
+  }
+  const kubeconfigPath = path.join(dir, 'kubeconfig');
+  const kubeconfig = new KubeConfig();
+  kubeconfig.loadFromFile(kubeconfigPath);
+  return {
+    kubeconfigPath,
+    kubeconfig,
+    kubectl: async (...args) =>
+      (await run(kubernetesToolsPath().kubectl, ['--kubeconfig', kubeconfigPath, ...args])).stdout,
+    async stop() {
+      await run('bash', [SCRIPT, 'stop'], { env, timeout: 120_000 });
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

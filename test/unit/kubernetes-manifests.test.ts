@@ -1,0 +1,91 @@
+/** What a revision runs as on Kubernetes: names, labels, placement, resources, SSH. */
+import { describe, expect, it } from 'vitest';
+import {
+  deploymentManifest,
+  objectName,
+  revisionName,
+  serviceManifest,
+} from '../../activities/providers/kubernetes-manifests';
+
+const dedicated = {
+  model: 'llama-3.1-8b-instruct',
+  loadMs: 3000,
+  accelerator: { type: 'H100', count: 2 },
+};
+const byoc = {
+  model: 'mistral-7b-instruct',
+  loadMs: 1000,
+  nodeGroup: 'gpu-a10g',
+  resources: { cpuRequest: '4', cpuLimit: '8', memoryRequest: '32Gi', memoryLimit: '64Gi' },
+  ssh: { runtime: 'sidecar' as const, users: [{ username: 'al_ice', keySecret: 'alice-key' }] },
+};
+
+describe('Kubernetes manifests', () => {
+  it.each([
+    ['a short id keeps its name readable', 'default/llm', 'md-default--llm'],
+    [
+      'a long id is cut and hashed to stay a 63-character DNS label',
+      `default/${'x'.repeat(70)}`,
+      expect.stringMatching(/^md-default--x+-[0-9a-f]{8}$/),
+    ],
+  ])('%s', (_sentence, id, name) => {
+    expect(objectName(id)).toEqual(name);
+    expect(revisionName(id, 12).length).toBeLessThanOrEqual(63);
+  });
+
+  it('asks a dedicated revision for its GPUs on nodes with that GPU, and tells kwok the load time', () => {
+    const d = deploymentManifest(
+      { deploymentId: 'default/llm', revision: 3, replicas: 2, template: dedicated },
+      'ns',
+    );
+    expect(d.metadata).toMatchObject({
+      name: 'md-default--llm-r3',
+      namespace: 'ns',
+      labels: {
+        'app.kubernetes.io/managed-by': 'model-deployments',
+        'model-deployments.dev/revision': '3',
+      },
+    });
+    expect(d.spec.replicas).toBe(2);
+    expect(d.spec.template.metadata.annotations).toEqual({
+      'model-deployments.dev/weights-load': '3000ms',
+    });
+    expect(d.spec.template.spec).toMatchObject({
+      nodeSelector: { 'nvidia.com/gpu.product': 'H100' },
+      tolerations: [{ key: 'nvidia.com/gpu' }],
+    });
+    expect(d.spec.template.spec.containers[0]).toMatchObject({
+      resources: { limits: { 'nvidia.com/gpu': '2' } },
+      readinessProbe: { httpGet: { path: '/health' } },
+    });
+  });
+
+  it('places a BYOC revision on its node group with its CPU and memory, and mounts SSH keys from named Secrets', () => {
+    const d = deploymentManifest(
+      { deploymentId: 'ws/chat', revision: 1, replicas: 1, template: byoc },
+      'ns',
+    );
+    const [server, ssh] = d.spec.template.spec.containers;
+    expect(d.spec.template.spec.nodeSelector).toEqual({
+      'model-deployments.dev/node-group': 'gpu-a10g',
+    });
+    expect((server as { resources: unknown }).resources).toEqual({
+      limits: { cpu: '8', memory: '64Gi' },
+      requests: { cpu: '4', memory: '32Gi' },
+    });
+    expect(ssh).toMatchObject({
+      name: 'ssh',
+      volumeMounts: [{ name: 'ssh-key-0', mountPath: '/etc/ssh/keys/al_ice', readOnly: true }],
+    });
+    expect(d.spec.template.spec.volumes).toEqual([
+      { name: 'ssh-key-0', secret: { secretName: 'alice-key' } },
+    ]);
+  });
+
+  it('routes the Service to one revision', () => {
+    expect(serviceManifest('ws/chat', 4, 'ns').spec.selector).toEqual({
+      'model-deployments.dev/deployment': 'ws.chat',
+      'model-deployments.dev/revision': '4',
+    });
+  });
+});
