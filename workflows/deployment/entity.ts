@@ -46,6 +46,8 @@ export class DeploymentEntity {
   updatedAt: string;
   /** Bumped by every accepted message, so the main loop knows to look again. */
   intentVersion = 0;
+  /** Why a replica is not ready, as the provider last said (e.g. stuck Pending on GPUs). */
+  replicaNote?: string;
 
   constructor(input: DeploymentWorkflowInput, now: Date) {
     this.workspace = input.workspace;
@@ -172,6 +174,7 @@ export class DeploymentEntity {
     }
     this.restarts = status.restarts;
     this.readyReplicas = status.exists ? status.ready : 0;
+    this.replicaNote = status.replicas.find((r) => !r.ready && r.message)?.message;
     if (this.readyReplicas < this.desiredReplicas) this.unreadySince ??= now.toISOString();
     else this.unreadySince = undefined;
     this.refreshHealth(now);
@@ -218,7 +221,7 @@ export class DeploymentEntity {
           ? `${previous} -> Healthy: scaled to zero; the next request wakes it`
           : `${previous} -> Healthy: ${replicas}; accepting inference requests`;
       case 'ProgressingWithTimeout':
-        return `${previous} -> ProgressingWithTimeout: ${replicas} after the readiness timeout of ${this.spec.readinessTimeoutSeconds}s; still watching`;
+        return `${previous} -> ProgressingWithTimeout: ${replicas} after the readiness timeout of ${this.spec.readinessTimeoutSeconds}s${this.replicaNote ? ` (${this.replicaNote})` : ''}; still watching`;
       case 'Progressing':
         return `${previous} -> Progressing: ${replicas}`;
       case 'NotPresent':

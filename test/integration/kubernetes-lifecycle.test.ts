@@ -1,0 +1,123 @@
+/**
+ * The deployment lifecycle on the Kubernetes provider: the real workflows on a dev server, the
+ * real provider on the local control plane with kwok GPU nodes.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { KubernetesProvider } from '../../activities/providers/kubernetes';
+import { objectName } from '../../activities/providers/kubernetes-manifests';
+import { dedicatedSpec } from '../helpers/catalog';
+import { startHarness, waitFor, type Harness } from '../helpers/harness';
+import { startControlPlane, type ControlPlane } from '../helpers/kubernetes';
+
+let cp: ControlPlane;
+let h: Harness;
+const namespace = 'deployments';
+const ws = 'k8s';
+const H100 = { type: 'dedicated', accelerator: { type: 'H100', count: 2 } };
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  await cp.kubectl('create', 'namespace', namespace);
+  h = await startHarness();
+  await h.startWorker(new KubernetesProvider({ kubeconfig: cp.kubeconfig, namespace }));
+}, 180_000);
+afterAll(async () => {
+  await h?.stop();
+  await cp?.stop();
+}, 60_000);
+
+const get = (name: string) => () => h.service.get(ws, name);
+const names = async (kind: string) =>
+  (await cp.kubectl('get', kind, '-n', namespace, '-o', 'name')).trim().split('\n').filter(Boolean);
+
+it('creates, becomes Healthy after the weight load, rolls out an edit behind the Service, pauses and deletes', async () => {
+  const started = Date.now();
+  await h.service.create(ws, {
+    name: 'llm',
+    ...dedicatedSpec({
+      model: 'slow-model',
+      cloud: H100,
+      scaling: { minReplicas: 2, maxReplicas: 3 },
+    }),
+  });
+  const healthy = await waitFor(get('llm'), (v) => v.health === 'Healthy', 'Healthy', 30_000);
+  expect(healthy.replicas).toEqual({ desired: 2, ready: 2 });
+  expect(Date.now() - started).toBeGreaterThanOrEqual(3000); // slow-model loads in 3 s (kwok's pod-ready delay)
+
+  await h.service.edit(ws, 'llm', { spec: { model: 'fast-model-v2' } });
+  const switched = await waitFor(
+    get('llm'),
+    (v) => v.revision === 2 && v.state === 'running' && v.health === 'Healthy',
+    'revision 2 live',
+    30_000,
+  );
+  expect(switched.spec.model).toBe('fast-model-v2');
+  const selector = JSON.parse(
+    await cp.kubectl(
+      'get',
+      'service',
+      objectName(`${ws}/llm`),
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.spec.selector}',
+    ),
+  ) as Record<string, string>;
+  expect(selector['model-deployments.dev/revision']).toBe('2');
+  await waitFor(
+    () => names('deployments'),
+    (d) => d.length === 1,
+    'old revision removed',
+    20_000,
+  );
+  expect(await names('deployments')).toEqual([`deployment.apps/md-${ws}--llm-r2`]);
+
+  await h.service.pause(ws, 'llm');
+  await waitFor(get('llm'), (v) => v.health === 'NotPresent', 'paused', 20_000);
+  await waitFor(
+    () => names('pods'),
+    (p) => p.length === 0,
+    'no pods while paused',
+    20_000,
+  );
+  await h.service.resume(ws, 'llm');
+  await waitFor(get('llm'), (v) => v.health === 'Healthy', 'resumed', 30_000);
+
+  await h.service.delete(ws, 'llm');
+  await waitFor(
+    () => names('deployments,services,pods'),
+    (all) => all.length === 0,
+    'nothing left after delete',
+    30_000,
+  );
+}, 150_000);
+
+it('reports a deployment that asks for more GPUs than the node group has: stuck Pending, ProgressingWithTimeout', async () => {
+  // 3 replicas x 8 H100: only 2 nodes of 8 exist, so one replica can never be scheduled.
+  await h.service.create(ws, {
+    name: 'greedy',
+    ...dedicatedSpec({
+      cloud: { type: 'dedicated', accelerator: { type: 'H100', count: 8 } },
+      scaling: { minReplicas: 3, maxReplicas: 3 },
+      readinessTimeoutSeconds: 3,
+    }),
+  });
+  const stuck = await waitFor(
+    get('greedy'),
+    (v) => v.health === 'ProgressingWithTimeout',
+    'ProgressingWithTimeout',
+    30_000,
+  );
+  expect(stuck.replicas).toEqual({ desired: 3, ready: 2 });
+  const timeout = (await h.service.events(ws, 'greedy')).find(
+    (e) => e.reason === 'ReadinessTimeout',
+  );
+  expect(timeout?.message).toMatch(/Pending: .*Insufficient nvidia\.com\/gpu/);
+  await h.service.delete(ws, 'greedy');
+  await waitFor(
+    () => names('deployments,services,pods'),
+    (all) => all.length === 0,
+    'nothing left after delete',
+    30_000,
+  );
+}, 90_000);
