@@ -7,7 +7,8 @@
 #   3. the Temporal Java test server (time-skipping tests): its jars from Maven Central into the
 #      same cache, with a launcher script;
 #   4. with --with-kubernetes (the tests): a local Kubernetes control plane (etcd, Kubernetes,
-#      kwok) built from Go modules into the same cache (scripts/k8s/build-control-plane.sh).
+#      kwok) built from Go modules into the same cache (scripts/k8s/build-control-plane.sh), and
+#      moto_server (AWS EKS, EC2 and STS for the EKS tests) from PyPI when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/toolchain.env
@@ -62,6 +63,13 @@ LAUNCHER
 
 ensure_temporal
 ensure_java_test_server
+ensure_moto() {
+  if command -v moto_server >/dev/null 2>&1; then return; fi
+  log "installing moto_server $MOTO_VERSION with pip"
+  python3 -m pip install --quiet "moto[server]==$MOTO_VERSION" >&2
+}
+
 if [ "${1:-}" = "--with-kubernetes" ]; then
   bash scripts/k8s/build-control-plane.sh
+  ensure_moto
 fi

@@ -1,0 +1,189 @@
+/**
+ * EKS for BYOC: the customer's node groups, their GPUs, sizing them so the replicas fit, and the
+ * token the Kubernetes provider presents to the cluster. The Kubernetes provider does the rest.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { DescribeInstanceTypesCommand, EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
+import {
+  DescribeNodegroupCommand,
+  EKSClient,
+  ListNodegroupsCommand,
+  UpdateNodegroupConfigCommand,
+} from '@aws-sdk/client-eks';
+import { SignatureV4 } from '@smithy/signature-v4';
+
+export interface AwsAccess {
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** A different endpoint (tests: moto). */
+  endpoint?: string;
+}
+
+export interface NodeGroupInfo {
+  name: string;
+  instanceType: string;
+  /** GPUs of one node, from EC2's instance type data; undefined for CPU-only node groups. */
+  gpu?: { type: string; count: number; memoryMiB: number };
+  size: { min: number; max: number; desired: number };
+  status: string;
+}
+
+export class EksNodeGroups {
+  private readonly eks: EKSClient;
+  private readonly ec2: EC2Client;
+
+  constructor(access: AwsAccess) {
+    const options = {
+      region: access.region,
+      credentials: access.credentials,
+      ...(access.endpoint ? { endpoint: access.endpoint } : {}),
+    };
+    this.eks = new EKSClient(options);
+    this.ec2 = new EC2Client(options);
+  }
+
+  async discover(cluster: string): Promise<NodeGroupInfo[]> {
+    const names =
+      (await this.eks.send(new ListNodegroupsCommand({ clusterName: cluster }))).nodegroups ?? [];
+    const groups = await Promise.all(names.map((name) => this.describe(cluster, name)));
+    const types = [...new Set(groups.map((g) => g.instanceType).filter(Boolean))];
+    const gpus = new Map<string, NodeGroupInfo['gpu']>();
+    if (types.length > 0) {
+      const described = await this.ec2.send(
+        new DescribeInstanceTypesCommand({ InstanceTypes: types as _InstanceType[] }),
+      );
+      for (const t of described.InstanceTypes ?? []) {
+        const gpu = t.GpuInfo?.Gpus?.[0];
+        if (t.InstanceType && gpu)
+          gpus.set(t.InstanceType, {
+            type: gpu.Name ?? 'unknown',
+            count: gpu.Count ?? 0,
+            memoryMiB: gpu.MemoryInfo?.SizeInMiB ?? 0,
+          });
+      }
+    }
+    return groups.map((g) => ({
+      ...g,
+      ...(gpus.get(g.instanceType) ? { gpu: gpus.get(g.instanceType) } : {}),
+    }));
+  }
+
+  /**
+   * Makes the node group at least `nodes` big (never shrinks it: other workloads may use it) and
+   * waits until EKS reports it ACTIVE at that size. DescribeUpdate is not polled: DescribeNodegroup
+   * says the same and works everywhere (moto has no DescribeUpdate).
+   */
+  async ensureNodes(
+    cluster: string,
+    nodeGroup: string,
+    nodes: number,
+    wait: { timeoutMs: number; pollMs: number; heartbeat?: (info: NodeGroupInfo) => void },
+  ): Promise<NodeGroupInfo> {
+    let info = await this.describe(cluster, nodeGroup);
+    if (nodes > info.size.max) {
+      throw new Error(
+        `node group ${nodeGroup} of cluster ${cluster} can grow to ${info.size.max} nodes; ${nodes} are needed`,
+      );
+    }
+    if (info.size.desired < nodes) {
+      await this.eks.send(
+        new UpdateNodegroupConfigCommand({
+          clusterName: cluster,
+          nodegroupName: nodeGroup,
+          scalingConfig: { minSize: info.size.min, maxSize: info.size.max, desiredSize: nodes },
+        }),
+      );
+    }
+    const until = Date.now() + wait.timeoutMs;
+    for (;;) {
+      info = await this.describe(cluster, nodeGroup);
+      if (info.status === 'ACTIVE' && info.size.desired >= nodes) return info;
+      if (Date.now() > until)
+        throw new Error(
+          `node group ${nodeGroup} did not reach ${nodes} nodes in ${wait.timeoutMs / 1000} s (status ${info.status}, desired ${info.size.desired})`,
+        );
+      wait.heartbeat?.(info);
+      await new Promise((r) => setTimeout(r, wait.pollMs));
+    }
+  }
+
+  private async describe(cluster: string, name: string): Promise<NodeGroupInfo> {
+    const ng = (
+      await this.eks.send(
+        new DescribeNodegroupCommand({ clusterName: cluster, nodegroupName: name }),
+      )
+    ).nodegroup;
+    return {
+      name,
+      instanceType: ng?.instanceTypes?.[0] ?? '',
+      size: {
+        min: ng?.scalingConfig?.minSize ?? 0,
+        max: ng?.scalingConfig?.maxSize ?? 0,
+        desired: ng?.scalingConfig?.desiredSize ?? 0,
+      },
+      status: ng?.status ?? 'UNKNOWN',
+    };
+  }
+}
+
+/** Nodes a node group needs so `replicas` of `gpusPerReplica` GPUs fit, `gpusPerNode` to a node. */
+export function nodesNeeded(replicas: number, gpusPerReplica: number, gpusPerNode: number): number {
+  if (gpusPerReplica > gpusPerNode)
+    throw new Error(`a replica needs ${gpusPerReplica} GPUs; a node has ${gpusPerNode}`);
+  const perNode = Math.floor(gpusPerNode / gpusPerReplica);
+  return Math.ceil(replicas / perNode);
+}
+
+/**
+ * An EKS bearer token: `k8s-aws-v1.` + base64url of a presigned STS GetCallerIdentity URL that
+ * signs the header `x-k8s-aws-id: <cluster>`, valid for 60 s. The cluster's authenticator calls
+ * the URL to learn who is asking.
+ */
+export async function eksToken(
+  cluster: string,
+  access: AwsAccess,
+  now = new Date(),
+): Promise<string> {
+  const endpoint = new URL(access.endpoint ?? `https://sts.${access.region}.amazonaws.com`);
+  const signer = new SignatureV4({
+    service: 'sts',
+    region: access.region,
+    credentials: access.credentials,
+    sha256: NodeSha256,
+  });
+  const presigned = await signer.presign(
+    {
+      method: 'GET',
+      protocol: endpoint.protocol,
+      hostname: endpoint.hostname,
+      ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
+      path: '/',
+      query: { Action: 'GetCallerIdentity', Version: '2011-06-15' },
+      headers: { host: endpoint.host, 'x-k8s-aws-id': cluster },
+    },
+    { expiresIn: 60, signingDate: now },
+  );
+  const query = new URLSearchParams(presigned.query as Record<string, string>).toString();
+  const url = `${endpoint.protocol}//${endpoint.host}${presigned.path}?${query}`;
+  return `k8s-aws-v1.${Buffer.from(url).toString('base64url')}`;
+}
+
+/** The hash the signer needs (SHA-256, or HMAC-SHA-256 with a secret), from Node's crypto. */
+class NodeSha256 {
+  private readonly hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash =
+      secret === undefined
+        ? createHash('sha256')
+        : createHmac(
+            'sha256',
+            typeof secret === 'string' ? secret : Buffer.from(secret as ArrayBuffer),
+          );
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(typeof data === 'string' ? data : Buffer.from(data as ArrayBuffer));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+}
