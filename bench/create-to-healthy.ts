@@ -9,12 +9,18 @@
  *
  *   npm run bench:create-to-healthy            (N=20 deployments after one warm-up, LOAD_MS=1000)
  *   N=50 LOAD_MS=2000 npm run bench:create-to-healthy
+ *
+ * On Kubernetes (the local control plane, whose kwok pods become ready after the load time):
+ *   KUBE_DIR=/tmp/kube scripts/k8s/control-plane.sh start && kubectl --kubeconfig /tmp/kube/kubeconfig create ns model-deployments
+ *   RUNTIME_PROVIDER=kubernetes KUBECONFIG=/tmp/kube/kubeconfig ACCELERATOR=H100 npm run bench:create-to-healthy
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchStack } from './stack';
 
 const N = Number(process.env.N ?? 20);
 const LOAD_MS = Number(process.env.LOAD_MS ?? 1000);
+/** On Kubernetes, an accelerator the cluster's nodes have (the local control plane: H100, A100-80GB). */
+const ACCELERATOR = process.env.ACCELERATOR ?? 'L4';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -38,7 +44,7 @@ async function main(): Promise<void> {
         body: JSON.stringify({
           name,
           model: 'bench-model',
-          cloud: { type: 'dedicated', accelerator: { type: 'L4', count: 1 } },
+          cloud: { type: 'dedicated', accelerator: { type: ACCELERATOR, count: 1 } },
         }),
       });
       if (res.status !== 202) throw new Error(`create answered ${res.status}: ${await res.text()}`);
