@@ -9,6 +9,8 @@ import type { ApplyRevisionInput, RevisionTemplate } from './provider';
 export const FIELD_MANAGER = 'model-deployments';
 /** kwok (and a real cluster's weight-load expectations) read the simulated load time from here. */
 export const WEIGHTS_LOAD_ANNOTATION = 'model-deployments.dev/weights-load';
+/** Simulation only (the local control plane's kwok never readies such pods), for rollback drills. */
+export const FAILS_TO_LOAD_ANNOTATION = 'model-deployments.dev/fails-to-load';
 export const DEPLOYMENT_LABEL = 'model-deployments.dev/deployment';
 export const REVISION_LABEL = 'model-deployments.dev/revision';
 export const NODE_GROUP_LABEL = 'model-deployments.dev/node-group';
@@ -66,7 +68,13 @@ export function deploymentManifest(
       replicas,
       selector: { matchLabels: selectorOf(deploymentId, revision) },
       template: {
-        metadata: { labels, annotations: { [WEIGHTS_LOAD_ANNOTATION]: `${template.loadMs}ms` } },
+        metadata: {
+          labels,
+          annotations: {
+            [WEIGHTS_LOAD_ANNOTATION]: `${template.loadMs}ms`,
+            ...(template.failLoad ? { [FAILS_TO_LOAD_ANNOTATION]: 'true' } : {}),
+          },
+        },
         spec: {
           ...placement(template),
           containers: [serverContainer(template, image), ...sshSidecar(template)],

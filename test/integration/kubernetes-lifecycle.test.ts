@@ -121,3 +121,47 @@ it('reports a deployment that asks for more GPUs than the node group has: stuck 
     30_000,
   );
 }, 90_000);
+
+it('rolls back a revision whose replicas never become ready: the Service never leaves the old one', async () => {
+  await h.service.create(ws, {
+    name: 'careful',
+    ...dedicatedSpec({ cloud: H100, readinessTimeoutSeconds: 3 }),
+  });
+  await waitFor(get('careful'), (v) => v.health === 'Healthy', 'Healthy', 30_000);
+  await h.service.edit(ws, 'careful', { spec: { model: 'broken-model' } });
+  const back = await waitFor(
+    get('careful'),
+    (v) => v.state === 'running' && v.revision === 1,
+    'rolled back',
+    30_000,
+  );
+  expect(back).toMatchObject({ health: 'Healthy', spec: { model: 'fast-model' } });
+  const selector = JSON.parse(
+    await cp.kubectl(
+      'get',
+      'service',
+      objectName(`${ws}/careful`),
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.spec.selector}',
+    ),
+  ) as Record<string, string>;
+  expect(selector['model-deployments.dev/revision']).toBe('1');
+  await waitFor(
+    () => names('deployments'),
+    (d) => d.length === 1,
+    'the failed revision removed',
+    20_000,
+  );
+  expect(await names('deployments')).toEqual([`deployment.apps/md-${ws}--careful-r1`]);
+  const failed = (await h.service.events(ws, 'careful')).find((e) => e.reason === 'RolloutFailed');
+  expect(failed?.message).toMatch(/revision 2 did not become ready within 3s/);
+  await h.service.delete(ws, 'careful');
+  await waitFor(
+    () => names('deployments,services,pods'),
+    (all) => all.length === 0,
+    'nothing left after delete',
+    30_000,
+  );
+}, 90_000);
