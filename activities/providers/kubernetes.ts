@@ -97,14 +97,24 @@ export class KubernetesProvider implements RuntimeProvider {
     );
   }
 
+  /**
+   * Deletes the revision and waits until it is gone: a foreground deletion keeps the object (and
+   * its pods) for a while, and applying the same revision again meanwhile (a resume right after a
+   * pause) would update the object on its way out instead of creating a new one.
+   */
   async removeRevision(deploymentId: string, revision: number): Promise<void> {
+    const name = revisionName(deploymentId, revision);
+    const namespace = this.namespace;
     await this.apps
-      .deleteNamespacedDeployment({
-        name: revisionName(deploymentId, revision),
-        namespace: this.namespace,
-        propagationPolicy: 'Foreground',
-      })
+      .deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Foreground' })
       .catch(notFoundAs(undefined));
+    const until = Date.now() + 120_000;
+    while (
+      await this.apps.readNamespacedDeployment({ name, namespace }).catch(notFoundAs(undefined))
+    ) {
+      if (Date.now() > until) throw new Error(`deployment ${name} was not deleted within 120 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   async routeTraffic(deploymentId: string, revision: number): Promise<void> {
