@@ -4,11 +4,13 @@
 #   1. npm dependencies (npm ci), when node_modules is missing or older than the lock file;
 #   2. the Temporal CLI (dev server + UI): `temporal` from PATH, else built once with Go into a
 #      cache outside the repo, keyed by version;
-#   3. the Temporal Java test server (time-skipping tests): its jars from Maven Central into the
-#      same cache, with a launcher script;
-#   4. with --with-kubernetes (the tests): a local Kubernetes control plane (etcd, Kubernetes,
-#      kwok) built from Go modules into the same cache (scripts/k8s/build-control-plane.sh), and
-#      moto_server (AWS EKS, EC2 and STS for the EKS tests) from PyPI when it is missing.
+#   3. with --for-tests (what `npm test` runs), the tools only the tests use:
+#      - the Temporal Java test server (time-skipping): its jars from Maven Central into the same
+#        cache, with a launcher script;
+#      - a local Kubernetes control plane (etcd, Kubernetes, kwok) built from Go modules into the
+#        same cache (scripts/k8s/build-control-plane.sh);
+#      - moto_server (AWS EKS, EC2 and STS for the EKS tests) from PyPI when it is missing.
+# So `npm start` needs neither Java, Maven nor Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/toolchain.env
@@ -61,15 +63,15 @@ LAUNCHER
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-ensure_temporal
-ensure_java_test_server
 ensure_moto() {
   if command -v moto_server >/dev/null 2>&1; then return; fi
   log "installing moto_server $MOTO_VERSION with pip"
   python3 -m pip install --quiet "moto[server]==$MOTO_VERSION" >&2
 }
 
-if [ "${1:-}" = "--with-kubernetes" ]; then
+ensure_temporal
+if [ "${1:-}" = "--for-tests" ]; then
+  ensure_java_test_server
   bash scripts/k8s/build-control-plane.sh
   ensure_moto
 fi

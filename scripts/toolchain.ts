@@ -59,7 +59,7 @@ export function kubernetesToolsPath(): { kubectl: string } {
   for (const bin of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
     if (!fs.existsSync(path.join(dir, bin))) {
       throw new Error(
-        `the local Kubernetes control plane is missing (${path.join(dir, bin)}): run \`npm run setup -- --with-kubernetes\` (builds it with Go, a few minutes once)`,
+        `the local Kubernetes control plane is missing (${path.join(dir, bin)}): run \`npm run setup -- --for-tests\` (builds it with Go, a few minutes once)`,
       );
     }
   }

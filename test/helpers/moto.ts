@@ -23,7 +23,7 @@ export async function startMoto(): Promise<Moto> {
     const error = await Promise.race([failed, sleep(100).then(() => undefined)]);
     if (error)
       throw new Error(
-        `moto_server could not start (${error.message}): run \`npm run setup -- --with-kubernetes\`, which installs it with pip`,
+        `moto_server could not start (${error.message}): run \`npm run setup -- --for-tests\`, which installs it with pip`,
       );
     if (
       await fetch(`${endpoint}/moto-api/`).then(

@@ -30,6 +30,31 @@ const get = (name: string) => () => h.service.get(ws, name);
 const names = async (kind: string) =>
   (await cp.kubectl('get', kind, '-n', namespace, '-o', 'name')).trim().split('\n').filter(Boolean);
 
+/** The revision the deployment's Service routes to. */
+async function routedRevision(name: string): Promise<string | undefined> {
+  const selector = await cp.kubectl(
+    'get',
+    'service',
+    objectName(`${ws}/${name}`),
+    '-n',
+    namespace,
+    '-o',
+    'jsonpath={.spec.selector}',
+  );
+  return (JSON.parse(selector) as Record<string, string>)['model-deployments.dev/revision'];
+}
+
+/** Deletes the deployment and waits until nothing it created is left in the cluster. */
+async function deleteAndCheckNothingLeft(name: string): Promise<void> {
+  await h.service.delete(ws, name);
+  await waitFor(
+    () => names('deployments,services,pods'),
+    (all) => all.length === 0,
+    `nothing left after deleting ${name}`,
+    30_000,
+  );
+}
+
 it('creates, becomes Healthy after the weight load, rolls out an edit behind the Service, pauses and deletes', async () => {
   const started = Date.now();
   await h.service.create(ws, {
@@ -52,18 +77,7 @@ it('creates, becomes Healthy after the weight load, rolls out an edit behind the
     30_000,
   );
   expect(switched.spec.model).toBe('fast-model-v2');
-  const selector = JSON.parse(
-    await cp.kubectl(
-      'get',
-      'service',
-      objectName(`${ws}/llm`),
-      '-n',
-      namespace,
-      '-o',
-      'jsonpath={.spec.selector}',
-    ),
-  ) as Record<string, string>;
-  expect(selector['model-deployments.dev/revision']).toBe('2');
+  expect(await routedRevision('llm')).toBe('2');
   await waitFor(
     () => names('deployments'),
     (d) => d.length === 1,
@@ -83,13 +97,7 @@ it('creates, becomes Healthy after the weight load, rolls out an edit behind the
   await h.service.resume(ws, 'llm');
   await waitFor(get('llm'), (v) => v.health === 'Healthy', 'resumed', 30_000);
 
-  await h.service.delete(ws, 'llm');
-  await waitFor(
-    () => names('deployments,services,pods'),
-    (all) => all.length === 0,
-    'nothing left after delete',
-    30_000,
-  );
+  await deleteAndCheckNothingLeft('llm');
 }, 150_000);
 
 it('reports a deployment that asks for more GPUs than the node group has: stuck Pending, ProgressingWithTimeout', async () => {
@@ -113,13 +121,7 @@ it('reports a deployment that asks for more GPUs than the node group has: stuck 
     (e) => e.reason === 'ReadinessTimeout',
   );
   expect(timeout?.message).toMatch(/Pending: .*Insufficient nvidia\.com\/gpu/);
-  await h.service.delete(ws, 'greedy');
-  await waitFor(
-    () => names('deployments,services,pods'),
-    (all) => all.length === 0,
-    'nothing left after delete',
-    30_000,
-  );
+  await deleteAndCheckNothingLeft('greedy');
 }, 90_000);
 
 it('rolls back a revision whose replicas never become ready: the Service never leaves the old one', async () => {
@@ -136,18 +138,7 @@ it('rolls back a revision whose replicas never become ready: the Service never l
     30_000,
   );
   expect(back).toMatchObject({ health: 'Healthy', spec: { model: 'fast-model' } });
-  const selector = JSON.parse(
-    await cp.kubectl(
-      'get',
-      'service',
-      objectName(`${ws}/careful`),
-      '-n',
-      namespace,
-      '-o',
-      'jsonpath={.spec.selector}',
-    ),
-  ) as Record<string, string>;
-  expect(selector['model-deployments.dev/revision']).toBe('1');
+  expect(await routedRevision('careful')).toBe('1');
   await waitFor(
     () => names('deployments'),
     (d) => d.length === 1,
@@ -157,11 +148,5 @@ it('rolls back a revision whose replicas never become ready: the Service never l
   expect(await names('deployments')).toEqual([`deployment.apps/md-${ws}--careful-r1`]);
   const failed = (await h.service.events(ws, 'careful')).find((e) => e.reason === 'RolloutFailed');
   expect(failed?.message).toMatch(/revision 2 did not become ready within 3s/);
-  await h.service.delete(ws, 'careful');
-  await waitFor(
-    () => names('deployments,services,pods'),
-    (all) => all.length === 0,
-    'nothing left after delete',
-    30_000,
-  );
+  await deleteAndCheckNothingLeft('careful');
 }, 90_000);
