@@ -7,6 +7,11 @@
 #   scripts/k8s/control-plane.sh start    # writes $KUBE_DIR/kubeconfig, prints it
 #   scripts/k8s/control-plane.sh stop
 #
+# AUTHN_WEBHOOK_URL (optional): a webhook token authenticator the apiserver asks, with an
+# authentication.k8s.io/v1 TokenReview, about bearer tokens that are not in tokens.csv. That is
+# how EKS accepts its tokens (aws-iam-authenticator); tests point it at a stand-in
+# (test/helpers/eks-authenticator.ts). The static admin token keeps working either way.
+#
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/toolchain.env
@@ -15,6 +20,7 @@ KUBE_DIR="${KUBE_DIR:-$PWD/data/kube}"
 ETCD_PORT="${ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
 APISERVER_PORT="${APISERVER_PORT:-16443}"
+AUTHN_WEBHOOK_URL="${AUTHN_WEBHOOK_URL:-}"
 K8S="$TOOLS_CACHE/kubernetes-$KUBERNETES_VERSION"
 ETCD="$TOOLS_CACHE/etcd-$ETCD_VERSION/etcd"
 KWOK="$TOOLS_CACHE/kwok-$KWOK_VERSION/kwok"
@@ -54,12 +60,21 @@ start() {
     --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT"
   wait_for etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
+  # The apiserver tries the token file first, then the webhook. v1 TokenReviews, as
+  # aws-iam-authenticator answers; results are cached for 10 s, not 2 min, so tests see changes.
+  local webhook=()
+  if [ -n "$AUTHN_WEBHOOK_URL" ]; then
+    write_authn_webhook_kubeconfig
+    webhook=(--authentication-token-webhook-config-file "$KUBE_DIR/authn-webhook.kubeconfig"
+      --authentication-token-webhook-version v1 --authentication-token-webhook-cache-ttl 10s)
+  fi
+
   run_bg kube-apiserver "$K8S/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
     --cert-dir "$KUBE_DIR/certs" --token-auth-file "$KUBE_DIR/tokens.csv" --authorization-mode RBAC \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$KUBE_DIR/certs/sa.pub" --service-account-signing-key-file "$KUBE_DIR/certs/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/16 --allow-privileged=true
+    --service-cluster-ip-range 10.96.0.0/16 --allow-privileged=true ${webhook[@]+"${webhook[@]}"}
   wait_for kube-apiserver curl -skf -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$APISERVER_PORT/readyz"
 
   cat >"$KUBE_DIR/kubeconfig" <<KUBECONFIG
@@ -87,6 +102,25 @@ KUBECONFIG
   create_node_groups
   log "ready: KUBECONFIG=$KUBE_DIR/kubeconfig"
   echo "$KUBE_DIR/kubeconfig"
+}
+
+# The token webhook's kubeconfig: its "cluster" is the authenticator, its "user" the apiserver,
+# which needs no credentials to call it on loopback.
+write_authn_webhook_kubeconfig() {
+  cat >"$KUBE_DIR/authn-webhook.kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: authenticator
+  cluster: { server: "$AUTHN_WEBHOOK_URL" }
+users:
+- name: kube-apiserver
+  user: {}
+contexts:
+- name: webhook
+  context: { cluster: authenticator, user: kube-apiserver }
+current-context: webhook
+KUBECONFIG
 }
 
 # One kwok node per line of node-groups.txt x count, tainted so only GPU workloads land there.

@@ -18,14 +18,25 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  /**
+   * A webhook token authenticator (TokenReview v1) the apiserver asks about tokens it does not
+   * know, e.g. startEksAuthenticator's url (test/helpers/eks-authenticator.ts). The admin token
+   * of `kubeconfig` keeps working.
+   */
+  authnWebhookUrl?: string;
+}
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-kube-'));
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     KUBE_DIR: dir,
     ETCD_PORT: String(await freePort()),
     ETCD_PEER_PORT: String(await freePort()),
     APISERVER_PORT: String(await freePort()),
+    // Set (or cleared) explicitly: one inherited from the shell must not leak into a plain start.
+    AUTHN_WEBHOOK_URL: options.authnWebhookUrl ?? '',
   };
   try {
     await run('bash', [SCRIPT, 'start'], { env, timeout: 120_000 });

@@ -1,8 +1,18 @@
-/** EKS for BYOC against moto: node group discovery with GPU types, sizing, and the EKS token. */
-import http from 'node:http';
+/**
+ * EKS for BYOC against moto: node group discovery with GPU types, sizing, and the EKS token, which
+ * a real kube-apiserver accepts through webhook token authentication (a stand-in for
+ * aws-iam-authenticator that calls moto's STS).
+ */
 import { CreateClusterCommand, CreateNodegroupCommand, EKSClient } from '@aws-sdk/client-eks';
+import { AuthenticationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EksNodeGroups, eksToken, nodesNeeded } from '../../activities/providers/eks';
+import {
+  eksKubeConfig,
+  MOTO_ACCOUNT,
+  startByocCluster,
+  type ByocCluster,
+} from '../helpers/eks-authenticator';
 import { MOTO_ACCESS, startMoto, type Moto } from '../helpers/moto';
 
 let moto: Moto;
@@ -71,71 +81,111 @@ describe('EKS node groups', () => {
   });
 });
 
-describe('EKS token', () => {
-  it('is a presigned STS GetCallerIdentity URL for the cluster, accepted by a server that calls it', async () => {
-    const access = MOTO_ACCESS(moto.endpoint);
-    // A stand-in for the cluster's authenticator: decode the token, call STS with it, say who it is.
-    const authenticator = http.createServer(async (req, res) => {
-      const token = /^Bearer k8s-aws-v1\.(.+)$/.exec(req.headers.authorization ?? '')?.[1];
-      if (!token) return void res.writeHead(401).end();
-      let url: URL;
-      try {
-        url = new URL(Buffer.from(token, 'base64url').toString());
-      } catch {
-        return void res.writeHead(401).end('not a URL');
-      }
-      const signedHeaders = url.searchParams.get('X-Amz-SignedHeaders') ?? '';
-      if (
-        url.searchParams.get('Action') !== 'GetCallerIdentity' ||
-        !signedHeaders.split(';').includes('x-k8s-aws-id') ||
-        url.searchParams.get('X-Amz-Expires') !== '60'
-      ) {
-        return void res.writeHead(403).end('not an EKS token');
-      }
-      // moto routes a request by its Authorization header, which a presigned GET does not have:
-      // hand it the presigned signature that way (the real authenticator calls the real STS).
-      const q = url.searchParams;
-      const authorization = `AWS4-HMAC-SHA256 Credential=${q.get('X-Amz-Credential')}, SignedHeaders=${q.get('X-Amz-SignedHeaders')}, Signature=${q.get('X-Amz-Signature')}`;
-      const { status, body } = await new Promise<{ status: number; body: string }>(
-        (resolve, reject) => {
-          const call = http.request(
-            {
-              host: url.hostname,
-              port: url.port,
-              path: `${url.pathname}${url.search}`,
-              headers: { authorization, 'x-k8s-aws-id': cluster },
-            },
-            (r) => {
-              let text = '';
-              r.on('data', (c: Buffer) => (text += c.toString()));
-              r.on('end', () => resolve({ status: r.statusCode ?? 0, body: text }));
-            },
-          );
-          call.on('error', reject);
-          call.end();
-        },
-      );
-      res
-        .writeHead(status === 200 && body.includes('<Arn>') ? 200 : 403)
-        .end(/<Arn>(.*)<\/Arn>/.exec(body)?.[1] ?? body);
+describe('EKS token, through a real kube-apiserver', () => {
+  // moto + the stand-in aws-iam-authenticator + a control plane whose apiserver asks it.
+  let byoc: ByocCluster;
+  beforeAll(async () => {
+    byoc = await startByocCluster({ cluster: 'byoc-eks', namespace: 'models' });
+  }, 180_000);
+  afterAll(async () => byoc?.stop(), 60_000);
+
+  const motoArn = `arn:aws:sts::${MOTO_ACCOUNT}:user/moto`;
+  /** A call the group may make (configmaps in its namespace), with `token` as the bearer. */
+  const listConfigMaps = (token: string) =>
+    eksKubeConfig(byoc.controlPlane, token)
+      .makeApiClient(CoreV1Api)
+      .listNamespacedConfigMap({ namespace: byoc.namespace });
+
+  it('is a presigned STS GetCallerIdentity URL that signs the cluster id', async () => {
+    const token = await eksToken(byoc.cluster, byoc.access);
+    expect(token).toMatch(/^k8s-aws-v1\.[A-Za-z0-9_-]+$/);
+    const url = new URL(Buffer.from(token.slice('k8s-aws-v1.'.length), 'base64url').toString());
+    expect(url.origin).toBe(byoc.moto.endpoint);
+    expect(Object.fromEntries(url.searchParams)).toMatchObject({
+      Action: 'GetCallerIdentity',
+      'X-Amz-SignedHeaders': 'host;x-k8s-aws-id',
+      'X-Amz-Expires': '60',
     });
-    await new Promise<void>((r) => authenticator.listen(0, '127.0.0.1', () => r()));
-    const { port } = authenticator.address() as { port: number };
-    try {
-      const token = await eksToken(cluster, access);
-      expect(token).toMatch(/^k8s-aws-v1\.[A-Za-z0-9_-]+$/);
-      const res = await fetch(`http://127.0.0.1:${port}/`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      const text = await res.text();
-      expect(res.status, text).toBe(200);
-      expect(text).toMatch(/^arn:aws:/);
-      const forged = await fetch(`http://127.0.0.1:${port}/`, {
-        headers: { authorization: 'Bearer k8s-aws-v1.aGVsbG8' },
-      });
-      expect(forged.status).not.toBe(200);
-    } finally {
-      authenticator.close();
-    }
+  });
+
+  it('authenticates as the mapped user and group, with the rights RBAC gives that group', async () => {
+    const kc = await byoc.kubeconfig();
+    // What `kubectl auth whoami` shows.
+    const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    });
+    expect(review.status?.userInfo).toMatchObject({
+      username: `eks:${motoArn}`,
+      uid: expect.stringMatching(new RegExp(`^aws-iam-authenticator:${MOTO_ACCOUNT}:`)),
+      groups: expect.arrayContaining([byoc.group, 'system:authenticated']),
+      extra: { arn: [motoArn] },
+    });
+
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespacedConfigMap({
+      namespace: byoc.namespace,
+      body: { metadata: { name: 'from-eks-token' }, data: { hello: 'world' } },
+    });
+    expect(
+      await byoc.controlPlane.kubectl(
+        'get',
+        'configmap',
+        'from-eks-token',
+        '-n',
+        byoc.namespace,
+        '-o',
+        'jsonpath={.data.hello}',
+      ),
+    ).toBe('world');
+    const pods = await core.listNamespacedPod({ namespace: byoc.namespace });
+    expect(pods.items).toEqual([]);
+    // Authenticated, but only the namespace the group is bound in: RBAC decides, not the token.
+    await expect(core.listNamespacedPod({ namespace: 'kube-system' })).rejects.toMatchObject({
+      code: 403,
+    });
+    await expect(core.listNode()).rejects.toMatchObject({ code: 403 });
+  });
+
+  it.each([
+    ['a forged token', async () => 'k8s-aws-v1.aGVsbG8', /not a URL/],
+    [
+      'a token for another cluster',
+      () => eksToken('another-cluster', byoc.access),
+      /signature does not match/,
+    ],
+    [
+      'a token signed with the wrong secret',
+      () =>
+        eksToken(byoc.cluster, {
+          ...byoc.access,
+          credentials: { accessKeyId: 'testing', secretAccessKey: 'not-the-secret' },
+        }),
+      /signature does not match/,
+    ],
+    [
+      'a token older than 15 minutes',
+      () => eksToken(byoc.cluster, byoc.access, new Date(Date.now() - 16 * 60_000)),
+      /expired/,
+    ],
+    [
+      'a token that points somewhere other than STS',
+      () => eksToken(byoc.cluster, { ...byoc.access, endpoint: 'http://127.0.0.1:9' }),
+      /not at STS/,
+    ],
+  ])("refuses %s with 401, for the authenticator's reason", async (_what, token, reason) => {
+    const before = byoc.authenticator.reviews.length;
+    await expect(listConfigMaps(await token())).rejects.toMatchObject({ code: 401 });
+    expect(byoc.authenticator.reviews.slice(before)).toEqual([
+      { authenticated: false, error: expect.stringMatching(reason) },
+    ]);
+  });
+
+  it('still accepts the static admin token, without asking the authenticator', async () => {
+    const before = byoc.authenticator.reviews.length;
+    const namespaces = await byoc.controlPlane.kubeconfig
+      .makeApiClient(CoreV1Api)
+      .readNamespace({ name: byoc.namespace });
+    expect(namespaces.metadata?.name).toBe(byoc.namespace);
+    expect(byoc.authenticator.reviews.length).toBe(before);
   });
 });
