@@ -1,6 +1,10 @@
 /** Quota activities: talk to the per-workspace quota ledger workflow. */
 import { Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
-import { quotaExceededIn } from '../workflows/domain/errors';
+import { ErrorType, quotaExceededIn } from '../workflows/domain/errors';
+import { parseNodeGroupQuotaKey } from '../workflows/domain/spec';
+import { ClusterError, type ByocClusters } from './providers/byoc';
+import { nodeGroupGpuCapacity } from './providers/node-group-fit';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { GpuDemand } from '../workflows/quota/definitions';
 import {
   QUOTA_WORKFLOW_TYPE,
@@ -14,6 +18,8 @@ export interface QuotaDeps {
   taskQueue: string;
   /** The GPU limit for an accelerator type in a workspace, from configuration. */
   limitFor(workspace: string, accelerator: string): number;
+  /** BYOC: a node group's limit is its GPU capacity at its maximum size. */
+  clusters?: ByocClusters;
 }
 
 export interface ReserveQuotaInput {
@@ -22,7 +28,26 @@ export interface ReserveQuotaInput {
   gpus: GpuDemand;
 }
 
-export function createQuotaActivities({ client, taskQueue, limitFor }: QuotaDeps) {
+export function createQuotaActivities({ client, taskQueue, limitFor, clusters }: QuotaDeps) {
+  /** The limit of one ledger key: an accelerator type, or a BYOC node group. */
+  async function limitOf(workspace: string, key: string): Promise<number> {
+    const group = parseNodeGroupQuotaKey(key);
+    if (!group) return limitFor(workspace, key);
+    if (!clusters) return 0;
+    try {
+      const info = await clusters.nodeGroup(workspace, group.cluster, group.nodeGroup);
+      return nodeGroupGpuCapacity(info, info.size.max);
+    } catch (err) {
+      if (!(err instanceof ClusterError)) throw err;
+      throw ApplicationFailure.create({
+        type: ErrorType.InvalidSpec,
+        message: `${err.path}: ${err.message}`,
+        details: [[{ path: err.path, message: err.message }]],
+        nonRetryable: true,
+      });
+    }
+  }
+
   const startLedger = (workspace: string) =>
     new WithStartWorkflowOperation(QUOTA_WORKFLOW_TYPE, {
       workflowId: quotaWorkflowId(workspace),
@@ -35,7 +60,9 @@ export function createQuotaActivities({ client, taskQueue, limitFor }: QuotaDeps
     /** Idempotent per holder. Throws a non-retryable `quota_exceeded` failure when it does not fit. */
     async reserveQuota({ workspace, holder, gpus }: ReserveQuotaInput): Promise<void> {
       const limits = Object.fromEntries(
-        Object.keys(gpus).map((type) => [type, limitFor(workspace, type)]),
+        await Promise.all(
+          Object.keys(gpus).map(async (key) => [key, await limitOf(workspace, key)] as const),
+        ),
       );
       const request = { holder, gpus, limits };
       try {

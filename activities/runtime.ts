@@ -6,18 +6,27 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Catalog } from '../workflows/domain/catalog';
 import { findModel } from '../workflows/domain/catalog';
+import { workspaceOf } from '../workflows/domain/deployment';
 import { ErrorType } from '../workflows/domain/errors';
-import type { DeploymentSpec } from '../workflows/domain/spec';
+import type { DeploymentSpec, RuntimeTarget, Violation } from '../workflows/domain/spec';
+import { ClusterError, type ByocClusters } from './providers/byoc';
+import { revisionName } from './providers/kubernetes-manifests';
+import { nodeGroupGpuCapacity, replicaFitViolations } from './providers/node-group-fit';
 import type { RevisionStatus, RevisionTemplate, RuntimeProvider } from './providers/provider';
 
 export interface RuntimeDeps {
+  /** Where dedicated deployments run (the local runtime, or the cluster KUBECONFIG names). */
   provider: RuntimeProvider;
+  /** BYOC: the workspaces' linked clusters. Without it, BYOC deployments are refused. */
+  clusters?: ByocClusters;
   catalog: Catalog;
 }
 
 export interface RevisionRef {
   deploymentId: string;
   revision: number;
+  /** Where the deployment runs (fixed at create). Absent in older histories: dedicated. */
+  target?: RuntimeTarget;
 }
 
 export interface WatchInput extends RevisionRef {
@@ -50,20 +59,60 @@ export function templateFor(spec: DeploymentSpec, catalog: Catalog): RevisionTem
     model: model.id,
     loadMs: Math.round(model.loadSeconds * 1000),
     ...(model.failsToLoad ? { failLoad: true } : {}),
+    ...(model.simulatesRestarts ? { simulateRestarts: true } : {}),
     ...(spec.cloud.type === 'dedicated'
       ? { accelerator: spec.cloud.accelerator }
-      : { nodeGroup: spec.cloud.nodeGroup, resources: spec.cloud.resources }),
+      : {
+          nodeGroup: spec.cloud.nodeGroup,
+          gpusPerReplica: spec.cloud.gpusPerReplica,
+          resources: spec.cloud.resources,
+        }),
     ...(spec.ssh?.enabled ? { ssh: { runtime: spec.ssh.runtime, users: spec.ssh.users } } : {}),
   };
 }
 
-export function createRuntimeActivities({ provider, catalog }: RuntimeDeps) {
+/** A cluster problem the user can fix, as the non-retryable invalid_spec failure the API shows. */
+function invalidSpec(violations: Violation[]): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: ErrorType.InvalidSpec,
+    message: violations.map((v) => `${v.path}: ${v.message}`).join('; '),
+    details: [violations],
+    nonRetryable: true,
+  });
+}
+
+async function asSpecError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw err instanceof ClusterError
+      ? invalidSpec([{ path: err.path, message: err.message }])
+      : err;
+  }
+}
+
+export function createRuntimeActivities({ provider, clusters, catalog }: RuntimeDeps) {
+  function byocClusters(): ByocClusters {
+    if (!clusters) {
+      throw invalidSpec([
+        { path: 'cloud.type', message: 'BYOC needs linked clusters; none are configured here' },
+      ]);
+    }
+    return clusters;
+  }
+
+  /** The provider that runs this deployment: the dedicated one, or its BYOC cluster's. */
+  function providerFor({ deploymentId, target }: Pick<RevisionRef, 'deploymentId' | 'target'>) {
+    if (target?.type !== 'byoc') return Promise.resolve(provider);
+    return asSpecError(() => byocClusters().provider(workspaceOf(deploymentId), target.cluster));
+  }
+
   return {
     async applyRevision(
       input: RevisionRef & { replicas: number; spec: DeploymentSpec },
     ): Promise<RevisionStatus> {
       const { deploymentId, revision, replicas, spec } = input;
-      return provider.applyRevision({
+      return (await providerFor(input)).applyRevision({
         deploymentId,
         revision,
         replicas,
@@ -71,43 +120,103 @@ export function createRuntimeActivities({ provider, catalog }: RuntimeDeps) {
       });
     },
 
-    async getRevision({ deploymentId, revision }: RevisionRef): Promise<RevisionStatus> {
-      return provider.getRevision(deploymentId, revision);
+    async getRevision(ref: RevisionRef): Promise<RevisionStatus> {
+      return (await providerFor(ref)).getRevision(ref.deploymentId, ref.revision);
     },
 
-    async routeTraffic({ deploymentId, revision }: RevisionRef): Promise<void> {
-      await provider.routeTraffic(deploymentId, revision);
+    async routeTraffic(ref: RevisionRef): Promise<void> {
+      await (await providerFor(ref)).routeTraffic(ref.deploymentId, ref.revision);
     },
 
-    async removeRevision({ deploymentId, revision }: RevisionRef): Promise<void> {
-      await provider.removeRevision(deploymentId, revision);
+    async removeRevision(ref: RevisionRef): Promise<void> {
+      await (await providerFor(ref)).removeRevision(ref.deploymentId, ref.revision);
+    },
+
+    /**
+     * BYOC admission: the cluster is linked, the node group exists and has GPUs, and one replica
+     * (GPUs, CPU and memory requests) fits one of its nodes. Says what the node group offers.
+     */
+    async checkPlacement({
+      workspace,
+      spec,
+    }: {
+      workspace: string;
+      spec: DeploymentSpec;
+    }): Promise<{ message: string }> {
+      if (spec.cloud.type !== 'byoc') return { message: 'dedicated' };
+      const cloud = spec.cloud;
+      const group = await asSpecError(() =>
+        byocClusters().nodeGroup(workspace, cloud.cluster, cloud.nodeGroup),
+      );
+      const violations = replicaFitViolations(cloud, group);
+      if (violations.length > 0) throw invalidSpec(violations);
+      const capacity = nodeGroupGpuCapacity(group, group.size.max);
+      return {
+        message: `node group ${cloud.nodeGroup} of cluster ${cloud.cluster}: ${group.instanceType}, ${group.gpu?.count ?? 0} x ${group.gpu?.type ?? 'GPU'} per node, ${group.size.desired} of at most ${group.size.max} nodes (${capacity} GPUs)`,
+      };
+    },
+
+    /**
+     * BYOC: grow the node group so this revision's replicas fit next to everything else we run
+     * there, and wait for it (heartbeating: EKS takes minutes). Never throws for a node group
+     * that does not grow in time: the deployment reports it and the pods wait as Pending.
+     */
+    async ensureNodeGroupCapacity(
+      input: RevisionRef & { replicas: number; spec: DeploymentSpec },
+    ): Promise<{ message: string | null; grew: boolean }> {
+      const { deploymentId, revision, replicas, spec } = input;
+      if (spec.cloud.type !== 'byoc') return { message: null, grew: false };
+      const cloud = spec.cloud;
+      const ctx = Context.current();
+      try {
+        const grown = await asSpecError(() =>
+          byocClusters().ensureCapacity({
+            workspace: workspaceOf(deploymentId),
+            cluster: cloud.cluster,
+            nodeGroup: cloud.nodeGroup,
+            revisionObject: revisionName(deploymentId, revision),
+            replicas,
+            gpusPerReplica: cloud.gpusPerReplica,
+            heartbeat: (info) => ctx.heartbeat({ status: info.status, desired: info.size.desired }),
+          }),
+        );
+        return grown
+          ? {
+              grew: true,
+              message: `node group ${cloud.nodeGroup} grown from ${grown.grewFrom} to ${grown.grewTo} node(s) for ${replicas} replica(s) of revision ${revision}`,
+            }
+          : { message: null, grew: false };
+      } catch (err) {
+        if (err instanceof ApplicationFailure) throw err;
+        return {
+          grew: false,
+          message: `node group ${cloud.nodeGroup} could not be grown for ${replicas} replica(s): ${(err as Error).message}`,
+        };
+      }
     },
 
     /** Removes leftovers (e.g. of a rollout interrupted by a crash). Returns the revisions removed. */
-    async removeRevisionsExcept({
-      deploymentId,
-      keep,
-    }: {
+    async removeRevisionsExcept(input: {
       deploymentId: string;
       keep: number[];
+      target?: RuntimeTarget;
     }): Promise<number[]> {
-      const revisions = await provider.listRevisions(deploymentId);
+      const { deploymentId, keep } = input;
+      const runtime = await providerFor(input);
+      const revisions = await runtime.listRevisions(deploymentId);
       const stale = revisions.map((r) => r.revision).filter((r) => !keep.includes(r));
-      for (const revision of stale) await provider.removeRevision(deploymentId, revision);
+      for (const revision of stale) await runtime.removeRevision(deploymentId, revision);
       return stale;
     },
 
-    async removeDeployment({ deploymentId }: { deploymentId: string }): Promise<void> {
-      await provider.removeDeployment(deploymentId);
+    async removeDeployment(input: { deploymentId: string; target?: RuntimeTarget }): Promise<void> {
+      await (await providerFor(input)).removeDeployment(input.deploymentId);
     },
 
     /** Long poll: returns when ready count, restarts or existence change, or after maxWaitMs. */
-    async watchRevision({
-      deploymentId,
-      revision,
-      known,
-      maxWaitMs,
-    }: WatchInput): Promise<RevisionStatus> {
+    async watchRevision(input: WatchInput): Promise<RevisionStatus> {
+      const { deploymentId, revision, known, maxWaitMs } = input;
+      const provider = await providerFor(input);
       const ctx = Context.current();
       const until = Date.now() + maxWaitMs;
       for (;;) {
@@ -123,12 +232,11 @@ export function createRuntimeActivities({ provider, catalog }: RuntimeDeps) {
     },
 
     /** For rollouts: waits until `replicas` are ready, or the deadline passes. Heartbeats progress. */
-    async waitForRevisionReady({
-      deploymentId,
-      revision,
-      replicas,
-      deadline,
-    }: WaitReadyInput): Promise<{ ready: boolean; status: RevisionStatus }> {
+    async waitForRevisionReady(
+      input: WaitReadyInput,
+    ): Promise<{ ready: boolean; status: RevisionStatus }> {
+      const { deploymentId, revision, replicas, deadline } = input;
+      const provider = await providerFor(input);
       const ctx = Context.current();
       const until = Date.parse(deadline);
       for (;;) {

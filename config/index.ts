@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { clustersSchema, type ClusterRegistry } from './clusters';
 import { BUILTIN_CATALOG, catalogSchema, type Catalog } from '../workflows/domain/catalog';
 import { violationsOf, describeViolations } from '../workflows/domain/spec';
 
@@ -36,6 +37,12 @@ const envSchema = z.object({
   MODEL_SERVER_IMAGE: z.string().optional(),
   LOCAL_AGENT_URL: z.string().url().default('http://127.0.0.1:7070'),
   CATALOG_FILE: z.string().optional(),
+  /** BYOC: the clusters each workspace has linked (see config/clusters.ts). None by default. */
+  CLUSTERS_FILE: z.string().optional(),
+  /** Secrets referenced by name (e.g. a cluster's credentialsSecret): one JSON file per name. */
+  SECRETS_DIR: z.string().optional(),
+  /** BYOC: how long growing a node group may take before the deployment reports it. */
+  NODE_GROUP_SCALE_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(900),
   QUOTAS_FILE: z.string().optional(),
   /** GPUs per accelerator type per workspace when QUOTAS_FILE does not say. */
   DEFAULT_GPU_QUOTA: z.coerce.number().int().min(0).default(16),
@@ -50,6 +57,8 @@ export type Quotas = z.output<typeof quotasSchema>;
 export interface Config extends Env {
   catalog: Catalog;
   quotas: Quotas;
+  clusters: ClusterRegistry;
+  secretsDir: string;
   publicUrl: string;
 }
 
@@ -70,6 +79,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? readJsonFile(values.CATALOG_FILE, 'CATALOG_FILE', catalogSchema)
       : BUILTIN_CATALOG,
     quotas: values.QUOTAS_FILE ? readJsonFile(values.QUOTAS_FILE, 'QUOTAS_FILE', quotasSchema) : {},
+    clusters: values.CLUSTERS_FILE
+      ? readJsonFile(values.CLUSTERS_FILE, 'CLUSTERS_FILE', clustersSchema)
+      : {},
+    secretsDir: path.resolve(values.SECRETS_DIR ?? path.join(values.DATA_DIR, 'secrets')),
     publicUrl:
       values.PUBLIC_URL ??
       `http://${values.API_HOST === '0.0.0.0' ? '127.0.0.1' : values.API_HOST}:${values.API_PORT}`,

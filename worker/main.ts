@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { gpuQuota, loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal';
-import { createProvider } from '../activities/providers';
+import { createClusters, createProvider } from '../activities/providers';
 import { createWorker } from './create-worker';
 
 async function main(): Promise<void> {
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
       taskQueue: config.TASK_QUEUE,
       limitFor: (workspace, accelerator) => gpuQuota(config, workspace, accelerator),
       provider: createProvider(config),
+      clusters: createClusters(config),
       catalog: config.catalog,
     },
   });

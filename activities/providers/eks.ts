@@ -5,16 +5,25 @@
 import { createHash, createHmac } from 'node:crypto';
 import { DescribeInstanceTypesCommand, EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
 import {
+  DescribeClusterCommand,
   DescribeNodegroupCommand,
   EKSClient,
   ListNodegroupsCommand,
   UpdateNodegroupConfigCommand,
 } from '@aws-sdk/client-eks';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { nodesForReplicas } from './node-group-fit';
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
 
 export interface AwsAccess {
   region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Omitted: the AWS default credential chain (environment, profile, instance or pod role). */
+  credentials?: AwsCredentials;
   /** A different endpoint (tests: moto). */
   endpoint?: string;
 }
@@ -24,6 +33,9 @@ export interface NodeGroupInfo {
   instanceType: string;
   /** GPUs of one node, from EC2's instance type data; undefined for CPU-only node groups. */
   gpu?: { type: string; count: number; memoryMiB: number };
+  /** vCPUs and memory of one node, from the same data. */
+  vcpus?: number;
+  memoryMiB?: number;
   size: { min: number; max: number; desired: number };
   status: string;
 }
@@ -31,6 +43,7 @@ export interface NodeGroupInfo {
 export class EksNodeGroups {
   private readonly eks: EKSClient;
   private readonly ec2: EC2Client;
+  private readonly region: string;
 
   constructor(access: AwsAccess) {
     const options = {
@@ -38,8 +51,31 @@ export class EksNodeGroups {
       credentials: access.credentials,
       ...(access.endpoint ? { endpoint: access.endpoint } : {}),
     };
+    this.region = access.region;
     this.eks = new EKSClient(options);
     this.ec2 = new EC2Client(options);
+  }
+
+  /** The credentials in use (given, or resolved by the default chain), for signing EKS tokens. */
+  async credentials(): Promise<AwsCredentials> {
+    const { accessKeyId, secretAccessKey, sessionToken } = await this.eks.config.credentials();
+    return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+  }
+
+  /** The cluster's Kubernetes API endpoint and CA (base64 PEM), as EKS reports them. */
+  async describeCluster(
+    cluster: string,
+  ): Promise<{ endpoint?: string; caData?: string; status: string }> {
+    const found = (await this.eks.send(new DescribeClusterCommand({ name: cluster }))).cluster;
+    return {
+      ...(found?.endpoint ? { endpoint: found.endpoint } : {}),
+      ...(found?.certificateAuthority?.data ? { caData: found.certificateAuthority.data } : {}),
+      status: found?.status ?? 'UNKNOWN',
+    };
+  }
+
+  get awsRegion(): string {
+    return this.region;
   }
 
   async discover(cluster: string): Promise<NodeGroupInfo[]> {
@@ -47,25 +83,30 @@ export class EksNodeGroups {
       (await this.eks.send(new ListNodegroupsCommand({ clusterName: cluster }))).nodegroups ?? [];
     const groups = await Promise.all(names.map((name) => this.describe(cluster, name)));
     const types = [...new Set(groups.map((g) => g.instanceType).filter(Boolean))];
-    const gpus = new Map<string, NodeGroupInfo['gpu']>();
+    const shapes = new Map<string, Pick<NodeGroupInfo, 'gpu' | 'vcpus' | 'memoryMiB'>>();
     if (types.length > 0) {
       const described = await this.ec2.send(
         new DescribeInstanceTypesCommand({ InstanceTypes: types as _InstanceType[] }),
       );
       for (const t of described.InstanceTypes ?? []) {
+        if (!t.InstanceType) continue;
         const gpu = t.GpuInfo?.Gpus?.[0];
-        if (t.InstanceType && gpu)
-          gpus.set(t.InstanceType, {
-            type: gpu.Name ?? 'unknown',
-            count: gpu.Count ?? 0,
-            memoryMiB: gpu.MemoryInfo?.SizeInMiB ?? 0,
-          });
+        shapes.set(t.InstanceType, {
+          ...(gpu
+            ? {
+                gpu: {
+                  type: gpu.Name ?? 'unknown',
+                  count: gpu.Count ?? 0,
+                  memoryMiB: gpu.MemoryInfo?.SizeInMiB ?? 0,
+                },
+              }
+            : {}),
+          ...(t.VCpuInfo?.DefaultVCpus ? { vcpus: t.VCpuInfo.DefaultVCpus } : {}),
+          ...(t.MemoryInfo?.SizeInMiB ? { memoryMiB: t.MemoryInfo.SizeInMiB } : {}),
+        });
       }
     }
-    return groups.map((g) => ({
-      ...g,
-      ...(gpus.get(g.instanceType) ? { gpu: gpus.get(g.instanceType) } : {}),
-    }));
+    return groups.map((g) => ({ ...g, ...shapes.get(g.instanceType) }));
   }
 
   /**
@@ -128,10 +169,7 @@ export class EksNodeGroups {
 
 /** Nodes a node group needs so `replicas` of `gpusPerReplica` GPUs fit, `gpusPerNode` to a node. */
 export function nodesNeeded(replicas: number, gpusPerReplica: number, gpusPerNode: number): number {
-  if (gpusPerReplica > gpusPerNode)
-    throw new Error(`a replica needs ${gpusPerReplica} GPUs; a node has ${gpusPerNode}`);
-  const perNode = Math.floor(gpusPerNode / gpusPerReplica);
-  return Math.ceil(replicas / perNode);
+  return nodesForReplicas(Array<number>(replicas).fill(gpusPerReplica), gpusPerNode);
 }
 
 /**
@@ -141,7 +179,7 @@ export function nodesNeeded(replicas: number, gpusPerReplica: number, gpusPerNod
  */
 export async function eksToken(
   cluster: string,
-  access: AwsAccess,
+  access: AwsAccess & { credentials: AwsCredentials },
   now = new Date(),
 ): Promise<string> {
   const endpoint = new URL(access.endpoint ?? `https://sts.${access.region}.amazonaws.com`);

@@ -1,6 +1,7 @@
 /** Picks the runtime provider the configuration names. */
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../../config';
+import { EksClusters } from './byoc';
 import { KubernetesProvider } from './kubernetes';
 import { LocalRuntimeProvider } from './local';
 import type { RuntimeProvider } from './provider';
@@ -25,4 +26,19 @@ export function createProvider(config: ProviderConfig): RuntimeProvider {
       });
     }
   }
+}
+
+/** BYOC: the clusters the registry links to workspaces, reached through EKS. */
+export function createClusters(
+  config: Pick<
+    Config,
+    'clusters' | 'secretsDir' | 'MODEL_SERVER_IMAGE' | 'NODE_GROUP_SCALE_TIMEOUT_SECONDS'
+  >,
+): EksClusters {
+  return new EksClusters({
+    registry: config.clusters,
+    secretsDir: config.secretsDir,
+    ...(config.MODEL_SERVER_IMAGE ? { image: config.MODEL_SERVER_IMAGE } : {}),
+    scaleTimeoutMs: config.NODE_GROUP_SCALE_TIMEOUT_SECONDS * 1000,
+  });
 }

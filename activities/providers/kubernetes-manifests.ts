@@ -11,9 +11,12 @@ export const FIELD_MANAGER = 'model-deployments';
 export const WEIGHTS_LOAD_ANNOTATION = 'model-deployments.dev/weights-load';
 /** Simulation only (the local control plane's kwok never readies such pods), for rollback drills. */
 export const FAILS_TO_LOAD_ANNOTATION = 'model-deployments.dev/fails-to-load';
+/** Simulation only (kwok restarts such pods' containers a few times once they are Ready). */
+export const SIMULATE_RESTARTS_ANNOTATION = 'model-deployments.dev/simulate-restarts';
 export const DEPLOYMENT_LABEL = 'model-deployments.dev/deployment';
 export const REVISION_LABEL = 'model-deployments.dev/revision';
-export const NODE_GROUP_LABEL = 'model-deployments.dev/node-group';
+/** The label EKS managed node groups put on their nodes (our kwok nodes carry it too). */
+export const NODE_GROUP_LABEL = 'eks.amazonaws.com/nodegroup';
 export const GPU_PRODUCT_LABEL = 'nvidia.com/gpu.product';
 export const SERVER_PORT = 8000;
 
@@ -73,6 +76,7 @@ export function deploymentManifest(
           annotations: {
             [WEIGHTS_LOAD_ANNOTATION]: `${template.loadMs}ms`,
             ...(template.failLoad ? { [FAILS_TO_LOAD_ANNOTATION]: 'true' } : {}),
+            ...(template.simulateRestarts ? { [SIMULATE_RESTARTS_ANNOTATION]: 'true' } : {}),
           },
         },
         spec: {
@@ -115,7 +119,7 @@ function placement(template: RevisionTemplate) {
 }
 
 function serverContainer(template: RevisionTemplate, image: string) {
-  const gpus = template.accelerator?.count;
+  const gpus = template.accelerator?.count ?? template.gpusPerReplica;
   const r = template.resources;
   const resources = {
     ...(r || gpus

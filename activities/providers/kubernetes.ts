@@ -20,6 +20,7 @@ import type {
 import {
   DEPLOYMENT_LABEL,
   FIELD_MANAGER,
+  NODE_GROUP_LABEL,
   REVISION_LABEL,
   SERVER_PORT,
   deploymentLabel,
@@ -115,6 +116,29 @@ export class KubernetesProvider implements RuntimeProvider {
       if (Date.now() > until) throw new Error(`deployment ${name} was not deleted within 120 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /**
+   * BYOC sizing: the replicas of every revision we run on a node group (by its node selector) and
+   * the GPUs each takes, so the node group is sized for all of them, not just one deployment.
+   */
+  async replicasOnNodeGroup(
+    nodeGroup: string,
+  ): Promise<{ name: string; replicas: number; gpusPerReplica: number }[]> {
+    const list = await this.apps.listNamespacedDeployment({
+      namespace: this.namespace,
+      labelSelector: `app.kubernetes.io/managed-by=${FIELD_MANAGER}`,
+    });
+    return list.items
+      .filter((d) => d.spec?.template.spec?.nodeSelector?.[NODE_GROUP_LABEL] === nodeGroup)
+      .map((d) => ({
+        name: d.metadata?.name ?? '',
+        replicas: d.spec?.replicas ?? 0,
+        gpusPerReplica: (d.spec?.template.spec?.containers ?? []).reduce(
+          (sum, c) => sum + Number(c.resources?.limits?.['nvidia.com/gpu'] ?? 0),
+          0,
+        ),
+      }));
   }
 
   async routeTraffic(deploymentId: string, revision: number): Promise<void> {

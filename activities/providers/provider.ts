@@ -42,9 +42,12 @@ export interface RevisionTemplate {
   loadMs: number;
   /** Local runtime only: the simulated server never becomes ready (to test rollbacks). */
   failLoad?: boolean;
+  /** Simulation only (the local control plane's kwok): replicas' containers restart a few times after they become ready. */
+  simulateRestarts?: boolean;
   accelerator?: { type: string; count: number };
-  /** BYOC: the customer's node group, and CPU / memory requests and limits (Kubernetes quantities). */
+  /** BYOC: the customer's node group, GPUs per replica, and CPU / memory requests and limits (Kubernetes quantities). */
   nodeGroup?: string;
+  gpusPerReplica?: number;
   resources?: { cpuRequest: string; cpuLimit: string; memoryRequest: string; memoryLimit: string };
   /** SSH access: users with the *names* of the Secrets holding their public keys. */
   ssh?: { runtime: 'sidecar' | 'main'; users: { username: string; keySecret: string }[] };

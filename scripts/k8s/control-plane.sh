@@ -138,7 +138,7 @@ metadata:
   labels:
     kubernetes.io/hostname: $group-$i
     type: kwok
-    model-deployments.dev/node-group: $group
+    eks.amazonaws.com/nodegroup: $group
     nvidia.com/gpu.product: $product
 spec:
   taints: [{ key: nvidia.com/gpu, value: present, effect: NoSchedule }]

@@ -5,6 +5,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { DeploymentService } from '../../api/deployment-service';
+import type { ByocClusters } from '../../activities/providers/byoc';
 import type { RuntimeProvider } from '../../activities/providers/provider';
 import { createWorker } from '../../worker/create-worker';
 import { TEST_CATALOG } from './catalog';
@@ -14,7 +15,8 @@ export interface Harness {
   env: TestWorkflowEnvironment;
   service: DeploymentService;
   taskQueue: string;
-  startWorker(provider: RuntimeProvider): Promise<Worker>;
+  /** A worker whose dedicated deployments run on `provider`, BYOC ones on `clusters`. */
+  startWorker(provider: RuntimeProvider, clusters?: ByocClusters): Promise<Worker>;
   stop(): Promise<void>;
 }
 
@@ -35,13 +37,20 @@ export async function startHarness(
     env,
     service,
     taskQueue,
-    async startWorker(provider) {
+    async startWorker(provider, clusters) {
       const worker = await createWorker({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
         taskQueue,
         workflowBundle: await workflowBundle(),
-        deps: { client: env.client, taskQueue, limitFor, provider, catalog: TEST_CATALOG },
+        deps: {
+          client: env.client,
+          taskQueue,
+          limitFor,
+          provider,
+          ...(clusters ? { clusters } : {}),
+          catalog: TEST_CATALOG,
+        },
       });
       workers.push({ worker, running: worker.run() });
       return worker;

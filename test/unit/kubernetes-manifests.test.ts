@@ -60,6 +60,25 @@ describe('Kubernetes manifests', () => {
     });
   });
 
+  it.each([
+    ['failLoad', { failLoad: true }, 'model-deployments.dev/fails-to-load'],
+    ['simulateRestarts', { simulateRestarts: true }, 'model-deployments.dev/simulate-restarts'],
+  ])('marks the pods of a %s template for the kwok simulation', (_flag, flags, annotation) => {
+    const d = deploymentManifest(
+      {
+        deploymentId: 'default/llm',
+        revision: 1,
+        replicas: 1,
+        template: { ...dedicated, ...flags },
+      },
+      'ns',
+    );
+    expect(d.spec.template.metadata.annotations).toEqual({
+      'model-deployments.dev/weights-load': '3000ms',
+      [annotation]: 'true',
+    });
+  });
+
   it('places a BYOC revision on its node group with its CPU and memory, and mounts SSH keys from named Secrets', () => {
     const d = deploymentManifest(
       { deploymentId: 'ws/chat', revision: 1, replicas: 1, template: byoc },
@@ -67,7 +86,7 @@ describe('Kubernetes manifests', () => {
     );
     const [server, ssh] = d.spec.template.spec.containers;
     expect(d.spec.template.spec.nodeSelector).toEqual({
-      'model-deployments.dev/node-group': 'gpu-a10g',
+      'eks.amazonaws.com/nodegroup': 'gpu-a10g',
     });
     expect((server as { resources: unknown }).resources).toEqual({
       limits: { cpu: '8', memory: '64Gi' },

@@ -36,13 +36,6 @@ function h100(maxReplicas: number, count = 1, overrides: Record<string, unknown>
   });
 }
 
-const BYOC_CLOUD = {
-  type: 'byoc',
-  cluster: 'team-cluster',
-  nodeGroup: 'gpu-nodes',
-  resources: { cpuRequest: '1', cpuLimit: '2', memoryRequest: '1Gi', memoryLimit: '2Gi' },
-};
-
 async function h100Quota(ws: string) {
   const line = (await h.service.quotas(ws)).find((q) => q.accelerator === 'H100');
   if (!line) throw new Error('no H100 line in the quotas');
@@ -286,31 +279,5 @@ describe('GPU quota', () => {
     );
     expect(done.replicas.desired).toBe(1);
     expect(provider.revisions.get(`${id}#2`)?.replicas).toHaveLength(1);
-  });
-
-  it('reserves nothing for BYOC deployments, even in a workspace whose GPUs are all taken', async () => {
-    const ws = uniqueName('byoc');
-    await h.service.create(ws, { name: 'full', ...h100(8) });
-    const created = await h.service.create(ws, {
-      name: 'own',
-      ...h100(16, 1, { cloud: BYOC_CLOUD }),
-    });
-    expect(created.spec.cloud.type).toBe('byoc');
-
-    const quotas = await h.service.quotas(ws);
-    expect(quotas.filter((q) => q.reserved > 0)).toEqual([
-      { accelerator: 'H100', limit: 8, reserved: 8, available: 0 },
-    ]);
-    expect(await holders(ws)).toEqual([deploymentWorkflowId(ws, 'full')]);
-
-    // an edit from dedicated to BYOC gives the dedicated reservation back (once it runs there)
-    await h.service.edit(ws, 'full', { spec: { cloud: { ...BYOC_CLOUD, accelerator: null } } });
-    await waitFor(
-      () => h100Quota(ws),
-      (q) => q.reserved === 0 && q.available === 8,
-      'the H100 reservation released',
-    );
-    expect(await holders(ws)).toEqual([]);
-    expect((await h.service.get(ws, 'full')).spec.cloud.type).toBe('byoc');
   });
 });

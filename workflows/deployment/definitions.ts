@@ -43,7 +43,12 @@ export interface CarriedState {
   updatedAt: string;
   autoscaler?: AutoscalerState;
   nextDecisionAt?: number | null;
+  /** BYOC on its linked cluster (set since BYOC_ON_CLUSTERS_PATCH); absent: the older placement. */
+  byocOnClusters?: boolean;
 }
+
+/** Since this patch, BYOC deployments run on their linked cluster, admitted against its node group. */
+export const BYOC_ON_CLUSTERS_PATCH = 'byoc-on-linked-clusters';
 
 /**
  * Updates answer synchronously from their validators (400 / 409 without touching history) and

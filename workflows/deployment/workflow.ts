@@ -8,6 +8,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -16,21 +17,24 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { RevisionStatus } from '../../activities/providers/provider';
-import { ErrorType, quotaExceededIn } from '../domain/errors';
+import { ErrorType, invalidSpecIn, quotaExceededIn } from '../domain/errors';
 import { SA, tagValues } from '../domain/search-attributes';
-import type { DeploymentSpec } from '../domain/spec';
+import type { DeploymentSpec, RuntimeTarget } from '../domain/spec';
 import {
   canonicalJson,
   changesWhatRuns,
   describeViolations,
   gpuDemand,
+  placementChange,
+  runtimeTargetOf,
   validateSpec,
 } from '../domain/spec';
+import { nodeGroupActivities } from '../node-group-activities';
 import type { GpuDemand } from '../quota/definitions';
 import { combineDemands } from '../quota/ledger';
 import { rolloutWorkflow } from '../rollout/workflow';
 import type { RolloutResult } from '../rollout/definitions';
-import type { DeploymentWorkflowInput } from './definitions';
+import { BYOC_ON_CLUSTERS_PATCH, type DeploymentWorkflowInput } from './definitions';
 import {
   admissionUpdate,
   deleteUpdate,
@@ -77,9 +81,22 @@ const watcher = proxyActivities<Activities>({
 export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promise<void> {
   const d = new DeploymentEntity(input, new Date());
   const holder = workflowInfo().workflowId;
-  let admission: 'pending' | 'accepted' | { rejected: string } = input.carried
-    ? 'accepted'
-    : 'pending';
+  /**
+   * BYOC deployments run on their linked cluster and hold their node group's GPUs. Deployments
+   * created before that (patch absent) keep running where they were, with no reservation.
+   */
+  const byocOnClusters =
+    d.spec.cloud.type === 'byoc' &&
+    (input.carried ? input.carried.byocOnClusters === true : patched(BYOC_ON_CLUSTERS_PATCH));
+  /** Where replicas run: fixed at create, since an edit cannot change the cloud or cluster. */
+  const target: RuntimeTarget = byocOnClusters ? runtimeTargetOf(d.spec) : { type: 'dedicated' };
+  const demandOf = (spec: DeploymentSpec): GpuDemand =>
+    spec.cloud.type === 'byoc' && !byocOnClusters ? {} : gpuDemand(spec);
+  /** The target for runtime activities; left out for dedicated, so their inputs stay as they were. */
+  const targeted = () => (target.type === 'byoc' ? { target } : {});
+  let admission:
+    'pending' | 'accepted' | { rejected: string; type: ErrorType; details?: unknown[] } =
+    input.carried ? 'accepted' : 'pending';
   let handlerBusy = false;
   /** The spec of the revision that runs: what a failed rollout goes back to. */
   let activeSpec: DeploymentSpec = d.spec;
@@ -122,8 +139,9 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     await condition(() => admission !== 'pending');
     if (typeof admission === 'object') {
       throw ApplicationFailure.create({
-        type: ErrorType.QuotaExceeded,
+        type: admission.type,
         message: admission.rejected,
+        ...(admission.details ? { details: admission.details } : {}),
         nonRetryable: true,
       });
     }
@@ -135,15 +153,14 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     (spec) =>
       exclusively(async () => {
         requireState('edit', 'running', 'paused');
-        const next = parseSpec(spec);
+        const next = parseEdit(spec);
         const now = () => new Date();
         const runs = changesWhatRuns(d.spec, next);
+        if (runs && byocOnClusters) await checkPlacement(next);
         if (d.state === 'running') {
           // A rollout may end on either spec (success or rollback): hold enough for both until then.
-          const demand = runs
-            ? combineDemands(gpuDemand(d.spec), gpuDemand(next))
-            : gpuDemand(next);
-          if (canonicalJson(demand) !== canonicalJson(gpuDemand(d.spec))) await reserve(demand);
+          const demand = runs ? combineDemands(demandOf(d.spec), demandOf(next)) : demandOf(next);
+          if (canonicalJson(demand) !== canonicalJson(demandOf(d.spec))) await reserve(demand);
         }
         d.spec = next;
         if (d.state !== 'paused') {
@@ -180,7 +197,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     {
       validator: (spec) => {
         requireState('edit', 'running', 'paused');
-        parseSpec(spec);
+        parseEdit(spec);
       },
     },
   );
@@ -209,7 +226,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     () =>
       exclusively(async () => {
         requireState('resume', 'paused');
-        await reserve(gpuDemand(d.spec));
+        await reserve(demandOf(d.spec));
         d.state = 'running';
         d.desiredReplicas = initialReplicas(d.spec);
         d.record(
@@ -260,6 +277,25 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     return result.value;
   }
 
+  /** An edit's spec: valid on its own, and on the same cloud and cluster. */
+  function parseEdit(spec: DeploymentSpec): DeploymentSpec {
+    const next = parseSpec(spec);
+    const moved = placementChange(d.spec, next);
+    if (moved) {
+      throw ApplicationFailure.create({
+        type: ErrorType.InvalidSpec,
+        message: describeViolations([moved]),
+        details: [[moved]],
+        nonRetryable: true,
+      });
+    }
+    return next;
+  }
+
+  /** Surface an activity's own domain failure (what is left, which field), not the wrapper. */
+  const firstHand = (err: unknown) =>
+    (err instanceof ActivityFailure && (quotaExceededIn(err) ?? invalidSpecIn(err))) || err;
+
   /** Reserve these GPUs for this deployment, replacing what it held (none: release). */
   async function reserve(gpus: GpuDemand): Promise<void> {
     try {
@@ -267,8 +303,37 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         await quick.reserveQuota({ workspace: d.workspace, holder, gpus });
       else await quick.releaseQuota({ workspace: d.workspace, holder });
     } catch (err) {
-      // Surface the ledger's own failure (type quota_exceeded, with what is left), not the wrapper.
-      throw (err instanceof ActivityFailure && quotaExceededIn(err)) || err;
+      throw firstHand(err);
+    }
+  }
+
+  /** BYOC: the linked cluster has the node group, and a replica fits one of its nodes. */
+  async function checkPlacement(spec: DeploymentSpec): Promise<string> {
+    try {
+      return (await quick.checkPlacement({ workspace: d.workspace, spec })).message;
+    } catch (err) {
+      throw firstHand(err);
+    }
+  }
+
+  /** BYOC: grow the node group (if needed) before asking for more replicas on it. */
+  async function ensureNodeGroupCapacity(revision: number, replicas: number): Promise<void> {
+    if (!byocOnClusters || replicas === 0) return;
+    const sized = await nodeGroupActivities.ensureNodeGroupCapacity({
+      deploymentId: d.id,
+      revision,
+      replicas,
+      spec: d.spec,
+      target,
+    });
+    if (sized.message) {
+      d.record(
+        new Date(),
+        'Capacity',
+        sized.grew ? 'NodeGroupScaled' : 'NodeGroupNotScaled',
+        sized.message,
+        revision,
+      );
     }
   }
 
@@ -289,14 +354,16 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   }
 
   async function bringUp(): Promise<void> {
+    await ensureNodeGroupCapacity(d.revision, d.desiredReplicas);
     const now = new Date();
     const status = await quick.applyRevision({
       deploymentId: d.id,
       revision: d.revision,
       replicas: d.desiredReplicas,
       spec: d.spec,
+      ...targeted(),
     });
-    await quick.routeTraffic({ deploymentId: d.id, revision: d.revision });
+    await quick.routeTraffic({ deploymentId: d.id, revision: d.revision, ...targeted() });
     d.activeRevision = d.revision;
     d.appliedReplicas = d.desiredReplicas;
     d.unreadySince = undefined;
@@ -311,7 +378,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   }
 
   async function halt(): Promise<void> {
-    await quick.removeDeployment({ deploymentId: d.id });
+    await quick.removeDeployment({ deploymentId: d.id, ...targeted() });
     await quick.releaseQuota({ workspace: d.workspace, holder });
     d.activeRevision = null;
     d.appliedReplicas = 0;
@@ -340,6 +407,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
               replicas: d.desiredReplicas,
               spec: d.spec,
               readinessTimeoutSeconds: d.spec.readinessTimeoutSeconds,
+              ...targeted(),
             },
           ],
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
@@ -381,18 +449,20 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   /** Applies the replica count decided (by the autoscaler or an edit, which recorded why). */
   async function scaleInPlace(): Promise<void> {
     const to = d.desiredReplicas;
+    if (to > d.appliedReplicas) await ensureNodeGroupCapacity(d.activeRevision!, to);
     const status = await quick.applyRevision({
       deploymentId: d.id,
       revision: d.activeRevision!,
       replicas: to,
       spec: d.spec,
+      ...targeted(),
     });
     d.appliedReplicas = to;
     d.observe(status, new Date());
   }
 
   async function tearDown(): Promise<void> {
-    await quick.removeDeployment({ deploymentId: d.id });
+    await quick.removeDeployment({ deploymentId: d.id, ...targeted() });
     await quick.releaseQuota({ workspace: d.workspace, holder });
     d.activeRevision = null;
     d.readyReplicas = 0;
@@ -435,6 +505,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
           revision,
           known: { ...known, exists: true },
           maxWaitMs: WATCH_MAX_WAIT_MS,
+          ...targeted(),
         }),
       )
       .then(
@@ -520,18 +591,30 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
 
   if (!input.carried) {
     syncSearchAttributes();
+    let placed: string | undefined;
     try {
-      await reserve(gpuDemand(d.spec));
+      if (byocOnClusters) placed = await checkPlacement(d.spec);
+      await reserve(demandOf(d.spec));
     } catch (err) {
-      if (!(err instanceof ApplicationFailure && err.type === ErrorType.QuotaExceeded)) throw err;
-      const message = err.message;
-      admission = { rejected: message };
+      if (!(
+        err instanceof ApplicationFailure &&
+        (err.type === ErrorType.QuotaExceeded || err.type === ErrorType.InvalidSpec)
+      ))
+        throw err;
+      const type = err.type;
+      admission = { rejected: err.message, type, details: [...(err.details ?? [])] };
       d.state = 'failed';
-      d.record(new Date(), 'Quota', 'QuotaExceeded', message);
+      d.record(
+        new Date(),
+        type === ErrorType.QuotaExceeded ? 'Quota' : 'Capacity',
+        type === ErrorType.QuotaExceeded ? 'QuotaExceeded' : 'PlacementRejected',
+        err.message,
+      );
       syncSearchAttributes();
       await condition(allHandlersFinished);
       return;
     }
+    if (placed) d.record(new Date(), 'Capacity', 'Placed', placed);
     admission = 'accepted';
     d.record(
       new Date(),
@@ -565,13 +648,13 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         decisionDue = true;
         break;
       case 'rollOut': {
-        const held = combineDemands(gpuDemand(activeSpec), gpuDemand(d.spec));
+        const held = combineDemands(demandOf(activeSpec), demandOf(d.spec));
         await stopWatch();
         await rollOut();
         activeSpec = d.spec;
         // Back to the demand of the spec that won; never more than was held, so it always fits.
-        if (stateNow() !== 'deleting' && canonicalJson(held) !== canonicalJson(gpuDemand(d.spec))) {
-          await reserve(gpuDemand(d.spec));
+        if (stateNow() !== 'deleting' && canonicalJson(held) !== canonicalJson(demandOf(d.spec))) {
+          await reserve(demandOf(d.spec));
         }
         break;
       }
@@ -593,7 +676,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
               workspace: d.workspace,
               name: d.name,
               spec: d.spec,
-              carried: { ...d.carried(), autoscaler, nextDecisionAt },
+              carried: { ...d.carried(), autoscaler, nextDecisionAt, byocOnClusters },
             });
           }
           break;

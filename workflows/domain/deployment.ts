@@ -32,6 +32,7 @@ export const EVENT_TYPES = [
   'Restart',
   'Rollout',
   'Quota',
+  'Capacity',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -58,4 +59,9 @@ export interface DeploymentView {
 
 export function deploymentId(workspace: string, name: string): string {
   return `${workspace}/${name}`;
+}
+
+/** The workspace part of a deployment id (`workspace/name`). */
+export function workspaceOf(id: string): string {
+  return id.slice(0, id.indexOf('/'));
 }

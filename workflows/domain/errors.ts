@@ -27,3 +27,19 @@ export function quotaExceededIn(err: unknown): ApplicationFailure | undefined {
     nonRetryable: true,
   });
 }
+
+/**
+ * An `invalid_spec` failure raised by an activity (a BYOC cluster or node group the spec names
+ * that does not exist or does not fit), re-created first-hand with its field-level details.
+ */
+export function invalidSpecIn(err: unknown): ApplicationFailure | undefined {
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (!(cause instanceof ApplicationFailure) || cause.type !== ErrorType.InvalidSpec)
+    return undefined;
+  return ApplicationFailure.create({
+    type: ErrorType.InvalidSpec,
+    message: cause.message,
+    details: cause.details ? [...cause.details] : [],
+    nonRetryable: true,
+  });
+}

@@ -153,6 +153,8 @@ export const byocCloudSchema = z.strictObject({
     .min(1, 'nodeGroup is required')
     .max(63)
     .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'nodeGroup must be letters, digits, "-" and "_"'),
+  /** GPUs of the node group's type each replica gets; at most a node's GPUs (checked at admission). */
+  gpusPerReplica: z.number().int().min(1).max(8).default(1),
   resources: byocResourcesSchema,
 });
 
@@ -540,10 +542,60 @@ export function quotaDemand(spec: DeploymentSpec): { accelerator: string; gpus: 
   };
 }
 
-/** The same demand keyed by accelerator type ({} for BYOC), as the quota ledger takes it. */
+/** The ledger key of a BYOC node group: its capacity is the quota of BYOC deployments. */
+export const NODE_GROUP_QUOTA_PREFIX = 'byoc:';
+export function nodeGroupQuotaKey(cluster: string, nodeGroup: string): string {
+  return `${NODE_GROUP_QUOTA_PREFIX}${cluster}/${nodeGroup}`;
+}
+export function parseNodeGroupQuotaKey(key: string): { cluster: string; nodeGroup: string } | null {
+  if (!key.startsWith(NODE_GROUP_QUOTA_PREFIX)) return null;
+  const [cluster, nodeGroup] = key.slice(NODE_GROUP_QUOTA_PREFIX.length).split('/');
+  return cluster && nodeGroup ? { cluster, nodeGroup } : null;
+}
+
+/**
+ * What the quota ledger holds for a deployment, keyed by accelerator type (dedicated) or by node
+ * group (BYOC: `byoc:{cluster}/{nodeGroup}`, whose limit is the node group's GPU capacity).
+ */
 export function gpuDemand(spec: DeploymentSpec): Record<string, number> {
   const demand = quotaDemand(spec);
-  return demand ? { [demand.accelerator]: demand.gpus } : {};
+  if (demand) return { [demand.accelerator]: demand.gpus };
+  if (spec.cloud.type !== 'byoc') return {};
+  return {
+    [nodeGroupQuotaKey(spec.cloud.cluster, spec.cloud.nodeGroup)]:
+      spec.cloud.gpusPerReplica * spec.scaling.maxReplicas,
+  };
+}
+
+/** Where a deployment's replicas run. Fixed at create: an edit cannot move a deployment. */
+export type RuntimeTarget = { type: 'dedicated' } | { type: 'byoc'; cluster: string };
+
+export function runtimeTargetOf(spec: Pick<DeploymentSpec, 'cloud'>): RuntimeTarget {
+  return spec.cloud.type === 'byoc'
+    ? { type: 'byoc', cluster: spec.cloud.cluster }
+    : { type: 'dedicated' };
+}
+
+/**
+ * An edit that would move the deployment to another cloud or cluster: replicas, Service and quota
+ * live there, so moving is a new deployment (create the new one, then delete this one).
+ */
+export function placementChange(before: DeploymentSpec, after: DeploymentSpec): Violation | null {
+  const from = runtimeTargetOf(before);
+  const to = runtimeTargetOf(after);
+  if (from.type !== to.type) {
+    return {
+      path: 'cloud.type',
+      message: `cloud.type cannot change from "${from.type}" to "${to.type}": create a new deployment there, then delete this one`,
+    };
+  }
+  if (from.type === 'byoc' && to.type === 'byoc' && from.cluster !== to.cluster) {
+    return {
+      path: 'cloud.cluster',
+      message: `cloud.cluster cannot change from "${from.cluster}" to "${to.cluster}": create a new deployment on that cluster, then delete this one`,
+    };
+  }
+  return null;
 }
 
 /** JSON with sorted keys, for order-insensitive comparison. */

@@ -1,4 +1,5 @@
 /** Pure quota arithmetic, apart from the workflow that serialises access to it. */
+import { parseNodeGroupQuotaKey } from '../domain/spec';
 import type { GpuDemand, Reservation, ReserveRequest } from './definitions';
 
 export function reservedByType(reservations: readonly Reservation[]): Record<string, number> {
@@ -22,11 +23,14 @@ export function checkReservation(
     const limit = request.limits[type] ?? 0;
     const available = Math.max(0, limit - (used[type] ?? 0));
     if (gpus > available) {
+      const group = parseNodeGroupQuotaKey(type);
       return {
         ok: false,
-        message:
-          `quota exceeded for ${type}: ${gpus} GPUs requested ` +
-          `(accelerator count x maxReplicas), ${available} of ${limit} available in this workspace`,
+        message: group
+          ? `node group ${group.nodeGroup} of cluster ${group.cluster} is full: ${gpus} GPUs requested ` +
+            `(gpusPerReplica x maxReplicas), ${available} of ${limit} free at its maximum size`
+          : `quota exceeded for ${type}: ${gpus} GPUs requested ` +
+            `(accelerator count x maxReplicas), ${available} of ${limit} available in this workspace`,
       };
     }
   }

@@ -1,6 +1,6 @@
 /** The rolling-update child workflow's contract. Its ID is `rolloutWorkflowId(...)`. */
 import type { DeploymentEvent } from '../domain/deployment';
-import type { DeploymentSpec } from '../domain/spec';
+import type { DeploymentSpec, RuntimeTarget } from '../domain/spec';
 
 export const ROLLOUT_WORKFLOW_TYPE = 'rolloutWorkflow';
 
@@ -12,6 +12,8 @@ export interface RolloutInput {
   replicas: number;
   spec: DeploymentSpec;
   readinessTimeoutSeconds: number;
+  /** Where the revisions run; absent (older histories): the dedicated runtime. */
+  target?: RuntimeTarget;
 }
 
 export interface RolloutResult {

@@ -1,6 +1,7 @@
 import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { DeploymentEvent } from '../domain/deployment';
+import { nodeGroupActivities } from '../node-group-activities';
 import type { RolloutInput, RolloutResult } from './definitions';
 
 const { applyRevision, routeTraffic, removeRevision } = proxyActivities<Activities>({
@@ -30,9 +31,14 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       message,
       revision: toRevision,
     });
-  const ref = { deploymentId, revision: toRevision };
+  const target = input.target ? { target: input.target } : {};
+  const ref = { deploymentId, revision: toRevision, ...target };
 
   try {
+    if (input.target?.type === 'byoc') {
+      const sized = await nodeGroupActivities.ensureNodeGroupCapacity({ ...ref, replicas, spec });
+      if (sized.message) step(sized.grew ? 'NodeGroupScaled' : 'NodeGroupNotScaled', sized.message);
+    }
     await applyRevision({ ...ref, replicas, spec });
     step(
       'RevisionCreated',
@@ -70,7 +76,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     step('TrafficSwitched', `traffic switched to revision ${toRevision}`);
 
     if (fromRevision !== null && fromRevision !== toRevision) {
-      await removeRevision({ deploymentId, revision: fromRevision });
+      await removeRevision({ deploymentId, revision: fromRevision, ...target });
       step('OldRevisionRemoved', `revision ${fromRevision} removed`);
     }
     return { outcome: 'succeeded', steps };

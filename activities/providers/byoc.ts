@@ -1,0 +1,243 @@
+/**
+ * BYOC: the customer clusters a workspace has linked (config/clusters.ts), reached through EKS.
+ * For each registered cluster this gives the node groups (with their GPUs), grows a node group
+ * so replicas fit, and a Kubernetes provider that authenticates with an EKS token.
+ *
+ * Credentials come from the secret the registry names, read when needed; they never enter an
+ * activity's input or result, so they never reach workflow history or logs.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { findCluster, type ClusterRegistry, type RegisteredCluster } from '../../config/clusters';
+import { EksNodeGroups, eksToken, type AwsCredentials, type NodeGroupInfo } from './eks';
+import { KubernetesProvider } from './kubernetes';
+import { nodesForReplicas } from './node-group-fit';
+import type { RuntimeProvider } from './provider';
+
+/** EKS accepts a token for 15 minutes; a provider is rebuilt with a fresh one well before. */
+const TOKEN_REUSE_MS = 10 * 60 * 1000;
+/** Node groups change rarely; admission and sizing within this window share one lookup. */
+const NODE_GROUPS_CACHE_MS = 30 * 1000;
+
+const awsCredentialsSchema = z.strictObject({
+  accessKeyId: z.string().min(1),
+  secretAccessKey: z.string().min(1),
+  sessionToken: z.string().min(1).optional(),
+});
+
+/** Why a cluster cannot be used, said to the user against the field they set. */
+export class ClusterError extends Error {
+  constructor(
+    readonly path: 'cloud.cluster' | 'cloud.nodeGroup',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the activities need of BYOC clusters; tests of workflow logic hand in a fake. */
+export interface ByocClusters {
+  /** The node group, with its GPUs and node shape. Throws ClusterError when there is no such thing. */
+  nodeGroup(workspace: string, cluster: string, nodeGroup: string): Promise<NodeGroupInfo>;
+  /** The provider that runs replicas on the cluster (Kubernetes, with an EKS token). */
+  provider(workspace: string, cluster: string): Promise<RuntimeProvider>;
+  /**
+   * Grows the node group (never shrinks it) so every replica we run there fits once `replicas`
+   * of this revision run, and waits until EKS says it is ACTIVE. Returns what changed, if anything.
+   */
+  ensureCapacity(input: {
+    workspace: string;
+    cluster: string;
+    nodeGroup: string;
+    /** The Kubernetes object of the revision being sized, whose count `replicas` replaces. */
+    revisionObject: string;
+    replicas: number;
+    gpusPerReplica: number;
+    heartbeat: (info: NodeGroupInfo) => void;
+  }): Promise<{ grewFrom: number; grewTo: number } | null>;
+}
+
+export interface EksClustersOptions {
+  registry: ClusterRegistry;
+  secretsDir: string;
+  /** The model-server image when the registry names none for the cluster. */
+  image?: string;
+  scaleTimeoutMs: number;
+  pollMs?: number;
+}
+
+export class EksClusters implements ByocClusters {
+  private readonly providers = new Map<string, { provider: KubernetesProvider; until: number }>();
+  private readonly groups = new Map<string, { groups: NodeGroupInfo[]; until: number }>();
+
+  constructor(private readonly options: EksClustersOptions) {}
+
+  async nodeGroup(workspace: string, cluster: string, nodeGroup: string): Promise<NodeGroupInfo> {
+    const groups = await this.nodeGroups(workspace, cluster);
+    const found = groups.find((g) => g.name === nodeGroup);
+    if (!found) {
+      const known = groups.map(
+        (g) => `${g.name} (${g.gpu ? `${g.gpu.count} x ${g.gpu.type}` : 'no GPUs'})`,
+      );
+      throw new ClusterError(
+        'cloud.nodeGroup',
+        `cluster "${cluster}" has no node group "${nodeGroup}"; it has: ${known.join(', ') || 'none'}`,
+      );
+    }
+    return found;
+  }
+
+  /** Every node group of the cluster, with GPU type and node shape (cached briefly). */
+  async nodeGroups(workspace: string, cluster: string): Promise<NodeGroupInfo[]> {
+    const registered = this.cluster(workspace, cluster);
+    const key = `${workspace}/${cluster}`;
+    const cached = this.groups.get(key);
+    if (cached && cached.until > Date.now()) return cached.groups;
+    const groups = await this.eks(registered)
+      .discover(registered.eksClusterName)
+      .catch((err: unknown) => {
+        throw notFound(err)
+          ? new ClusterError(
+              'cloud.cluster',
+              `EKS has no cluster "${registered.eksClusterName}" in ${registered.region} (registered as "${cluster}")`,
+            )
+          : err;
+      });
+    this.groups.set(key, { groups, until: Date.now() + NODE_GROUPS_CACHE_MS });
+    return groups;
+  }
+
+  async provider(workspace: string, cluster: string): Promise<KubernetesProvider> {
+    const registered = this.cluster(workspace, cluster);
+    const key = `${workspace}/${cluster}`;
+    const cached = this.providers.get(key);
+    if (cached && cached.until > Date.now()) return cached.provider;
+    const provider = new KubernetesProvider({
+      kubeconfig: await this.kubeconfig(registered),
+      namespace: registered.namespace,
+      ...((registered.image ?? this.options.image)
+        ? { image: registered.image ?? this.options.image }
+        : {}),
+    });
+    this.providers.set(key, { provider, until: Date.now() + TOKEN_REUSE_MS });
+    return provider;
+  }
+
+  async ensureCapacity(input: Parameters<ByocClusters['ensureCapacity']>[0]) {
+    const group = await this.nodeGroup(input.workspace, input.cluster, input.nodeGroup);
+    const gpusPerNode = group.gpu?.count ?? 0;
+    const provider = await this.provider(input.workspace, input.cluster);
+    const others = (await provider.replicasOnNodeGroup(input.nodeGroup)).filter(
+      (r) => r.name !== input.revisionObject,
+    );
+    const replicaGpus = [
+      ...others.flatMap((r) => Array<number>(r.replicas).fill(r.gpusPerReplica)),
+      ...Array<number>(input.replicas).fill(input.gpusPerReplica),
+    ].filter((gpus) => gpus > 0);
+    const nodes = nodesForReplicas(replicaGpus, gpusPerNode);
+    if (nodes <= group.size.desired) return null;
+    const registered = this.cluster(input.workspace, input.cluster);
+    const grown = await this.eks(registered).ensureNodes(
+      registered.eksClusterName,
+      input.nodeGroup,
+      Math.min(nodes, group.size.max),
+      {
+        timeoutMs: this.options.scaleTimeoutMs,
+        pollMs: this.options.pollMs ?? 5000,
+        heartbeat: input.heartbeat,
+      },
+    );
+    this.groups.delete(`${input.workspace}/${input.cluster}`);
+    return { grewFrom: group.size.desired, grewTo: grown.size.desired };
+  }
+
+  private cluster(workspace: string, name: string): RegisteredCluster {
+    const found = findCluster(this.options.registry, workspace, name);
+    if (!found) {
+      throw new ClusterError(
+        'cloud.cluster',
+        `no cluster "${name}" is linked to workspace "${workspace}" (clusters are registered in CLUSTERS_FILE)`,
+      );
+    }
+    return found;
+  }
+
+  private eks(cluster: RegisteredCluster): EksNodeGroups {
+    return new EksNodeGroups({
+      region: cluster.region,
+      ...(cluster.credentialsSecret
+        ? { credentials: this.credentials(cluster.credentialsSecret) }
+        : {}),
+      ...(cluster.awsEndpoint ? { endpoint: cluster.awsEndpoint } : {}),
+    });
+  }
+
+  /** A kubeconfig for the cluster's API: EKS's endpoint and CA (or the registry's), an EKS token. */
+  private async kubeconfig(cluster: RegisteredCluster): Promise<KubeConfig> {
+    const eks = this.eks(cluster);
+    const reported = cluster.kubernetes
+      ? undefined
+      : await eks.describeCluster(cluster.eksClusterName);
+    const server = cluster.kubernetes?.server ?? reported?.endpoint;
+    if (!server) {
+      throw new ClusterError(
+        'cloud.cluster',
+        `EKS reports no API endpoint for cluster "${cluster.eksClusterName}" (status ${reported?.status ?? 'unknown'})`,
+      );
+    }
+    const token = await eksToken(cluster.eksClusterName, {
+      region: cluster.region,
+      credentials: await eks.credentials(),
+      ...(cluster.awsEndpoint ? { endpoint: cluster.awsEndpoint } : {}),
+    });
+    const kubeconfig = new KubeConfig();
+    kubeconfig.loadFromOptions({
+      clusters: [
+        {
+          name: cluster.name,
+          server,
+          skipTLSVerify: cluster.kubernetes?.insecureSkipTlsVerify ?? false,
+          ...(cluster.kubernetes?.caFile
+            ? { caFile: cluster.kubernetes.caFile }
+            : reported?.caData
+              ? { caData: reported.caData }
+              : {}),
+        },
+      ],
+      users: [{ name: 'eks', token }],
+      contexts: [{ name: cluster.name, cluster: cluster.name, user: 'eks' }],
+      currentContext: cluster.name,
+    });
+    return kubeconfig;
+  }
+
+  /** A secret by name: `<SECRETS_DIR>/<name>.json`. Errors name the secret, never its content. */
+  private credentials(name: string): AwsCredentials {
+    const file = path.join(this.options.secretsDir, `${name}.json`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      const why =
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not JSON';
+      throw new ClusterError(
+        'cloud.cluster',
+        `the cluster's credentials secret "${name}" ${why} (${file})`,
+      );
+    }
+    const parsed = awsCredentialsSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ClusterError(
+        'cloud.cluster',
+        `the cluster's credentials secret "${name}" must hold accessKeyId and secretAccessKey`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+function notFound(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ResourceNotFoundException';
+}
