@@ -9,7 +9,7 @@ import { findModel } from '../workflows/domain/catalog';
 import { workspaceOf } from '../workflows/domain/deployment';
 import { ErrorType } from '../workflows/domain/errors';
 import type { DeploymentSpec, RuntimeTarget, Violation } from '../workflows/domain/spec';
-import { ClusterError, type ByocClusters } from './providers/byoc';
+import { ClusterError, type ByocClusters, type NodeGroupGrowth } from './providers/byoc';
 import { revisionName } from './providers/kubernetes-manifests';
 import { nodeGroupGpuCapacity, replicaFitViolations } from './providers/node-group-fit';
 import type { RevisionStatus, RevisionTemplate, RuntimeProvider } from './providers/provider';
@@ -69,6 +69,22 @@ export function templateFor(spec: DeploymentSpec, catalog: Catalog): RevisionTem
         }),
     ...(spec.ssh?.enabled ? { ssh: { runtime: spec.ssh.runtime, users: spec.ssh.users } } : {}),
   };
+}
+
+/** What sizing a node group did, for the deployment's events. */
+export function growthMessage(
+  nodeGroup: string,
+  grown: NodeGroupGrowth,
+  replicas: number,
+  revision: number,
+): string {
+  const grew =
+    grown.grewTo > grown.grewFrom
+      ? `node group ${nodeGroup} grown from ${grown.grewFrom} to ${grown.grewTo} node(s) for ${replicas} replica(s) of revision ${revision}`
+      : `node group ${nodeGroup} is at its maximum of ${grown.max} node(s)`;
+  return grown.needed > grown.grewTo
+    ? `${grew}; ${grown.needed} node(s) are needed, so replicas that do not fit stay Pending`
+    : grew;
 }
 
 /** A cluster problem the user can fix, as the non-retryable invalid_spec failure the API shows. */
@@ -180,12 +196,10 @@ export function createRuntimeActivities({ provider, clusters, catalog }: Runtime
             heartbeat: (info) => ctx.heartbeat({ status: info.status, desired: info.size.desired }),
           }),
         );
-        return grown
-          ? {
-              grew: true,
-              message: `node group ${cloud.nodeGroup} grown from ${grown.grewFrom} to ${grown.grewTo} node(s) for ${replicas} replica(s) of revision ${revision}`,
-            }
-          : { message: null, grew: false };
+        return {
+          grew: !!grown && grown.grewTo > grown.grewFrom,
+          message: grown ? growthMessage(cloud.nodeGroup, grown, replicas, revision) : null,
+        };
       } catch (err) {
         if (err instanceof ApplicationFailure) throw err;
         return {

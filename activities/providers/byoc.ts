@@ -21,7 +21,7 @@ const TOKEN_REUSE_MS = 10 * 60 * 1000;
 /** Node groups change rarely; admission and sizing within this window share one lookup. */
 const NODE_GROUPS_CACHE_MS = 30 * 1000;
 
-const awsCredentialsSchema = z.strictObject({
+const awsCredentialsSchema = z.object({
   accessKeyId: z.string().min(1),
   secretAccessKey: z.string().min(1),
   sessionToken: z.string().min(1).optional(),
@@ -35,6 +35,14 @@ export class ClusterError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A node group sized for more replicas: from and to (equal when it is at its maximum), and the nodes needed. */
+export interface NodeGroupGrowth {
+  grewFrom: number;
+  grewTo: number;
+  needed: number;
+  max: number;
 }
 
 /** What the activities need of BYOC clusters; tests of workflow logic hand in a fake. */
@@ -56,7 +64,7 @@ export interface ByocClusters {
     replicas: number;
     gpusPerReplica: number;
     heartbeat: (info: NodeGroupInfo) => void;
-  }): Promise<{ grewFrom: number; grewTo: number } | null>;
+  }): Promise<NodeGroupGrowth | null>;
 }
 
 export interface EksClustersOptions {
@@ -136,13 +144,21 @@ export class EksClusters implements ByocClusters {
       ...others.flatMap((r) => Array<number>(r.replicas).fill(r.gpusPerReplica)),
       ...Array<number>(input.replicas).fill(input.gpusPerReplica),
     ].filter((gpus) => gpus > 0);
-    const nodes = nodesForReplicas(replicaGpus, gpusPerNode);
-    if (nodes <= group.size.desired) return null;
+    const needed = nodesForReplicas(replicaGpus, gpusPerNode);
+    const target = Math.min(needed, group.size.max);
+    if (needed <= group.size.desired) return null;
+    if (target <= group.size.desired)
+      return {
+        grewFrom: group.size.desired,
+        grewTo: group.size.desired,
+        needed,
+        max: group.size.max,
+      };
     const registered = this.cluster(input.workspace, input.cluster);
     const grown = await this.eks(registered).ensureNodes(
       registered.eksClusterName,
       input.nodeGroup,
-      Math.min(nodes, group.size.max),
+      target,
       {
         timeoutMs: this.options.scaleTimeoutMs,
         pollMs: this.options.pollMs ?? 5000,
@@ -150,7 +166,12 @@ export class EksClusters implements ByocClusters {
       },
     );
     this.groups.delete(`${input.workspace}/${input.cluster}`);
-    return { grewFrom: group.size.desired, grewTo: grown.size.desired };
+    return {
+      grewFrom: group.size.desired,
+      grewTo: grown.size.desired,
+      needed,
+      max: group.size.max,
+    };
   }
 
   private cluster(workspace: string, name: string): RegisteredCluster {

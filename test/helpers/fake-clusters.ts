@@ -56,6 +56,6 @@ export class FakeClusters implements ByocClusters {
     const from = group.size.desired;
     group.size.desired = Math.min(nodes, group.size.max);
     this.growths.push({ nodeGroup: input.nodeGroup, from, to: group.size.desired });
-    return { grewFrom: from, grewTo: group.size.desired };
+    return { grewFrom: from, grewTo: group.size.desired, needed: nodes, max: group.size.max };
   }
 }

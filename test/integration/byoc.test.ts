@@ -1,0 +1,238 @@
+/**
+ * BYOC end to end on real servers: a workspace links an EKS cluster (moto for EKS, EC2 and STS),
+ * whose Kubernetes API is the local control plane with kwok GPU nodes, authenticating our EKS
+ * token through webhook token authentication (a stand-in aws-iam-authenticator). The real
+ * workflows run on a dev server; the worker's activities use the real EksClusters.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateNodegroupCommand, DescribeNodegroupCommand, EKSClient } from '@aws-sdk/client-eks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EksClusters } from '../../activities/providers/byoc';
+import { KubernetesProvider } from '../../activities/providers/kubernetes';
+import { objectName } from '../../activities/providers/kubernetes-manifests';
+import { DomainError } from '../../api/deployment-service';
+import { clustersSchema } from '../../config/clusters';
+import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
+import { dedicatedSpec } from '../helpers/catalog';
+import { startByocCluster, type ByocCluster } from '../helpers/eks-authenticator';
+import { startHarness, waitFor, type Harness } from '../helpers/harness';
+
+let byoc: ByocCluster;
+let h: Harness;
+let secretsDir: string;
+const ws = 'team';
+const EKS_NAME = 'byoc-eks';
+
+beforeAll(async () => {
+  byoc = await startByocCluster({ cluster: EKS_NAME, namespace: 'byoc' });
+  // One EKS node group of p5.48xlarge (8 x H100 each), empty: the kwok nodes gpu-h100-0 and -1
+  // stand for the two nodes it may grow to.
+  await new EKSClient(byoc.access).send(
+    new CreateNodegroupCommand({
+      clusterName: EKS_NAME,
+      nodegroupName: 'gpu-h100',
+      nodeRole: 'arn:aws:iam::123456789012:role/node',
+      subnets: ['subnet-1'],
+      instanceTypes: ['p5.48xlarge'],
+      scalingConfig: { minSize: 0, maxSize: 2, desiredSize: 0 },
+    }),
+  );
+  secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-secrets-'));
+  fs.writeFileSync(path.join(secretsDir, 'aws-team.json'), JSON.stringify(byoc.access.credentials));
+  const server = byoc.controlPlane.kubeconfig.getCurrentCluster()?.server;
+  if (!server) throw new Error('the control plane kubeconfig names no server');
+  // What an operator writes in CLUSTERS_FILE, parsed by the same schema.
+  const registry = clustersSchema.parse({
+    [ws]: {
+      'team-eks': {
+        provider: 'eks',
+        region: byoc.access.region,
+        eksClusterName: EKS_NAME,
+        credentialsSecret: 'aws-team',
+        namespace: byoc.namespace,
+        awsEndpoint: byoc.moto.endpoint,
+        kubernetes: { server, insecureSkipTlsVerify: true },
+      },
+    },
+  });
+  h = await startHarness();
+  await byoc.controlPlane.kubectl('create', 'namespace', 'dedicated');
+  await h.startWorker(
+    new KubernetesProvider({ kubeconfig: byoc.controlPlane.kubeconfig, namespace: 'dedicated' }),
+    new EksClusters({ registry, secretsDir, scaleTimeoutMs: 30_000, pollMs: 200 }),
+  );
+}, 180_000);
+afterAll(async () => {
+  await h?.stop();
+  await byoc?.stop();
+  if (secretsDir) fs.rmSync(secretsDir, { recursive: true, force: true });
+}, 60_000);
+
+const kubectl = (...args: string[]) => byoc.controlPlane.kubectl(...args);
+const get = (name: string) => () => h.service.get(ws, name);
+const namesIn = async (namespace: string) =>
+  (await kubectl('get', 'deployments,services,pods', '-n', namespace, '-o', 'name'))
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+
+function byocSpec(overrides: Record<string, unknown> = {}) {
+  return dedicatedSpec({
+    cloud: {
+      type: 'byoc',
+      cluster: 'team-eks',
+      nodeGroup: 'gpu-h100',
+      gpusPerReplica: 8,
+      resources: { cpuRequest: '4', cpuLimit: '8', memoryRequest: '32Gi', memoryLimit: '64Gi' },
+    },
+    scaling: { minReplicas: 1, maxReplicas: 1, metric: 'concurrency', threshold: 8 },
+    ...overrides,
+  });
+}
+
+async function nodeGroupSize(): Promise<number | undefined> {
+  const described = await new EKSClient(byoc.access).send(
+    new DescribeNodegroupCommand({ clusterName: EKS_NAME, nodegroupName: 'gpu-h100' }),
+  );
+  return described.nodegroup?.scalingConfig?.desiredSize;
+}
+
+interface Pod {
+  metadata: { labels: Record<string, string> };
+  spec: {
+    nodeName?: string;
+    containers: {
+      resources: { limits: Record<string, string>; requests: Record<string, string> };
+    }[];
+  };
+}
+async function pods(): Promise<Pod[]> {
+  return (
+    JSON.parse(await kubectl('get', 'pods', '-n', byoc.namespace, '-o', 'json')) as {
+      items: Pod[];
+    }
+  ).items;
+}
+
+describe('a BYOC deployment on a linked EKS cluster', () => {
+  it('runs its whole lifecycle there: node group grown first, EKS token, rollout, pause, resume, delete', async () => {
+    const reviewsBefore = byoc.authenticator.reviews.length;
+    await h.service.create(ws, { name: 'llm', ...byocSpec() });
+    const healthy = await waitFor(get('llm'), (v) => v.health === 'Healthy', 'Healthy', 60_000);
+    expect(healthy.replicas).toEqual({ desired: 1, ready: 1 });
+
+    // placed on the node group, grown from 0 to 1 node before the replica was asked for
+    expect(await nodeGroupSize()).toBe(1);
+    const events = await h.service.events(ws, 'llm');
+    const reasons = events.map((e) => e.reason);
+    expect(events.find((e) => e.reason === 'Placed')?.message).toMatch(
+      /node group gpu-h100 of cluster team-eks: p5\.48xlarge, 8 x H100 per node, 0 of at most 2 nodes \(16 GPUs\)/,
+    );
+    expect(events.find((e) => e.reason === 'NodeGroupScaled')?.message).toMatch(
+      /grown from 0 to 1 node/,
+    );
+    expect(reasons.indexOf('NodeGroupScaled')).toBeLessThan(reasons.indexOf('Provisioned'));
+
+    // the replica runs on a gpu-h100 node with the spec's GPUs, CPU and memory
+    const [pod, ...others] = await pods();
+    expect(others).toEqual([]);
+    expect(pod?.spec.nodeName).toMatch(/^gpu-h100-\d$/);
+    expect(pod?.spec.containers[0]?.resources).toMatchObject({
+      limits: { 'nvidia.com/gpu': '8', cpu: '8', memory: '64Gi' },
+      requests: { cpu: '4', memory: '32Gi' },
+    });
+    expect(await namesIn('dedicated')).toEqual([]);
+
+    // every call went through the EKS token, accepted by the apiserver's webhook
+    const reviews = byoc.authenticator.reviews.slice(reviewsBefore);
+    expect(reviews.length).toBeGreaterThan(0);
+    expect(reviews.every((r) => r.authenticated)).toBe(true);
+    expect(reviews[0]?.user?.groups).toContain(byoc.group);
+
+    // an edit of the model is a rollout; both revisions need a node: the group grows to 2
+    await h.service.edit(ws, 'llm', { spec: { model: 'fast-model-v2' } });
+    const rolled = await waitFor(
+      get('llm'),
+      (v) => v.revision === 2 && v.state === 'running' && v.health === 'Healthy',
+      'revision 2 live',
+      60_000,
+    );
+    expect(rolled.spec.model).toBe('fast-model-v2');
+    expect(await nodeGroupSize()).toBe(2);
+    const selector = JSON.parse(
+      await kubectl(
+        'get',
+        'service',
+        objectName(`${ws}/llm`),
+        '-n',
+        byoc.namespace,
+        '-o',
+        'jsonpath={.spec.selector}',
+      ),
+    ) as Record<string, string>;
+    expect(selector['model-deployments.dev/revision']).toBe('2');
+    const rollout = (await h.service.events(ws, 'llm'))
+      .filter((e) => e.revision === 2)
+      .map((e) => e.reason);
+    expect(rollout.indexOf('NodeGroupScaled')).toBeLessThan(rollout.indexOf('RevisionCreated'));
+    expect(rollout.indexOf('RevisionReady')).toBeLessThan(rollout.indexOf('TrafficSwitched'));
+    await waitFor(
+      pods,
+      (p) => p.length === 1 && p[0]?.metadata.labels['model-deployments.dev/revision'] === '2',
+      'only revision 2 pods',
+      30_000,
+    );
+
+    // pause removes the replicas, resume brings them back
+    await h.service.pause(ws, 'llm');
+    await waitFor(pods, (p) => p.length === 0, 'no pods while paused', 30_000);
+    await h.service.resume(ws, 'llm');
+    await waitFor(
+      get('llm'),
+      (v) => v.health === 'Healthy' && v.replicas.ready === 1,
+      'Healthy after resume',
+      60_000,
+    );
+
+    // delete leaves nothing in the namespace, and gives the node group's GPUs back
+    await h.service.delete(ws, 'llm');
+    await h.env.client.workflow.getHandle(deploymentWorkflowId(ws, 'llm')).result();
+    expect(await namesIn(byoc.namespace)).toEqual([]);
+  }, 240_000);
+
+  it('refuses, before anything runs, a node group the cluster lacks and more GPUs than it can hold', async () => {
+    const missing = await h.service
+      .create(ws, {
+        name: 'nope',
+        ...byocSpec({ cloud: { ...(byocSpec().cloud as object), nodeGroup: 'gpu-b200' } }),
+      })
+      .catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(DomainError);
+    expect(missing).toMatchObject({
+      code: 'invalid_spec',
+      details: [
+        {
+          path: 'cloud.nodeGroup',
+          message: expect.stringMatching(/no node group "gpu-b200"; it has: gpu-h100 \(8 x H100\)/),
+        },
+      ],
+    });
+    const tooBig = await h.service
+      .create(ws, {
+        name: 'huge',
+        ...byocSpec({
+          scaling: { minReplicas: 1, maxReplicas: 3, metric: 'concurrency', threshold: 8 },
+        }),
+      })
+      .catch((e: unknown) => e);
+    expect(tooBig).toMatchObject({
+      code: 'quota_exceeded',
+      message: expect.stringMatching(
+        /node group gpu-h100 of cluster team-eks is full: 24 GPUs requested .* of 16 free/,
+      ),
+    });
+    expect(await namesIn(byoc.namespace)).toEqual([]);
+  });
+});
