@@ -7,7 +7,11 @@ import {
   createDeploymentSchema,
   cronError,
   describeViolations,
+  gpuDemand,
   isValidTimeZone,
+  nodeGroupQuotaKey,
+  parseNodeGroupQuotaKey,
+  placementChange,
   quotaDemand,
   validateSpec,
   violationsOf,
@@ -1310,6 +1314,60 @@ describe('quotaDemand', () => {
     { sentence: 'a BYOC deployment takes no managed quota', input: byoc(), demand: null },
   ])('$sentence', ({ input, demand }) => {
     expect(quotaDemand(parsed(input))).toStrictEqual(demand);
+  });
+});
+
+describe('gpuDemand', () => {
+  it.each([
+    { sentence: 'dedicated: the accelerator type', input: spec(), demand: { H100: 1 } },
+    {
+      sentence: 'BYOC: the node group, gpusPerReplica (default 1) x maxReplicas',
+      input: byoc({}, {}),
+      demand: { 'byoc:prod-eks/gpu-h100': 1 },
+    },
+    {
+      sentence: 'BYOC with 8 GPUs per replica and 3 replicas at most',
+      input: { ...byoc({}, { gpusPerReplica: 8 }), scaling: { maxReplicas: 3 } },
+      demand: { 'byoc:prod-eks/gpu-h100': 24 },
+    },
+  ])('$sentence', ({ input, demand }) => {
+    expect(gpuDemand(parsed(input))).toStrictEqual(demand);
+  });
+
+  it('reads a node group key back, and nothing else', () => {
+    expect(parseNodeGroupQuotaKey(nodeGroupQuotaKey('prod-eks', 'gpu_h100'))).toEqual({
+      cluster: 'prod-eks',
+      nodeGroup: 'gpu_h100',
+    });
+    expect(parseNodeGroupQuotaKey('H100')).toBeNull();
+    expect(parseNodeGroupQuotaKey('byoc:')).toBeNull();
+  });
+});
+
+describe('placementChange', () => {
+  it.each([
+    {
+      sentence: 'same dedicated cloud, other accelerator',
+      before: spec(),
+      after: spec({ cloud: { type: 'dedicated', accelerator: { type: 'A100-80GB' } } }),
+      path: null,
+    },
+    {
+      sentence: 'same cluster, other node group',
+      before: byoc(),
+      after: byoc({}, { nodeGroup: 'gpu-a100' }),
+      path: null,
+    },
+    { sentence: 'dedicated to BYOC', before: spec(), after: byoc(), path: 'cloud.type' },
+    { sentence: 'BYOC to dedicated', before: byoc(), after: spec(), path: 'cloud.type' },
+    {
+      sentence: 'another cluster',
+      before: byoc(),
+      after: byoc({}, { cluster: 'other-eks' }),
+      path: 'cloud.cluster',
+    },
+  ])('$sentence', ({ before, after, path }) => {
+    expect(placementChange(parsed(before), parsed(after))?.path ?? null).toBe(path);
   });
 });
 

@@ -1,0 +1,192 @@
+/** BYOC pure logic: a replica against a node, node group capacity and packing, the cluster registry. */
+import { describe, expect, it } from 'vitest';
+import {
+  nodeGroupGpuCapacity,
+  nodesForReplicas,
+  replicaFitViolations,
+  type NodeShape,
+} from '../../activities/providers/node-group-fit';
+import { growthMessage } from '../../activities/runtime';
+import { clustersOf, clustersSchema, findCluster } from '../../config/clusters';
+import { violationsOf } from '../../workflows/domain/spec';
+
+const P5: NodeShape = {
+  instanceType: 'p5.48xlarge',
+  gpu: { type: 'H100', count: 8 },
+  vcpus: 192,
+  memoryMiB: 2_097_152,
+};
+const request = (over: Partial<{ gpus: number; cpu: string; memory: string }> = {}) => ({
+  nodeGroup: 'gpu-h100',
+  gpusPerReplica: over.gpus ?? 8,
+  resources: { cpuRequest: over.cpu ?? '16', memoryRequest: over.memory ?? '256Gi' },
+});
+
+describe('a replica against a node of its node group', () => {
+  it.each([
+    { sentence: 'a whole p5 node fits', request: request(), node: P5, paths: [] },
+    {
+      sentence: 'exactly the node vCPUs and memory fit',
+      request: request({ cpu: '192', memory: '2Ti' }),
+      node: P5,
+      paths: [],
+    },
+    {
+      sentence: 'more GPUs than a node has',
+      request: request({ gpus: 9 }),
+      node: P5,
+      paths: ['cloud.gpusPerReplica'],
+    },
+    {
+      sentence: 'more CPU than a node has',
+      request: request({ cpu: '193' }),
+      node: P5,
+      paths: ['cloud.resources.cpuRequest'],
+    },
+    {
+      sentence: 'more memory than a node has',
+      request: request({ memory: '3Ti' }),
+      node: P5,
+      paths: ['cloud.resources.memoryRequest'],
+    },
+    {
+      sentence: 'every field that does not fit, at once',
+      request: request({ gpus: 16, cpu: '500', memory: '4Ti' }),
+      node: P5,
+      paths: [
+        'cloud.gpusPerReplica',
+        'cloud.resources.cpuRequest',
+        'cloud.resources.memoryRequest',
+      ],
+    },
+    {
+      sentence: 'a node group without GPUs',
+      request: request(),
+      node: { instanceType: 'm5.large', vcpus: 2 },
+      paths: ['cloud.nodeGroup'],
+    },
+    {
+      sentence: 'unknown CPU and memory are not held against it',
+      request: request({ cpu: '1000' }),
+      node: { instanceType: 'x', gpu: { type: 'H100', count: 8 } },
+      paths: [],
+    },
+  ])('$sentence', ({ request, node, paths }) => {
+    expect(replicaFitViolations(request, node).map((v) => v.path)).toEqual(paths);
+  });
+
+  it('says what the node has', () => {
+    expect(replicaFitViolations(request({ gpus: 9 }), P5)[0]?.message).toBe(
+      '9 GPUs per replica do not fit a node of node group "gpu-h100" (p5.48xlarge), which has 8 H100',
+    );
+  });
+});
+
+describe('node group capacity and packing', () => {
+  it('capacity is GPUs per node x the maximum size', () => {
+    expect(nodeGroupGpuCapacity(P5, 3)).toBe(24);
+    expect(nodeGroupGpuCapacity({ instanceType: 'm5.large' }, 3)).toBe(0);
+  });
+
+  it.each([
+    { sentence: 'nothing needs no node', replicas: [], nodes: 0 },
+    { sentence: 'four 2-GPU replicas share one 8-GPU node', replicas: [2, 2, 2, 2], nodes: 1 },
+    {
+      sentence: 'three 3-GPU replicas need two nodes (a GPU count alone says 2)',
+      replicas: [3, 3, 3],
+      nodes: 2,
+    },
+    {
+      sentence: 'five 3-GPU replicas need three nodes (15 GPUs would fit two)',
+      replicas: [3, 3, 3, 3, 3],
+      nodes: 3,
+    },
+    { sentence: 'mixed sizes pack largest first', replicas: [2, 6, 2, 6], nodes: 2 },
+    { sentence: 'whole-node replicas take a node each', replicas: [8, 8, 8], nodes: 3 },
+  ])('$sentence', ({ replicas, nodes }) => {
+    expect(nodesForReplicas(replicas, 8)).toBe(nodes);
+  });
+
+  it('refuses a replica bigger than a node', () => {
+    expect(() => nodesForReplicas([16], 8)).toThrow('a replica needs 16 GPUs; a node has 8');
+  });
+
+  it.each([
+    {
+      grown: { grewFrom: 1, grewTo: 2, needed: 2, max: 4 },
+      message: 'node group gpu-h100 grown from 1 to 2 node(s) for 3 replica(s) of revision 2',
+    },
+    {
+      grown: { grewFrom: 1, grewTo: 2, needed: 3, max: 2 },
+      message:
+        'node group gpu-h100 grown from 1 to 2 node(s) for 3 replica(s) of revision 2; 3 node(s) are needed, so replicas that do not fit stay Pending',
+    },
+    {
+      grown: { grewFrom: 2, grewTo: 2, needed: 3, max: 2 },
+      message:
+        'node group gpu-h100 is at its maximum of 2 node(s); 3 node(s) are needed, so replicas that do not fit stay Pending',
+    },
+  ])('reports growth: $message', ({ grown, message }) => {
+    expect(growthMessage('gpu-h100', grown, 3, 2)).toBe(message);
+  });
+});
+
+describe('the cluster registry (CLUSTERS_FILE)', () => {
+  const registry = clustersSchema.parse({
+    team: { 'prod-eks': { provider: 'eks', region: 'us-east-1', credentialsSecret: 'aws-prod' } },
+    '*': {
+      shared: { provider: 'eks', region: 'eu-west-1', eksClusterName: 'gpu-pool' },
+      'prod-eks': { provider: 'eks', region: 'ap-south-1' },
+    },
+  });
+
+  it('finds the workspace entry before the shared one, with defaults filled in', () => {
+    expect(findCluster(registry, 'team', 'prod-eks')).toEqual({
+      name: 'prod-eks',
+      provider: 'eks',
+      region: 'us-east-1',
+      eksClusterName: 'prod-eks',
+      credentialsSecret: 'aws-prod',
+      namespace: 'model-deployments',
+    });
+    expect(findCluster(registry, 'other', 'prod-eks')?.region).toBe('ap-south-1');
+    expect(findCluster(registry, 'team', 'shared')?.eksClusterName).toBe('gpu-pool');
+    expect(findCluster(registry, 'team', 'nowhere')).toBeUndefined();
+    expect(clustersOf(registry, 'team').map((c) => `${c.name}:${c.region}`)).toEqual([
+      'prod-eks:us-east-1',
+      'shared:eu-west-1',
+    ]);
+  });
+
+  it.each([
+    {
+      sentence: 'an unknown provider',
+      entry: { provider: 'gke', region: 'us-east-1' },
+      path: 'team.c.provider',
+    },
+    {
+      sentence: 'a region that is not one',
+      entry: { provider: 'eks', region: 'east' },
+      path: 'team.c.region',
+    },
+    {
+      sentence: 'key material instead of a secret name',
+      entry: { provider: 'eks', region: 'us-east-1', credentialsSecret: 'AKIA/abc+def' },
+      path: 'team.c.credentialsSecret',
+    },
+    {
+      sentence: 'inline credentials',
+      entry: { provider: 'eks', region: 'us-east-1', accessKeyId: 'AKIA' },
+      path: 'team.c',
+    },
+    {
+      sentence: 'a namespace that is not a DNS label',
+      entry: { provider: 'eks', region: 'us-east-1', namespace: 'Models' },
+      path: 'team.c.namespace',
+    },
+  ])('refuses $sentence, naming the field', ({ entry, path }) => {
+    const parsed = clustersSchema.safeParse({ team: { c: entry } });
+    expect(parsed.success).toBe(false);
+    if (!parsed.success) expect(violationsOf(parsed.error).map((v) => v.path)).toContain(path);
+  });
+});
