@@ -10,6 +10,7 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
+import type { EksClusters } from '../activities/providers/byoc';
 import type { RuntimeProvider } from '../activities/providers/provider';
 import type { Catalog } from '../workflows/domain/catalog';
 import { workspaceForToken, type ApiKeys } from './auth';
@@ -18,6 +19,7 @@ import { errorBody, errorHandler } from './errors';
 import { Gateway } from './gateway';
 import type { TrafficMeter } from './metrics/traffic-meter';
 import { catalogRoutes } from './routes/catalog';
+import { clusterRoutes } from './routes/clusters';
 import { deploymentRoutes } from './routes/deployments';
 import { endpointRoutes } from './routes/endpoints';
 
@@ -29,6 +31,8 @@ export interface AppOptions {
   /** Asks for a deployment's metrics to be reported now (a request waits for it to wake). */
   wake: (deployment: string) => void;
   catalog: Catalog;
+  /** BYOC: the linked clusters, listed with their node groups. None: the lists are empty. */
+  clusters?: EksClusters;
   apiKeys: ApiKeys;
   publicUrl: string;
   logger?: FastifyServerOptions['logger'];
@@ -110,6 +114,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(deploymentRoutes, { service: options.service, publicUrl: options.publicUrl });
   await app.register(catalogRoutes, { catalog: options.catalog, service: options.service });
+  await app.register(clusterRoutes, {
+    ...(options.clusters ? { clusters: options.clusters } : {}),
+    service: options.service,
+  });
   await app.register(endpointRoutes, { gateway });
   return app;
 }

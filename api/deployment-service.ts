@@ -215,13 +215,21 @@ export class DeploymentService {
     };
   }
 
-  async quotas(workspace: string): Promise<QuotaLine[]> {
-    let usage: QuotaUsage = { reserved: {}, reservations: [] };
+  /** GPUs reserved per ledger key (accelerator type, or `byoc:{cluster}/{nodeGroup}`). */
+  async reserved(workspace: string): Promise<Record<string, number>> {
     try {
-      usage = await this.client.workflow.getHandle(quotaWorkflowId(workspace)).query(usageQuery);
+      const usage: QuotaUsage = await this.client.workflow
+        .getHandle(quotaWorkflowId(workspace))
+        .query(usageQuery);
+      return usage.reserved;
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err; // no reservation ever made
+      return {};
     }
+  }
+
+  async quotas(workspace: string): Promise<QuotaLine[]> {
+    const usage = { reserved: await this.reserved(workspace) };
     return this.options.catalog.accelerators.map(({ type }) => {
       const limit = this.options.limitFor(workspace, type);
       const reserved = usage.reserved[type] ?? 0;

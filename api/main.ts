@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { gpuQuota, loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal';
-import { createProvider } from '../activities/providers';
+import { createClusters, createProvider } from '../activities/providers';
 import { buildApp, DOCS_PATH } from './app';
 import { loadOrCreateLocalKey, parseApiKeys, type ApiKeys } from './auth';
 import { DeploymentService } from './deployment-service';
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     meter,
     wake: () => collector.nudge(),
     catalog: config.catalog,
+    clusters: createClusters(config),
     apiKeys,
     publicUrl: config.publicUrl,
     logger: { level: process.env.LOG_LEVEL ?? 'warn' },

@@ -98,6 +98,38 @@ export const quotaSchema = z.object({
   available: z.number().int(),
 });
 
+export const clusterSchema = z.object({
+  name: z.string().describe('what cloud.cluster names'),
+  provider: z.literal('eks'),
+  region: z.string(),
+  eksClusterName: z.string(),
+  namespace: z.string(),
+  credentialsSecret: z
+    .string()
+    .optional()
+    .describe('the name of the secret with its AWS credentials (never the credentials)'),
+});
+
+export const nodeGroupSchema = z.object({
+  name: z.string().describe('what cloud.nodeGroup names'),
+  instanceType: z.string(),
+  gpu: z
+    .object({ type: z.string(), count: z.number().int(), memoryMiB: z.number().int() })
+    .nullable()
+    .describe('GPUs of one node'),
+  vcpus: z.number().int().nullable(),
+  memoryMiB: z.number().int().nullable(),
+  nodes: z.object({ min: z.number().int(), max: z.number().int(), desired: z.number().int() }),
+  status: z.string(),
+  gpuCapacity: z.number().int().describe('GPUs at its maximum size: the BYOC quota'),
+  gpusReserved: z.number().int().describe('held by deployments (gpusPerReplica x maxReplicas)'),
+});
+
+export const clusterParams = z.object({
+  workspace: workspaceNameSchema,
+  cluster: z.string().min(1),
+});
+
 export { acceleratorSchema, modelSchema };
 
 /** Offset pagination over an in-memory list (events, catalogs). The token is opaque to clients. */

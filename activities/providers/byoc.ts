@@ -10,7 +10,12 @@ import { KubeConfig } from '@kubernetes/client-node';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { findCluster, type ClusterRegistry, type RegisteredCluster } from '../../config/clusters';
+import {
+  clustersOf,
+  findCluster,
+  type ClusterRegistry,
+  type RegisteredCluster,
+} from '../../config/clusters';
 import { EksNodeGroups, eksToken, type AwsCredentials, type NodeGroupInfo } from './eks';
 import { KubernetesProvider } from './kubernetes';
 import { nodesForReplicas } from './node-group-fit';
@@ -81,6 +86,11 @@ export class EksClusters implements ByocClusters {
   private readonly groups = new Map<string, { groups: NodeGroupInfo[]; until: number }>();
 
   constructor(private readonly options: EksClustersOptions) {}
+
+  /** The clusters linked to the workspace. */
+  linked(workspace: string): RegisteredCluster[] {
+    return clustersOf(this.options.registry, workspace);
+  }
 
   async nodeGroup(workspace: string, cluster: string, nodeGroup: string): Promise<NodeGroupInfo> {
     const groups = await this.nodeGroups(workspace, cluster);

@@ -12,15 +12,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EksClusters } from '../../activities/providers/byoc';
 import { KubernetesProvider } from '../../activities/providers/kubernetes';
 import { objectName } from '../../activities/providers/kubernetes-manifests';
+import { buildApp } from '../../api/app';
+import { parseApiKeys } from '../../api/auth';
 import { DomainError } from '../../api/deployment-service';
+import { TrafficMeter } from '../../api/metrics/traffic-meter';
 import { clustersSchema } from '../../config/clusters';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
-import { dedicatedSpec } from '../helpers/catalog';
+import { TEST_CATALOG, dedicatedSpec } from '../helpers/catalog';
 import { startByocCluster, type ByocCluster } from '../helpers/eks-authenticator';
 import { startHarness, waitFor, type Harness } from '../helpers/harness';
 
 let byoc: ByocCluster;
 let h: Harness;
+let clusters: EksClusters;
 let secretsDir: string;
 const ws = 'team';
 const EKS_NAME = 'byoc-eks';
@@ -59,9 +63,10 @@ beforeAll(async () => {
   });
   h = await startHarness();
   await byoc.controlPlane.kubectl('create', 'namespace', 'dedicated');
+  clusters = new EksClusters({ registry, secretsDir, scaleTimeoutMs: 30_000, pollMs: 200 });
   await h.startWorker(
     new KubernetesProvider({ kubeconfig: byoc.controlPlane.kubeconfig, namespace: 'dedicated' }),
-    new EksClusters({ registry, secretsDir, scaleTimeoutMs: 30_000, pollMs: 200 }),
+    clusters,
   );
 }, 180_000);
 afterAll(async () => {
@@ -234,5 +239,77 @@ describe('a BYOC deployment on a linked EKS cluster', () => {
       ),
     });
     expect(await namesIn(byoc.namespace)).toEqual([]);
+  });
+});
+
+describe('the clusters API', () => {
+  it('lists the linked clusters and their node groups with GPUs, capacity and what deployments hold', async () => {
+    const app = await buildApp({
+      service: h.service,
+      provider: new KubernetesProvider({
+        kubeconfig: byoc.controlPlane.kubeconfig,
+        namespace: 'dedicated',
+      }),
+      meter: new TrafficMeter(),
+      wake: () => undefined,
+      catalog: TEST_CATALOG,
+      clusters,
+      apiKeys: parseApiKeys('team-key=team,other-key=other'),
+      publicUrl: 'http://127.0.0.1',
+    });
+    const as = (key: string, url: string) =>
+      app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${key}` } });
+    try {
+      const listed = await as('team-key', `/v1/workspaces/${ws}/clusters`);
+      expect(listed.statusCode).toBe(200);
+      expect(listed.json()).toEqual({
+        items: [
+          {
+            name: 'team-eks',
+            provider: 'eks',
+            region: 'us-east-1',
+            eksClusterName: EKS_NAME,
+            namespace: byoc.namespace,
+            credentialsSecret: 'aws-team',
+          },
+        ],
+      });
+      expect(JSON.stringify(listed.json())).not.toContain('testing'); // the secret's content
+
+      await h.service.create(ws, { name: 'held', ...byocSpec() });
+      const groups = await as('team-key', `/v1/workspaces/${ws}/clusters/team-eks/node-groups`);
+      expect(groups.statusCode).toBe(200);
+      expect(groups.json()).toEqual({
+        items: [
+          {
+            name: 'gpu-h100',
+            instanceType: 'p5.48xlarge',
+            gpu: { type: 'H100', count: 8, memoryMiB: expect.any(Number) },
+            vcpus: 192,
+            memoryMiB: expect.any(Number),
+            nodes: { min: 0, max: 2, desired: expect.any(Number) },
+            status: 'ACTIVE',
+            gpuCapacity: 16,
+            gpusReserved: 8,
+          },
+        ],
+      });
+      await h.service.delete(ws, 'held');
+
+      const unknown = await as('team-key', `/v1/workspaces/${ws}/clusters/nowhere/node-groups`);
+      expect(unknown.statusCode).toBe(404);
+      expect(unknown.json().error.message).toMatch(
+        /no cluster "nowhere" is linked to workspace "team"/,
+      );
+      // another workspace sees none of team's clusters
+      expect((await as('other-key', '/v1/workspaces/other/clusters')).json()).toEqual({
+        items: [],
+      });
+      expect(
+        (await as('other-key', '/v1/workspaces/other/clusters/team-eks/node-groups')).statusCode,
+      ).toBe(404);
+    } finally {
+      await app.close();
+    }
   });
 });
