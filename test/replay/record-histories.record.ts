@@ -28,6 +28,7 @@ import { observeMetricsSignal, type MetricsObservation } from '../../workflows/d
 import type { DeploymentView } from '../../workflows/domain/deployment';
 import { quotaWorkflowId } from '../../workflows/quota/definitions';
 import { dedicatedSpec } from '../helpers/catalog';
+import { FakeClusters, h100NodeGroup } from '../helpers/fake-clusters';
 import { FakeProvider } from '../helpers/fake-provider';
 import { startHarness, waitFor, type Harness } from '../helpers/harness';
 import { observation } from '../helpers/observations';
@@ -132,6 +133,36 @@ function dailyCronAt(at: number): string {
 }
 
 describe('record replay histories', () => {
+  it('records a BYOC deployment on a linked cluster: admission, node group growth, rollout, pause, resume, delete', async () => {
+    const h = await startHarness();
+    harnesses.push(h);
+    await h.startWorker(
+      new FakeProvider(),
+      new FakeClusters({ 'team-eks': [h100NodeGroup('gpu-h100', 0, 4)] }),
+    );
+    const byoc = dedicatedSpec({
+      cloud: {
+        type: 'byoc',
+        cluster: 'team-eks',
+        nodeGroup: 'gpu-h100',
+        gpusPerReplica: 8,
+        resources: { cpuRequest: '8', cpuLimit: '16', memoryRequest: '64Gi', memoryLimit: '128Gi' },
+      },
+      scaling: { minReplicas: 1, maxReplicas: 2, metric: 'concurrency', threshold: 8 },
+    });
+    await h.service.create(ws, { name: 'byoc', ...byoc });
+    await until(h, 'byoc', healthy, 'Healthy');
+    await h.service.edit(ws, 'byoc', { spec: { model: 'fast-model-v2' } });
+    await until(h, 'byoc', (v) => healthy(v) && v.revision === 2, 'revision 2 live');
+    await h.service.pause(ws, 'byoc');
+    await until(h, 'byoc', (v) => v.health === 'NotPresent', 'NotPresent');
+    await h.service.resume(ws, 'byoc');
+    await until(h, 'byoc', healthy, 'Healthy after resume');
+    await deleteAndWait(h, 'byoc');
+    await save(h, 'byoc', 'deploymentWorkflow', deploymentWorkflowId(ws, 'byoc'));
+    await save(h, 'byoc', 'rolloutWorkflow', rolloutWorkflowId(ws, 'byoc', 2));
+  });
+
   it('records deployment and rollout histories for the lifecycle, rollout and readiness scenarios', async () => {
     const { h } = await harness();
 

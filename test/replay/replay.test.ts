@@ -311,6 +311,56 @@ const DELETE = ['update:delete', 'removeDeployment', 'releaseQuota'];
 
 /** One entry per recorded history: what it must show about the workflow's behaviour. */
 const EXPECTED: Record<string, (history: History) => void> = {
+  'byoc--deploymentWorkflow.json': (history) => {
+    // admitted against the node group, which grows before any replica is asked for
+    expect(trace(history)).toEqual([
+      ...['update:admission', 'checkPlacement', 'reserveQuota', 'ensureNodeGroupCapacity'],
+      ...['applyRevision', 'routeTraffic'],
+      ...['update:edit', 'checkPlacement', 'child:rolloutWorkflow'],
+      ...['update:pause', 'removeDeployment', 'releaseQuota'],
+      ...[
+        'update:resume',
+        'reserveQuota',
+        'ensureNodeGroupCapacity',
+        'applyRevision',
+        'routeTraffic',
+      ],
+      ...DELETE,
+    ]);
+    // the change is guarded: this run took the patched path
+    expect(
+      events(history).some((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch'),
+    ).toBe(true);
+    // the node group's key in the ledger, and every runtime call aimed at the cluster
+    const scheduled = events(history).flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      return a
+        ? [
+            {
+              type: a.activityType?.name,
+              input: fromPayload<Record<string, unknown>>(a.input?.payloads?.[0]),
+            },
+          ]
+        : [];
+    });
+    expect(scheduled.find((a) => a.type === 'reserveQuota')?.input.gpus).toEqual({
+      'byoc:team-eks/gpu-h100': 16,
+    });
+    for (const a of scheduled.filter((a) =>
+      ['applyRevision', 'routeTraffic', 'removeDeployment'].includes(a.type ?? ''),
+    ))
+      expect(a.input.target).toEqual({ type: 'byoc', cluster: 'team-eks' });
+  },
+  'byoc--rolloutWorkflow.json': (history) => {
+    expect(trace(history)).toEqual([
+      'ensureNodeGroupCapacity',
+      'applyRevision',
+      'waitForRevisionReady',
+      'routeTraffic',
+      'removeRevision',
+    ]);
+    expect(ending(history).completed).toMatchObject({ outcome: 'succeeded' });
+  },
   'lifecycle--deploymentWorkflow.json': (history) => {
     expect(trace(history)).toEqual([
       ...CREATE,
