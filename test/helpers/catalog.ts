@@ -15,6 +15,13 @@ export const TEST_CATALOG: Catalog = catalogSchema.parse({
       loadSeconds: 1,
       failsToLoad: true,
     },
+    {
+      id: 'restarting-model',
+      name: 'Restarts a few times after it loads (kwok)',
+      minGpuMemoryGb: 8,
+      loadSeconds: 0.3,
+      simulatesRestarts: true,
+    },
   ],
 });
 

@@ -29,6 +29,8 @@ export const modelSchema = z.strictObject({
   loadSeconds: z.number().min(0),
   /** Local runtime only: the simulated server never becomes ready. For rollback drills. */
   failsToLoad: z.boolean().optional(),
+  /** Kubernetes simulation only (kwok): replicas restart a few times after they load. For restart drills. */
+  simulatesRestarts: z.boolean().optional(),
 });
 
 export const catalogSchema = z.strictObject({
