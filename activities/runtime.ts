@@ -97,6 +97,21 @@ function invalidSpec(violations: Violation[]): ApplicationFailure {
   });
 }
 
+/**
+ * Heartbeats while a provider waits (a Kubernetes delete waits until its pods are gone, up to the
+ * pods' termination grace), so a long wait is not mistaken for a dead worker and a dead worker is
+ * noticed within the heartbeat timeout, not the whole start-to-close timeout.
+ */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(), 2000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 async function asSpecError<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -145,7 +160,8 @@ export function createRuntimeActivities({ provider, clusters, catalog }: Runtime
     },
 
     async removeRevision(ref: RevisionRef): Promise<void> {
-      await (await providerFor(ref)).removeRevision(ref.deploymentId, ref.revision);
+      const runtime = await providerFor(ref);
+      await heartbeating(() => runtime.removeRevision(ref.deploymentId, ref.revision));
     },
 
     /**
@@ -219,12 +235,15 @@ export function createRuntimeActivities({ provider, clusters, catalog }: Runtime
       const runtime = await providerFor(input);
       const revisions = await runtime.listRevisions(deploymentId);
       const stale = revisions.map((r) => r.revision).filter((r) => !keep.includes(r));
-      for (const revision of stale) await runtime.removeRevision(deploymentId, revision);
+      await heartbeating(async () => {
+        for (const revision of stale) await runtime.removeRevision(deploymentId, revision);
+      });
       return stale;
     },
 
     async removeDeployment(input: { deploymentId: string; target?: RuntimeTarget }): Promise<void> {
-      await (await providerFor(input)).removeDeployment(input.deploymentId);
+      const runtime = await providerFor(input);
+      await heartbeating(() => runtime.removeDeployment(input.deploymentId));
     },
 
     /** Long poll: returns when ready count, restarts or existence change, or after maxWaitMs. */

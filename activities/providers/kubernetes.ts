@@ -199,9 +199,17 @@ export function replicaStatus(pod: V1Pod): ReplicaStatus {
   const unschedulable = pod.status?.conditions?.find(
     (c) => c.type === 'PodScheduled' && c.status === 'False',
   );
+  // The last container that ended says why the replica restarted (OOMKilled, Error with its code).
+  const ended = (pod.status?.containerStatuses ?? [])
+    .filter((c) => c.lastState?.terminated)
+    .map((c) => ({ name: c.name, ...c.lastState!.terminated! }))
+    .sort((a, b) => String(a.finishedAt ?? '').localeCompare(String(b.finishedAt ?? '')))
+    .at(-1);
   const message = unschedulable
     ? `pod ${pod.metadata?.name} is Pending: ${unschedulable.message ?? unschedulable.reason ?? 'not scheduled'}`
-    : undefined;
+    : ended
+      ? `container ${ended.name} of pod ${pod.metadata?.name} ended: ${ended.reason ?? 'terminated'} (exit code ${ended.exitCode})`
+      : undefined;
   const started = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
   return {
     id: pod.metadata?.name ?? '',

@@ -29,7 +29,7 @@ import {
   runtimeTargetOf,
   validateSpec,
 } from '../domain/spec';
-import { nodeGroupActivities } from '../node-group-activities';
+import { nodeGroupActivities, removalActivities } from '../long-activities';
 import type { GpuDemand } from '../quota/definitions';
 import { combineDemands } from '../quota/ledger';
 import { rolloutWorkflow } from '../rollout/workflow';
@@ -378,7 +378,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   }
 
   async function halt(): Promise<void> {
-    await quick.removeDeployment({ deploymentId: d.id, ...targeted() });
+    await removalActivities.removeDeployment({ deploymentId: d.id, ...targeted() });
     await quick.releaseQuota({ workspace: d.workspace, holder });
     d.activeRevision = null;
     d.appliedReplicas = 0;
@@ -462,7 +462,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   }
 
   async function tearDown(): Promise<void> {
-    await quick.removeDeployment({ deploymentId: d.id, ...targeted() });
+    await removalActivities.removeDeployment({ deploymentId: d.id, ...targeted() });
     await quick.releaseQuota({ workspace: d.workspace, holder });
     d.activeRevision = null;
     d.readyReplicas = 0;

@@ -1,13 +1,14 @@
 import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { DeploymentEvent } from '../domain/deployment';
-import { nodeGroupActivities } from '../node-group-activities';
+import { nodeGroupActivities, removalActivities } from '../long-activities';
 import type { RolloutInput, RolloutResult } from './definitions';
 
-const { applyRevision, routeTraffic, removeRevision } = proxyActivities<Activities>({
+const { applyRevision, routeTraffic } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds' },
 });
+const { removeRevision } = removalActivities;
 
 /**
  * A rolling update, as its own workflow so each rollout is an inspectable history in the UI:
