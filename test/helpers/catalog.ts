@@ -34,3 +34,21 @@ export function dedicatedSpec(overrides: Record<string, unknown> = {}): Record<s
     ...overrides,
   };
 }
+
+/** A BYOC spec on the tests' linked cluster "team-eks", node group "gpu-h100" (8 x H100 nodes). */
+export function byocSpec(
+  cloud: Record<string, unknown> = {},
+  scaling: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return dedicatedSpec({
+    cloud: {
+      type: 'byoc',
+      cluster: 'team-eks',
+      nodeGroup: 'gpu-h100',
+      gpusPerReplica: 8,
+      resources: { cpuRequest: '8', cpuLimit: '16', memoryRequest: '64Gi', memoryLimit: '128Gi' },
+      ...cloud,
+    },
+    scaling: { minReplicas: 1, maxReplicas: 1, metric: 'concurrency', threshold: 8, ...scaling },
+  });
+}

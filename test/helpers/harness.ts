@@ -4,7 +4,8 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { DeploymentService } from '../../api/deployment-service';
+import { expect } from 'vitest';
+import { DeploymentService, DomainError } from '../../api/deployment-service';
 import type { ByocClusters } from '../../activities/providers/byoc';
 import type { RuntimeProvider } from '../../activities/providers/provider';
 import { createWorker } from '../../worker/create-worker';
@@ -87,4 +88,14 @@ export async function waitFor<T>(
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`,
   );
+}
+
+/** The DomainError a call fails with (the test fails if it succeeds or fails otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<DomainError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DomainError);
+  return err as DomainError;
 }

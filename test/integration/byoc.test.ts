@@ -14,13 +14,12 @@ import { KubernetesProvider } from '../../activities/providers/kubernetes';
 import { objectName } from '../../activities/providers/kubernetes-manifests';
 import { buildApp } from '../../api/app';
 import { parseApiKeys } from '../../api/auth';
-import { DomainError } from '../../api/deployment-service';
 import { TrafficMeter } from '../../api/metrics/traffic-meter';
 import { clustersSchema } from '../../config/clusters';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
-import { TEST_CATALOG, dedicatedSpec } from '../helpers/catalog';
+import { TEST_CATALOG, byocSpec } from '../helpers/catalog';
 import { startByocCluster, type ByocCluster } from '../helpers/eks-authenticator';
-import { startHarness, waitFor, type Harness } from '../helpers/harness';
+import { rejection, startHarness, waitFor, type Harness } from '../helpers/harness';
 
 let byoc: ByocCluster;
 let h: Harness;
@@ -83,20 +82,6 @@ const namesIn = async (namespace: string) =>
     .split('\n')
     .filter(Boolean);
 
-function byocSpec(overrides: Record<string, unknown> = {}) {
-  return dedicatedSpec({
-    cloud: {
-      type: 'byoc',
-      cluster: 'team-eks',
-      nodeGroup: 'gpu-h100',
-      gpusPerReplica: 8,
-      resources: { cpuRequest: '4', cpuLimit: '8', memoryRequest: '32Gi', memoryLimit: '64Gi' },
-    },
-    scaling: { minReplicas: 1, maxReplicas: 1, metric: 'concurrency', threshold: 8 },
-    ...overrides,
-  });
-}
-
 async function nodeGroupSize(): Promise<number | undefined> {
   const described = await new EKSClient(byoc.access).send(
     new DescribeNodegroupCommand({ clusterName: EKS_NAME, nodegroupName: 'gpu-h100' }),
@@ -145,8 +130,8 @@ describe('a BYOC deployment on a linked EKS cluster', () => {
     expect(others).toEqual([]);
     expect(pod?.spec.nodeName).toMatch(/^gpu-h100-\d$/);
     expect(pod?.spec.containers[0]?.resources).toMatchObject({
-      limits: { 'nvidia.com/gpu': '8', cpu: '8', memory: '64Gi' },
-      requests: { cpu: '4', memory: '32Gi' },
+      limits: { 'nvidia.com/gpu': '8', cpu: '16', memory: '128Gi' },
+      requests: { cpu: '8', memory: '64Gi' },
     });
     expect(await namesIn('dedicated')).toEqual([]);
 
@@ -208,13 +193,9 @@ describe('a BYOC deployment on a linked EKS cluster', () => {
   }, 240_000);
 
   it('refuses, before anything runs, a node group the cluster lacks and more GPUs than it can hold', async () => {
-    const missing = await h.service
-      .create(ws, {
-        name: 'nope',
-        ...byocSpec({ cloud: { ...(byocSpec().cloud as object), nodeGroup: 'gpu-b200' } }),
-      })
-      .catch((e: unknown) => e);
-    expect(missing).toBeInstanceOf(DomainError);
+    const missing = await rejection(
+      h.service.create(ws, { name: 'nope', ...byocSpec({ nodeGroup: 'gpu-b200' }) }),
+    );
     expect(missing).toMatchObject({
       code: 'invalid_spec',
       details: [
@@ -224,14 +205,9 @@ describe('a BYOC deployment on a linked EKS cluster', () => {
         },
       ],
     });
-    const tooBig = await h.service
-      .create(ws, {
-        name: 'huge',
-        ...byocSpec({
-          scaling: { minReplicas: 1, maxReplicas: 3, metric: 'concurrency', threshold: 8 },
-        }),
-      })
-      .catch((e: unknown) => e);
+    const tooBig = await rejection(
+      h.service.create(ws, { name: 'huge', ...byocSpec({}, { maxReplicas: 3 }) }),
+    );
     expect(tooBig).toMatchObject({
       code: 'quota_exceeded',
       message: expect.stringMatching(

@@ -27,7 +27,7 @@ import {
 import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
 import type { DeploymentView } from '../../workflows/domain/deployment';
 import { quotaWorkflowId } from '../../workflows/quota/definitions';
-import { dedicatedSpec } from '../helpers/catalog';
+import { byocSpec, dedicatedSpec } from '../helpers/catalog';
 import { FakeClusters, h100NodeGroup } from '../helpers/fake-clusters';
 import { FakeProvider } from '../helpers/fake-provider';
 import { startHarness, waitFor, type Harness } from '../helpers/harness';
@@ -140,16 +140,7 @@ describe('record replay histories', () => {
       new FakeProvider(),
       new FakeClusters({ 'team-eks': [h100NodeGroup('gpu-h100', 0, 4)] }),
     );
-    const byoc = dedicatedSpec({
-      cloud: {
-        type: 'byoc',
-        cluster: 'team-eks',
-        nodeGroup: 'gpu-h100',
-        gpusPerReplica: 8,
-        resources: { cpuRequest: '8', cpuLimit: '16', memoryRequest: '64Gi', memoryLimit: '128Gi' },
-      },
-      scaling: { minReplicas: 1, maxReplicas: 2, metric: 'concurrency', threshold: 8 },
-    });
+    const byoc = byocSpec({}, { maxReplicas: 2 });
     await h.service.create(ws, { name: 'byoc', ...byoc });
     await until(h, 'byoc', healthy, 'Healthy');
     await h.service.edit(ws, 'byoc', { spec: { model: 'fast-model-v2' } });

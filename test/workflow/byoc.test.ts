@@ -7,13 +7,12 @@
  * moto, the EKS token, a real kube-apiserver) is test/integration/byoc.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DomainError } from '../../api/deployment-service';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { quotaWorkflowId, usageQuery } from '../../workflows/quota/definitions';
-import { dedicatedSpec } from '../helpers/catalog';
+import { byocSpec as byoc, dedicatedSpec } from '../helpers/catalog';
 import { FakeClusters, h100NodeGroup } from '../helpers/fake-clusters';
 import { FakeProvider } from '../helpers/fake-provider';
-import { startHarness, waitFor, type Harness } from '../helpers/harness';
+import { rejection, startHarness, waitFor, type Harness } from '../helpers/harness';
 import { uniqueName } from '../helpers/temporal';
 
 let h: Harness;
@@ -32,32 +31,6 @@ beforeAll(async () => {
   await h.startWorker(dedicated, clusters);
 });
 afterAll(async () => h?.stop());
-
-function byoc(
-  cloud: Record<string, unknown> = {},
-  scaling: Record<string, unknown> = {},
-): Record<string, unknown> {
-  return dedicatedSpec({
-    cloud: {
-      type: 'byoc',
-      cluster: 'team-eks',
-      nodeGroup: 'gpu-h100',
-      gpusPerReplica: 8,
-      resources: { cpuRequest: '16', cpuLimit: '32', memoryRequest: '64Gi', memoryLimit: '128Gi' },
-      ...cloud,
-    },
-    scaling: { minReplicas: 1, maxReplicas: 1, metric: 'concurrency', threshold: 8, ...scaling },
-  });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<DomainError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DomainError);
-  return err as DomainError;
-}
 
 async function reservations(ws: string) {
   const usage = await h.env.client.workflow.getHandle(quotaWorkflowId(ws)).query(usageQuery);

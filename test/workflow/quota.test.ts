@@ -14,7 +14,7 @@ import type { DeploymentView } from '../../workflows/domain/deployment';
 import { quotaWorkflowId, usageQuery } from '../../workflows/quota/definitions';
 import { dedicatedSpec } from '../helpers/catalog';
 import { FakeProvider } from '../helpers/fake-provider';
-import { startHarness, waitFor, type Harness } from '../helpers/harness';
+import { rejection, startHarness, waitFor, type Harness } from '../helpers/harness';
 import { uniqueName } from '../helpers/temporal';
 
 let h: Harness;
@@ -64,15 +64,6 @@ async function createHealthy(
 async function deleteAndWait(ws: string, name: string): Promise<void> {
   await h.service.delete(ws, name);
   await h.env.client.workflow.getHandle(deploymentWorkflowId(ws, name)).result();
-}
-
-async function rejection(promise: Promise<unknown>): Promise<DomainError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DomainError);
-  return err as DomainError;
 }
 
 /** Reads every 50 ms for `ms`; returns the first value that breaks the predicate, else the last. */

@@ -13,33 +13,21 @@ export const ErrorType = {
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
 /**
- * The ledger's `quota_exceeded` failure carried inside a wrapper (an activity failure in a
- * workflow, an update failure in an activity), re-created so callers see it first-hand, with
- * the ledger's message saying what is left. Undefined for any other error.
+ * A domain failure of `type` raised inside a wrapper (an activity failure in a workflow, an
+ * update failure in an activity), re-created so callers see it first-hand: the ledger's
+ * `quota_exceeded` with what is left, or an activity's `invalid_spec` with its field-level
+ * details. Undefined for any other error.
  */
-export function quotaExceededIn(err: unknown): ApplicationFailure | undefined {
+function domainFailureIn(err: unknown, type: ErrorType): ApplicationFailure | undefined {
   const cause = err instanceof Error ? err.cause : undefined;
-  if (!(cause instanceof ApplicationFailure) || cause.type !== ErrorType.QuotaExceeded)
-    return undefined;
+  if (!(cause instanceof ApplicationFailure) || cause.type !== type) return undefined;
   return ApplicationFailure.create({
-    type: ErrorType.QuotaExceeded,
+    type,
     message: cause.message,
+    ...(cause.details?.length ? { details: [...cause.details] } : {}),
     nonRetryable: true,
   });
 }
 
-/**
- * An `invalid_spec` failure raised by an activity (a BYOC cluster or node group the spec names
- * that does not exist or does not fit), re-created first-hand with its field-level details.
- */
-export function invalidSpecIn(err: unknown): ApplicationFailure | undefined {
-  const cause = err instanceof Error ? err.cause : undefined;
-  if (!(cause instanceof ApplicationFailure) || cause.type !== ErrorType.InvalidSpec)
-    return undefined;
-  return ApplicationFailure.create({
-    type: ErrorType.InvalidSpec,
-    message: cause.message,
-    details: cause.details ? [...cause.details] : [],
-    nonRetryable: true,
-  });
-}
+export const quotaExceededIn = (err: unknown) => domainFailureIn(err, ErrorType.QuotaExceeded);
+export const invalidSpecIn = (err: unknown) => domainFailureIn(err, ErrorType.InvalidSpec);
