@@ -586,13 +586,13 @@ export function placementChange(before: DeploymentSpec, after: DeploymentSpec): 
   if (from.type !== to.type) {
     return {
       path: 'cloud.type',
-      message: `cloud.type cannot change from "${from.type}" to "${to.type}": create a new deployment there, then delete this one`,
+      message: `cannot change from "${from.type}" to "${to.type}": create a new deployment there, then delete this one`,
     };
   }
   if (from.type === 'byoc' && to.type === 'byoc' && from.cluster !== to.cluster) {
     return {
       path: 'cloud.cluster',
-      message: `cloud.cluster cannot change from "${from.cluster}" to "${to.cluster}": create a new deployment on that cluster, then delete this one`,
+      message: `cannot change from "${from.cluster}" to "${to.cluster}": create a new deployment on that cluster, then delete this one`,
     };
   }
   return null;
