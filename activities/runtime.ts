@@ -151,10 +151,6 @@ export function createRuntimeActivities({ provider, clusters, catalog }: Runtime
       });
     },
 
-    async getRevision(ref: RevisionRef): Promise<RevisionStatus> {
-      return (await providerFor(ref)).getRevision(ref.deploymentId, ref.revision);
-    },
-
     async routeTraffic(ref: RevisionRef): Promise<void> {
       await (await providerFor(ref)).routeTraffic(ref.deploymentId, ref.revision);
     },
@@ -223,22 +219,6 @@ export function createRuntimeActivities({ provider, clusters, catalog }: Runtime
           message: `node group ${cloud.nodeGroup} could not be grown for ${replicas} replica(s): ${(err as Error).message}`,
         };
       }
-    },
-
-    /** Removes leftovers (e.g. of a rollout interrupted by a crash). Returns the revisions removed. */
-    async removeRevisionsExcept(input: {
-      deploymentId: string;
-      keep: number[];
-      target?: RuntimeTarget;
-    }): Promise<number[]> {
-      const { deploymentId, keep } = input;
-      const runtime = await providerFor(input);
-      const revisions = await runtime.listRevisions(deploymentId);
-      const stale = revisions.map((r) => r.revision).filter((r) => !keep.includes(r));
-      await heartbeating(async () => {
-        for (const revision of stale) await runtime.removeRevision(deploymentId, revision);
-      });
-      return stale;
     },
 
     async removeDeployment(input: { deploymentId: string; target?: RuntimeTarget }): Promise<void> {

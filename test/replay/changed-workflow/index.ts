@@ -13,7 +13,7 @@ import { rolloutWorkflow as realRolloutWorkflow } from '../../../workflows/rollo
 
 export { quotaWorkflow } from '../../../workflows/quota/workflow';
 
-const { getRevision } = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds' });
+const { routeTraffic } = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds' });
 
 /** Changed: a timer before anything else. */
 export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promise<void> {
@@ -21,8 +21,8 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   return realDeploymentWorkflow(input);
 }
 
-/** Changed: an extra activity before the rollout starts the new revision. */
+/** Changed: an extra activity (routing traffic too early) before the rollout starts the new revision. */
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
-  await getRevision({ deploymentId: input.deploymentId, revision: input.toRevision });
+  await routeTraffic({ deploymentId: input.deploymentId, revision: input.toRevision });
   return realRolloutWorkflow(input);
 }
