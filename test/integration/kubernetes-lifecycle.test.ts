@@ -228,7 +228,11 @@ it('counts the container restarts of a Ready pod as Restart events and stays Hea
     40_000,
   );
   for (const e of events.filter((e) => e.type === 'Restart'))
-    expect(e).toMatchObject({ reason: 'ReplicaRestarted', revision: 1 });
+    expect(e).toMatchObject({
+      reason: 'ReplicaRestarted',
+      revision: 1,
+      message: expect.stringMatching(/: container server of pod \S+ ended: Error \(exit code 1\)$/),
+    });
   const running = await pods('flaky');
   expect(revisionAndReady(running)).toEqual([['1', true]]);
   expect(running[0]?.status?.containerStatuses).toMatchObject([
@@ -237,6 +241,7 @@ it('counts the container restarts of a Ready pod as Restart events and stays Hea
   expect(await h.service.get(ws, 'flaky')).toMatchObject({
     health: 'Healthy',
     replicas: { desired: 1, ready: 1 },
+    restarts: 3,
   });
   await deleteAndCheckNothingLeft('flaky');
 }, 90_000);

@@ -92,6 +92,7 @@ export class DeploymentEntity {
       state: this.state,
       health: this.health,
       replicas: { desired: this.desiredReplicas, ready: this.readyReplicas },
+      restarts: this.restarts,
       createdAt: this.createdAt,
       updatedAt: this.updatedAt,
     };

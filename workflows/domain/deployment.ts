@@ -53,6 +53,8 @@ export interface DeploymentView {
   state: DeploymentState;
   health: Health;
   replicas: { desired: number; ready: number };
+  /** Replica restarts of the revision that serves, since it started (each one is a Restart event). */
+  restarts: number;
   createdAt: string;
   updatedAt: string;
 }

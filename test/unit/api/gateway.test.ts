@@ -27,6 +27,7 @@ function view(
     state: 'running',
     health: 'Healthy',
     replicas: { desired: 0, ready: 0 },
+    restarts: 0,
     createdAt: '',
     updatedAt: '',
     ...overrides,
