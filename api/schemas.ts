@@ -40,7 +40,10 @@ export const deploymentResourceSchema = z.object({
   state: z.enum(DEPLOYMENT_STATES),
   health: z.enum(HEALTH_STATES),
   replicas: z.object({ desired: z.number().int(), ready: z.number().int() }),
-  restarts: z.number().int().describe('replica restarts of the revision that serves; see the Restart events'),
+  restarts: z
+    .number()
+    .int()
+    .describe('replica restarts of the revision that serves; see the Restart events'),
   url: z.string().describe('the inference endpoint'),
   createdAt: z.string(),
   updatedAt: z.string(),
