@@ -11,12 +11,12 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { EksClusters } from '../activities/providers/byoc';
-import type { RuntimeProvider } from '../activities/providers/provider';
 import type { Catalog } from '../workflows/domain/catalog';
 import { workspaceForToken, type ApiKeys } from './auth';
 import type { DeploymentService } from './deployment-service';
 import { errorBody, errorHandler } from './errors';
 import { Gateway } from './gateway';
+import type { ReplicaEndpointsSource } from './replica-endpoints';
 import type { TrafficMeter } from './metrics/traffic-meter';
 import { catalogRoutes } from './routes/catalog';
 import { clusterRoutes } from './routes/clusters';
@@ -25,7 +25,8 @@ import { endpointRoutes } from './routes/endpoints';
 
 export interface AppOptions {
   service: DeploymentService;
-  provider: RuntimeProvider;
+  /** Where each deployment's ready replicas are, for the gateway (see replica-endpoints.ts). */
+  replicas: ReplicaEndpointsSource;
   /** Measures gateway traffic for autoscaling (read by the metrics collector). */
   meter: TrafficMeter;
   /** Asks for a deployment's metrics to be reported now (a request waits for it to wake). */
@@ -107,7 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 
   const gateway = new Gateway({
-    provider: options.provider,
+    replicas: options.replicas,
     deployments: options.service,
     meter: options.meter,
     wake: options.wake,

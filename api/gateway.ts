@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { RuntimeProvider } from '../activities/providers/provider';
+import type { ReplicaEndpointsSource } from './replica-endpoints';
 import { deploymentId } from '../workflows/domain/deployment';
 import type { DeploymentView } from '../workflows/domain/deployment';
 import { secondsUntilNextWindow } from '../workflows/schedule';
@@ -38,7 +38,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 export interface GatewayOptions {
-  provider: RuntimeProvider;
+  /** Where each deployment's ready replicas are (see replica-endpoints.ts). */
+  replicas: ReplicaEndpointsSource;
   deployments: DeploymentService;
   meter: TrafficMeter;
   /** Tells the collector to report a deployment now (a request is waiting for it to wake). */
@@ -101,7 +102,7 @@ export class Gateway {
   }
 
   private async pickReplica(id: string): Promise<string | undefined> {
-    const { urls } = await this.options.provider.endpoints(id);
+    const { urls } = await this.options.replicas.endpoints(id);
     if (urls.length === 0) return undefined;
     const next = ((this.cursor.get(id) ?? -1) + 1) % urls.length;
     this.cursor.set(id, next);

@@ -7,6 +7,7 @@ import { buildApp, DOCS_PATH } from './app';
 import { loadOrCreateLocalKey, parseApiKeys, type ApiKeys } from './auth';
 import { DeploymentService } from './deployment-service';
 import { MetricsCollector } from './metrics/collector';
+import { ReplicaEndpoints } from './replica-endpoints';
 import { TrafficMeter } from './metrics/traffic-meter';
 
 async function main(): Promise<void> {
@@ -33,22 +34,27 @@ async function main(): Promise<void> {
     );
   }
 
-  const provider = createProvider(config);
+  const clusters = createClusters(config);
+  const replicas = new ReplicaEndpoints({
+    dedicated: createProvider(config),
+    clusters,
+    deployments: service,
+  });
   const meter = new TrafficMeter();
   const collector = new MetricsCollector({
     client,
-    provider,
+    replicas,
     meter,
     log: (m) => console.warn(`api: ${m}`),
   });
   collector.start();
   const app = await buildApp({
     service,
-    provider,
+    replicas,
     meter,
     wake: () => collector.nudge(),
     catalog: config.catalog,
-    clusters: createClusters(config),
+    clusters,
     apiKeys,
     publicUrl: config.publicUrl,
     logger: { level: process.env.LOG_LEVEL ?? 'warn' },

@@ -5,7 +5,7 @@
  * deployment writes almost nothing to its history, and a change reaches the workflow at once.
  */
 import type { Client } from '@temporalio/client';
-import type { RuntimeProvider } from '../../activities/providers/provider';
+import type { ReplicaEndpointsSource } from '../replica-endpoints';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
 import type { TrafficMeter } from './traffic-meter';
@@ -21,7 +21,8 @@ export const MIN_INTERVAL_MS = 10_000;
 
 export interface CollectorOptions {
   client: Client;
-  provider: RuntimeProvider;
+  /** Where each deployment's ready replicas are (see replica-endpoints.ts). */
+  replicas: ReplicaEndpointsSource;
   meter: TrafficMeter;
   intervalMs?: number;
   /** Window of the averages (default METRIC_WINDOW_MS) and of rapid autoscaling's short window. */
@@ -87,8 +88,8 @@ export class MetricsCollector {
   }
 
   async observe(deployment: string, now: number): Promise<MetricsObservation> {
-    const { meter, provider } = this.options;
-    const { urls } = await provider.endpoints(deployment);
+    const { meter, replicas } = this.options;
+    const { urls } = await replicas.endpoints(deployment);
     meter.prune(deployment, urls, now);
     const windowMs = this.options.windowMs ?? METRIC_WINDOW_MS;
     const shortWindowMs = this.options.shortWindowMs ?? SHORT_WINDOW_MS;

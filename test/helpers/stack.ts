@@ -11,6 +11,7 @@ import { LocalRuntimeProvider } from '../../activities/providers/local';
 import { buildApp } from '../../api/app';
 import { DeploymentService } from '../../api/deployment-service';
 import { MetricsCollector } from '../../api/metrics/collector';
+import { ReplicaEndpoints } from '../../api/replica-endpoints';
 import { TrafficMeter } from '../../api/metrics/traffic-meter';
 import { TEST_CATALOG } from './catalog';
 import { startHarness, type Harness } from './harness';
@@ -54,11 +55,13 @@ export async function startStack(
     catalog: TEST_CATALOG,
     limitFor: () => options.limits?.H100 ?? 1000,
   });
+  // As the API process does: replicas found through each deployment's placement.
+  const replicas = new ReplicaEndpoints({ dedicated: provider, deployments: service });
   const meter = new TrafficMeter();
   // Short windows so tests see scaling within seconds (production averages over 30 s).
   const collector = new MetricsCollector({
     client: harness.env.client,
-    provider,
+    replicas,
     meter,
     windowMs: 4000,
     shortWindowMs: 2000,
@@ -66,7 +69,7 @@ export async function startStack(
   collector.start();
   const app = await buildApp({
     service,
-    provider,
+    replicas,
     meter,
     wake: () => collector.nudge(),
     catalog: TEST_CATALOG,

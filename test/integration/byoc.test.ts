@@ -15,6 +15,7 @@ import { objectName } from '../../activities/providers/kubernetes-manifests';
 import { buildApp } from '../../api/app';
 import { parseApiKeys } from '../../api/auth';
 import { TrafficMeter } from '../../api/metrics/traffic-meter';
+import { ReplicaEndpoints } from '../../api/replica-endpoints';
 import { clustersSchema } from '../../config/clusters';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { TEST_CATALOG, byocSpec } from '../helpers/catalog';
@@ -218,14 +219,56 @@ describe('a BYOC deployment on a linked EKS cluster', () => {
   });
 });
 
+/** As the API process finds replicas: through each deployment's placement. */
+const replicaEndpoints = () =>
+  new ReplicaEndpoints({
+    dedicated: new KubernetesProvider({
+      kubeconfig: byoc.controlPlane.kubeconfig,
+      namespace: 'dedicated',
+    }),
+    clusters,
+    deployments: h.service,
+  });
+
+describe('the gateway and collector view of a BYOC deployment', () => {
+  it("finds its ready replicas on the linked cluster, through the cluster's EKS token", async () => {
+    const replicas = replicaEndpoints();
+    await h.service.create(ws, { name: 'served', ...byocSpec() });
+    await waitFor(get('served'), (v) => v.health === 'Healthy', 'Healthy', 60_000);
+    const [pod] = await pods();
+    const podIP = (
+      JSON.parse(
+        await kubectl(
+          'get',
+          'pod',
+          '-n',
+          byoc.namespace,
+          '-l',
+          'model-deployments.dev/revision=1',
+          '-o',
+          'json',
+        ),
+      ) as { items: { status: { podIP: string } }[] }
+    ).items[0]?.status.podIP;
+    expect(pod).toBeDefined();
+    expect(podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(await replicas.endpoints(`${ws}/served`)).toEqual({
+      revision: 1,
+      urls: [`http://${podIP}:8000`],
+    });
+    // nothing of it is on the dedicated runtime
+    expect(await namesIn('dedicated')).toEqual([]);
+    await h.service.delete(ws, 'served');
+    await h.env.client.workflow.getHandle(deploymentWorkflowId(ws, 'served')).result();
+    expect(await replicas.endpoints(`${ws}/served`)).toEqual({ revision: null, urls: [] });
+  }, 120_000);
+});
+
 describe('the clusters API', () => {
   it('lists the linked clusters and their node groups with GPUs, capacity and what deployments hold', async () => {
     const app = await buildApp({
       service: h.service,
-      provider: new KubernetesProvider({
-        kubeconfig: byoc.controlPlane.kubeconfig,
-        namespace: 'dedicated',
-      }),
+      replicas: replicaEndpoints(),
       meter: new TrafficMeter(),
       wake: () => undefined,
       catalog: TEST_CATALOG,

@@ -81,7 +81,7 @@ describe('holding requests while a deployment wakes', () => {
   it('answers 503 with Retry-After when no replica is ready within the hold timeout, and wakes the deployment', async () => {
     const woken: string[] = [];
     const gateway = new Gateway({
-      provider: noReplica,
+      replicas: noReplica,
       deployments: service,
       meter: new TrafficMeter(),
       wake: (d) => woken.push(d),
@@ -105,7 +105,7 @@ describe('holding requests while a deployment wakes', () => {
     meter.hold('ws/d', 0);
     meter.hold('ws/d', 0);
     const gateway = new Gateway({
-      provider: noReplica,
+      replicas: noReplica,
       deployments: service,
       meter,
       wake: () => undefined,
