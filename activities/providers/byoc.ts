@@ -195,6 +195,7 @@ export class EksClusters implements ByocClusters {
     return found;
   }
 
+  /** AWS clients with the secret as it is now (read per use, so a rotated secret takes effect). */
   private eks(cluster: RegisteredCluster): EksNodeGroups {
     return new EksNodeGroups({
       region: cluster.region,
