@@ -11,11 +11,12 @@ import {
   PatchStrategy,
   type V1Pod,
 } from '@kubernetes/client-node';
-import type {
-  ApplyRevisionInput,
-  ReplicaStatus,
-  RevisionStatus,
-  RuntimeProvider,
+import {
+  absentRevision,
+  type ApplyRevisionInput,
+  type ReplicaStatus,
+  type RevisionStatus,
+  type RuntimeProvider,
 } from './provider';
 import {
   DEPLOYMENT_LABEL,
@@ -62,16 +63,7 @@ export class KubernetesProvider implements RuntimeProvider {
     const deployment = await this.apps
       .readNamespacedDeployment({ name, namespace: this.namespace })
       .catch(notFoundAs(undefined));
-    if (!deployment)
-      return {
-        deploymentId,
-        revision,
-        exists: false,
-        desired: 0,
-        ready: 0,
-        restarts: 0,
-        replicas: [],
-      };
+    if (!deployment) return absentRevision(deploymentId, revision);
     const pods = await this.pods(deploymentId, revision);
     const replicas = pods.map(replicaStatus);
     return {

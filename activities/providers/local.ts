@@ -11,7 +11,12 @@ import type {
   RouteEndpoints,
   RouteSpec,
 } from '../../runtime/agent/api';
-import type { ApplyRevisionInput, RevisionStatus, RuntimeProvider } from './provider';
+import {
+  absentRevision,
+  type ApplyRevisionInput,
+  type RevisionStatus,
+  type RuntimeProvider,
+} from './provider';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -58,8 +63,7 @@ export class LocalRuntimeProvider implements RuntimeProvider {
       return toRevisionStatus(await this.call<ReplicaSetStatus>('GET', path));
     } catch (err) {
       if (!(err instanceof AgentRequestError && err.status === 404)) throw err;
-      const missing = { exists: false, desired: 0, ready: 0, restarts: 0, replicas: [] };
-      return { deploymentId, revision, ...missing };
+      return absentRevision(deploymentId, revision);
     }
   }
 

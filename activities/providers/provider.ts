@@ -35,6 +35,11 @@ export interface RevisionStatus {
   replicas: ReplicaStatus[];
 }
 
+/** The status of a revision the provider does not run (never created, or removed). */
+export function absentRevision(deploymentId: string, revision: number): RevisionStatus {
+  return { deploymentId, revision, exists: false, desired: 0, ready: 0, restarts: 0, replicas: [] };
+}
+
 /** What one revision runs. Built by the workflow from the spec and the model catalog. */
 export interface RevisionTemplate {
   model: string;

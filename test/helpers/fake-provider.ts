@@ -3,10 +3,11 @@
  * Replicas become ready `loadMs` after they start, by the real clock; failLoad never does.
  * Integration tests use the real local runtime instead.
  */
-import type {
-  ApplyRevisionInput,
-  RevisionStatus,
-  RuntimeProvider,
+import {
+  absentRevision,
+  type ApplyRevisionInput,
+  type RevisionStatus,
+  type RuntimeProvider,
 } from '../../activities/providers/provider';
 
 interface FakeReplica {
@@ -105,16 +106,7 @@ export class FakeProvider implements RuntimeProvider {
 
   private status(deploymentId: string, revision: number): RevisionStatus {
     const rev = this.revisions.get(this.key(deploymentId, revision));
-    if (!rev)
-      return {
-        deploymentId,
-        revision,
-        exists: false,
-        desired: 0,
-        ready: 0,
-        restarts: 0,
-        replicas: [],
-      };
+    if (!rev) return absentRevision(deploymentId, revision);
     const now = Date.now();
     const replicas = rev.replicas.map((r) => {
       const ready = !rev.input.template.failLoad && now - r.startedAt >= rev.input.template.loadMs;
