@@ -161,15 +161,15 @@ export class DeploymentService {
   }
 
   async pause(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, (h) => h.executeUpdate(pauseUpdate));
+    return this.call(workspace, name, (h) => h.executeUpdate(pauseUpdate, { args: [{}] }));
   }
 
   async resume(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, (h) => h.executeUpdate(resumeUpdate));
+    return this.call(workspace, name, (h) => h.executeUpdate(resumeUpdate, { args: [{}] }));
   }
 
   async delete(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, (h) => h.executeUpdate(deleteUpdate));
+    return this.call(workspace, name, (h) => h.executeUpdate(deleteUpdate, { args: [{}] }));
   }
 
   /** Running deployments of a workspace, filtered through search attributes, a page at a time. */

@@ -20,6 +20,7 @@ const STATUS: Record<DomainErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   quota_exceeded: 409,
+  precondition_failed: 412,
   unavailable: 503,
 };
 

@@ -41,6 +41,8 @@ export interface CarriedState {
   events: DeploymentEvent[];
   createdAt: string;
   updatedAt: string;
+  /** Accepted writes so far (the resource version's counter); absent in older runs. */
+  writes?: number;
   autoscaler?: AutoscalerState;
   nextDecisionAt?: number | null;
   /** BYOC on its linked cluster (set since BYOC_ON_CLUSTERS_PATCH); absent: the older placement. */
@@ -50,15 +52,37 @@ export interface CarriedState {
 /** Since this patch, BYOC deployments run on their linked cluster, admitted against its node group. */
 export const BYOC_ON_CLUSTERS_PATCH = 'byoc-on-linked-clusters';
 
+/** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
+export interface WriteRequest {
+  /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */
+  ifVersion?: string;
+}
+
+/** An edit as the API sends it: the client's merge patch, applied to the spec the workflow holds. */
+export interface PatchRequest extends WriteRequest {
+  /** JSON merge patch (RFC 7396) of the resource, in which only `spec` may change. */
+  patch: Record<string, unknown>;
+  /**
+   * The spec the API validated against its catalog (the patch applied to the spec it read). The
+   * workflow applies the patch to the spec it holds; where that differs from this one in what the
+   * catalog decides (model, cloud), a concurrent edit changed it and the edit is refused (409).
+   */
+  checked: DeploymentSpec;
+}
+
 /**
- * Updates answer synchronously from their validators (400 / 409 without touching history) and
- * return the deployment as accepted; the work itself (rollouts, teardown) continues after.
+ * Updates answer synchronously from their validators (400 / 409 / 412 without touching history)
+ * and return the deployment as accepted; the work itself (rollouts, teardown) continues after.
  */
 export const admissionUpdate = defineUpdate<DeploymentView>('admission');
+/** An edit by merge patch (the API's PATCH). */
+export const patchUpdate = defineUpdate<DeploymentView, [PatchRequest]>('patch');
+/** An edit by whole spec; kept for workflows and clients from before `patch`. */
 export const editUpdate = defineUpdate<DeploymentView, [DeploymentSpec]>('edit');
-export const pauseUpdate = defineUpdate<DeploymentView>('pause');
-export const resumeUpdate = defineUpdate<DeploymentView>('resume');
-export const deleteUpdate = defineUpdate<DeploymentView>('delete');
+/** pause / resume / delete: workflows from before If-Match received no argument (undefined). */
+export const pauseUpdate = defineUpdate<DeploymentView, [WriteRequest]>('pause');
+export const resumeUpdate = defineUpdate<DeploymentView, [WriteRequest]>('resume');
+export const deleteUpdate = defineUpdate<DeploymentView, [WriteRequest]>('delete');
 
 export const statusQuery = defineQuery<DeploymentView>('status');
 export const eventsQuery = defineQuery<DeploymentEvent[]>('events');

@@ -46,6 +46,8 @@ export class DeploymentEntity {
   updatedAt: string;
   /** Bumped by every accepted message, so the main loop knows to look again. */
   intentVersion = 0;
+  /** Accepted writes so far: the counter in `version`, carried across continue-as-new. */
+  writes: number;
   /** Why a replica is not ready, as the provider last said (e.g. stuck Pending on GPUs). */
   replicaNote?: string;
 
@@ -68,6 +70,12 @@ export class DeploymentEntity {
     this.events = c?.events ?? [];
     this.createdAt = c?.createdAt ?? now.toISOString();
     this.updatedAt = c?.updatedAt ?? this.createdAt;
+    this.writes = c?.writes ?? 0;
+  }
+
+  /** The resource version (ETag): unique per incarnation of the name, new on every accepted write. */
+  get version(): string {
+    return `${Date.parse(this.createdAt).toString(36)}.${this.writes}`;
   }
 
   /**
@@ -95,6 +103,7 @@ export class DeploymentEntity {
       restarts: this.restarts,
       createdAt: this.createdAt,
       updatedAt: this.updatedAt,
+      version: this.version,
     };
   }
 
@@ -117,6 +126,7 @@ export class DeploymentEntity {
       events: this.events,
       createdAt: this.createdAt,
       updatedAt: this.updatedAt,
+      writes: this.writes,
     };
   }
 
@@ -154,6 +164,7 @@ export class DeploymentEntity {
   touch(now: Date): void {
     this.updatedAt = now.toISOString();
     this.intentVersion++;
+    this.writes++;
   }
 
   get readinessTimeoutMs(): number {

@@ -204,7 +204,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
 
   setHandler(
     pauseUpdate,
-    () =>
+    (_request) =>
       exclusively(async () => {
         requireState('pause', 'running');
         d.state = 'paused';
@@ -218,12 +218,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         syncSearchAttributes();
         return d.view();
       }),
-    { validator: () => requireState('pause', 'running') },
+    { validator: (_request) => requireState('pause', 'running') },
   );
 
   setHandler(
     resumeUpdate,
-    () =>
+    (_request) =>
       exclusively(async () => {
         requireState('resume', 'paused');
         await reserve(demandOf(d.spec));
@@ -240,12 +240,12 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         syncSearchAttributes();
         return d.view();
       }),
-    { validator: () => requireState('resume', 'paused') },
+    { validator: (_request) => requireState('resume', 'paused') },
   );
 
   setHandler(
     deleteUpdate,
-    () =>
+    (_request) =>
       exclusively(async () => {
         requireState('delete', 'creating', 'running', 'paused', 'updating');
         d.state = 'deleting';
@@ -259,7 +259,9 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
         syncSearchAttributes();
         return d.view();
       }),
-    { validator: () => requireState('delete', 'creating', 'running', 'paused', 'updating') },
+    {
+      validator: (_request) => requireState('delete', 'creating', 'running', 'paused', 'updating'),
+    },
   );
 
   // ---- helpers ----------------------------------------------------------------------------

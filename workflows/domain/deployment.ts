@@ -57,6 +57,11 @@ export interface DeploymentView {
   restarts: number;
   createdAt: string;
   updatedAt: string;
+  /**
+   * Changes on every accepted write (edit, pause, resume, delete): the ETag of the resource, and
+   * what `If-Match` compares with. Opaque; unique across deployments that reuse a name.
+   */
+  version: string;
 }
 
 export function deploymentId(workspace: string, name: string): string {

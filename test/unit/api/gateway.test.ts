@@ -30,6 +30,7 @@ function view(
     restarts: 0,
     createdAt: '',
     updatedAt: '',
+    version: 'v.0',
     ...overrides,
   };
 }
