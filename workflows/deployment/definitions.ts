@@ -49,6 +49,19 @@ export interface CarriedState {
   byocOnClusters?: boolean;
 }
 
+/** What a deployment's workflow returns when it ends: how it ended, and its events log. */
+export interface DeploymentEnding {
+  view: DeploymentView;
+  events: DeploymentEvent[];
+}
+
+/**
+ * Since this patch: delete interrupts admission and every step of the main loop (and skips the
+ * removal of what never ran), quota is released under the handlers' lock, and a failed replica
+ * watch is tried again after a backoff, asking for the status at once.
+ */
+export const DELETE_ALWAYS_WINS_PATCH = 'delete-always-wins';
+
 /** Since this patch, BYOC deployments run on their linked cluster, admitted against its node group. */
 export const BYOC_ON_CLUSTERS_PATCH = 'byoc-on-linked-clusters';
 

@@ -1,23 +1,53 @@
 /**
- * The deployment's state inside its workflow: what the user asked for (spec, revision, state)
- * next to what was last observed (replicas, health), and the events log that explains every
- * change. No Temporal calls here: `now` comes in, so the class is plain to test and to carry
- * across continue-as-new.
+ * The deployment's state inside its workflow, and every rule that changes it: what the user asked
+ * for (spec, revision, state) next to what was last observed (replicas, health), the autoscaler's
+ * memory, and the events log that explains every change.
+ *
+ * Each message has its rule here as a method that takes `now` (check it, then apply it), and
+ * `nextStep()` says what the workflow's main loop does next. No Temporal calls: the class is
+ * plain to table-test and to carry across continue-as-new. The workflow (workflow.ts) only wires
+ * messages to these methods and runs the I/O steps (steps.ts).
  */
 import type {
   DeploymentEvent,
   DeploymentState,
   DeploymentView,
-  EventType,
   Health,
 } from '../domain/deployment';
 import { deploymentId } from '../domain/deployment';
-import type { DeploymentSpec } from '../domain/spec';
+import { ErrorType, domainFailure } from '../domain/errors';
+import { patchResourceSpec } from '../domain/merge-patch';
+import {
+  canonicalJson,
+  changesWhatRuns,
+  describeViolations,
+  placementChange,
+  validateSpec,
+  type DeploymentSpec,
+  type Violation,
+} from '../domain/spec';
 import type { RevisionStatus } from '../../activities/providers/provider';
-import type { CarriedState, DeploymentWorkflowInput } from './definitions';
+import { decideReplicas, initialAutoscalerState, type AutoscalerState } from './autoscaler';
+import type {
+  CarriedState,
+  DeploymentWorkflowInput,
+  PatchRequest,
+  WriteRequest,
+} from './definitions';
+import { events, healthMessage, healthReason, type EventText } from './events';
 import { evaluateHealth, msUntilReadinessTimeout } from './health';
+import type { MetricsObservation } from './metrics';
 
-export type NextStep = 'tearDown' | 'halt' | 'bringUp' | 'rollOut' | 'scale' | 'idle';
+export type NextStep = 'tearDown' | 'halt' | 'bringUp' | 'rollOut' | 'scale' | 'decide' | 'idle';
+
+/** The writes a client can make, and the states each is allowed in. */
+export const ALLOWED_IN: Record<Write, readonly DeploymentState[]> = {
+  edit: ['running', 'paused'],
+  pause: ['running'],
+  resume: ['paused'],
+  delete: ['creating', 'running', 'paused', 'updating', 'failed'],
+};
+export type Write = 'edit' | 'pause' | 'resume' | 'delete';
 
 /** The events log is bounded; older events remain in the workflow histories. */
 export const MAX_EVENTS = 200;
@@ -50,6 +80,10 @@ export class DeploymentEntity {
   writes: number;
   /** Why a replica is not ready, as the provider last said (e.g. stuck Pending on GPUs). */
   replicaNote?: string;
+  /** Autoscaling: the decision's memory, when it is next due, and whether it is due now. */
+  autoscaler: AutoscalerState;
+  nextDecisionAt: number | null;
+  decisionDue = false;
 
   constructor(input: DeploymentWorkflowInput, now: Date) {
     this.workspace = input.workspace;
@@ -71,6 +105,8 @@ export class DeploymentEntity {
     this.createdAt = c?.createdAt ?? now.toISOString();
     this.updatedAt = c?.updatedAt ?? this.createdAt;
     this.writes = c?.writes ?? 0;
+    this.autoscaler = c?.autoscaler ?? initialAutoscalerState();
+    this.nextDecisionAt = c?.nextDecisionAt ?? null;
   }
 
   /** The resource version (ETag): unique per incarnation of the name, new on every accepted write. */
@@ -80,7 +116,8 @@ export class DeploymentEntity {
 
   /**
    * What the main loop does next to make reality match what was asked. One step at a time, so
-   * every message that arrives meanwhile is taken into account before the next step.
+   * every message that arrives meanwhile is taken into account before the next step. `idle`
+   * means nothing is to be done until a message, an observation or a timer says otherwise.
    */
   nextStep(): NextStep {
     if (this.state === 'deleting') return 'tearDown';
@@ -88,8 +125,156 @@ export class DeploymentEntity {
     if (this.activeRevision === null) return 'bringUp';
     if (this.revision !== this.activeRevision) return 'rollOut';
     if (this.desiredReplicas !== this.appliedReplicas) return 'scale';
+    // Only a running deployment decides: paused or mid-rollout, an observation waits its turn.
+    if (this.decisionDue && this.state === 'running') return 'decide';
     return 'idle';
   }
+
+  // ---- message rules: each check throws the domain failure the client gets, changing nothing --
+
+  /** A write's precondition (If-Match) and whether the state allows it. */
+  checkWrite(write: Write, request?: WriteRequest): void {
+    if (request?.ifVersion !== undefined && request.ifVersion !== this.version) {
+      throw domainFailure(
+        ErrorType.PreconditionFailed,
+        `deployment "${this.name}" is at version ${this.version}, not ${request.ifVersion} (If-Match): read it again, then retry`,
+      );
+    }
+    if (!ALLOWED_IN[write].includes(this.state)) {
+      throw domainFailure(
+        ErrorType.Conflict,
+        `cannot ${write} deployment "${this.name}" while it is ${this.state}${this.state === 'updating' ? ' (a rolling update is in progress)' : ''}`,
+      );
+    }
+  }
+
+  /** An edit's spec: valid on its own, and on the same cloud and cluster. */
+  parseEdit(spec: unknown): DeploymentSpec {
+    const result = validateSpec(spec);
+    if (!result.ok) throw invalidSpec(result.violations);
+    const moved = placementChange(this.spec, result.value);
+    if (moved) throw invalidSpec([moved]);
+    return result.value;
+  }
+
+  /**
+   * A merge patch applied to the spec held here (so concurrent edits of different fields both
+   * survive), with the same rules as a whole-spec edit. `checked` is what the API validated
+   * against the catalog; where model or cloud came out differently here, a concurrent edit
+   * changed them meanwhile, and the catalog's verdict no longer holds.
+   */
+  parsePatch(request: PatchRequest): DeploymentSpec {
+    const patched = patchResourceSpec(
+      this.view() as unknown as Record<string, unknown>,
+      request.patch,
+    );
+    if (!patched.ok) throw invalidSpec(patched.violations);
+    const next = this.parseEdit(patched.spec);
+    const catalogFacts = (s: DeploymentSpec) => canonicalJson({ model: s.model, cloud: s.cloud });
+    if (catalogFacts(next) !== catalogFacts(request.checked)) {
+      throw domainFailure(
+        ErrorType.Conflict,
+        `deployment "${this.name}" was edited meanwhile (its model or cloud changed): read it again, then retry`,
+      );
+    }
+    return next;
+  }
+
+  // ---- message transitions ------------------------------------------------------------------
+
+  /** Takes an accepted edit (quota already held for it). A change to what runs is a new revision. */
+  applyEdit(next: DeploymentSpec, now: Date): void {
+    const runs = changesWhatRuns(this.spec, next);
+    this.spec = next;
+    if (this.state !== 'paused') {
+      const bounded = clampReplicas(this.desiredReplicas, next);
+      const reason = bounded > this.desiredReplicas ? 'ScaledOut' : 'ScaledIn';
+      this.setReplicas(
+        bounded,
+        now,
+        reason,
+        events.editBounds(next.scaling.minReplicas, next.scaling.maxReplicas),
+      );
+      this.decisionDue = true; // new bounds or threshold: let the autoscaler look again
+    }
+    if (runs) {
+      this.lastRevisionNumber += 1;
+      this.revision = this.lastRevisionNumber;
+      if (this.state === 'running') this.state = 'updating';
+      this.recordText(
+        now,
+        events.editedRollout(this.revision, this.state === 'paused'),
+        this.revision,
+      );
+    } else {
+      this.recordText(now, events.editedInPlace(), this.revision);
+    }
+    this.touch(now);
+  }
+
+  pause(now: Date): void {
+    this.state = 'paused';
+    this.recordText(now, events.paused());
+    this.touch(now);
+  }
+
+  /** Takes an accepted resume (quota already held again): back at the initial replica count. */
+  resume(now: Date): void {
+    this.state = 'running';
+    this.desiredReplicas = initialReplicas(this.spec);
+    this.recordText(now, events.resumed(this.revision, this.desiredReplicas), this.revision);
+    this.touch(now);
+  }
+
+  markDeleting(now: Date): void {
+    this.state = 'deleting';
+    this.recordText(now, events.deleting());
+    this.touch(now);
+  }
+
+  /** A metric observation: kept, and a decision is due (made once the deployment runs). */
+  observeMetrics(observation: MetricsObservation): void {
+    this.autoscaler = { ...this.autoscaler, observation };
+    this.decisionDue = true;
+  }
+
+  /**
+   * The decision timer fired: decide now if running. Paused, the timer is spent and not set
+   * again; the resume decides afresh.
+   */
+  decisionTimerFired(now: number): void {
+    if (this.nextDecisionAt === null || now < this.nextDecisionAt) return;
+    if (this.state === 'paused') this.nextDecisionAt = null;
+    else this.decisionDue = true;
+  }
+
+  /** Replicas came up (created, resumed): decide once now, for a schedule floor or cooldown. */
+  broughtUp(now: number): void {
+    this.autoscaler = { ...this.autoscaler, upSince: now };
+    this.decisionDue = true;
+  }
+
+  /** Runs the autoscaler and sets the replica count it decides (the main loop then applies it). */
+  decide(now: Date): void {
+    this.decisionDue = false;
+    const decision = decideReplicas({
+      now: now.getTime(),
+      spec: this.spec,
+      currentReplicas: this.desiredReplicas,
+      state: this.autoscaler,
+    });
+    this.autoscaler = decision.state;
+    this.nextDecisionAt = decision.nextDecisionAt;
+    this.setReplicas(decision.replicas, now, decision.reason, decision.message);
+  }
+
+  /** Admission refused: the deployment ends `failed`, with why. */
+  fail(now: Date, text: EventText): void {
+    this.state = 'failed';
+    this.recordText(now, text);
+  }
+
+  // ---- views ----------------------------------------------------------------------------------
 
   view(): DeploymentView {
     return {
@@ -127,10 +312,20 @@ export class DeploymentEntity {
       createdAt: this.createdAt,
       updatedAt: this.updatedAt,
       writes: this.writes,
+      autoscaler: this.autoscaler,
+      nextDecisionAt: this.nextDecisionAt,
     };
   }
 
-  record(now: Date, type: EventType, reason: string, message: string, revision?: number): void {
+  // ---- the events log -------------------------------------------------------------------------
+
+  record(
+    now: Date,
+    type: DeploymentEvent['type'],
+    reason: string,
+    message: string,
+    revision?: number,
+  ): void {
     this.events.push({
       time: now.toISOString(),
       type,
@@ -141,22 +336,25 @@ export class DeploymentEntity {
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
   }
 
-  append(events: DeploymentEvent[]): void {
-    for (const e of events) this.events.push(e);
+  recordText(now: Date, text: EventText, revision?: number): void {
+    this.record(now, text.type, text.reason, text.message, revision);
+  }
+
+  append(more: DeploymentEvent[]): void {
+    for (const e of more) this.events.push(e);
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
   }
+
+  // ---- replicas and health --------------------------------------------------------------------
 
   /** A new replica count, recorded as a scale event with why (the main loop then applies it). */
   setReplicas(replicas: number, now: Date, reason: string, message: string): void {
     const from = this.desiredReplicas;
     if (replicas === from) return;
     this.desiredReplicas = replicas;
-    const out = replicas > from;
-    this.record(
+    this.recordText(
       now,
-      out ? 'ScaleOut' : 'ScaleIn',
-      reason,
-      `replicas ${from} -> ${replicas}: ${message}`,
+      events.scaled(from, replicas, reason, message),
       this.activeRevision ?? undefined,
     );
   }
@@ -174,13 +372,10 @@ export class DeploymentEntity {
   /** Take in what the provider reports for the active revision: restarts, readiness, health. */
   observe(status: RevisionStatus, now: Date): void {
     if (status.restarts > this.restarts) {
-      const count = status.restarts - this.restarts;
       const detail = status.replicas.map((r) => r.message).find((m) => m);
-      this.record(
+      this.recordText(
         now,
-        'Restart',
-        'ReplicaRestarted',
-        `${count} replica restart(s)${detail ? `: ${detail}` : ''}`,
+        events.restarted(status.restarts - this.restarts, detail),
         status.revision,
       );
     }
@@ -189,11 +384,33 @@ export class DeploymentEntity {
     this.replicaNote = status.replicas.find((r) => !r.ready && r.message)?.message;
     if (this.readyReplicas < this.desiredReplicas) this.unreadySince ??= now.toISOString();
     else this.unreadySince = undefined;
-    this.refreshHealth(now);
+    this.refreshHealth(now, true);
   }
 
-  /** Re-evaluates health (also when a readiness deadline passes with nothing observed). */
-  refreshHealth(now: Date): void {
+  /** Replicas were removed (paused or deleted): nothing runs, nothing is ready. */
+  removed(now: Date, how: { reason: string; message: string }): void {
+    this.activeRevision = null;
+    this.appliedReplicas = 0;
+    this.readyReplicas = 0;
+    this.unreadySince = undefined;
+    this.setHealth('NotPresent', now, how.reason, how.message);
+  }
+
+  /**
+   * The runtime could not be asked: health Unknown, with the error. Every failure is an event
+   * (retries are backed off, so there are few), not only the first.
+   */
+  unreachable(now: Date, why: { reason: string; message: string }): void {
+    if (this.health === 'Unknown') this.recordText(now, events.health(why.reason, why.message));
+    else this.setHealth('Unknown', now, why.reason, why.message);
+  }
+
+  /**
+   * Re-evaluates health (also when a readiness deadline passes with nothing observed). Unknown
+   * stays until something is observed: counts from before it say nothing about now.
+   */
+  refreshHealth(now: Date, observed = false): void {
+    if (this.health === 'Unknown' && !observed && this.state !== 'paused') return;
     const next = this.state === 'paused' ? 'NotPresent' : evaluateHealth(this.healthInput(now));
     this.setHealth(next, now);
   }
@@ -202,11 +419,18 @@ export class DeploymentEntity {
     if (next === this.health) return;
     const previous = this.health;
     this.health = next;
-    this.record(
+    this.recordText(
       now,
-      'Health',
-      reason ?? healthReason(next),
-      message ?? this.healthMessage(previous, next),
+      events.health(
+        reason ?? healthReason(next),
+        message ??
+          healthMessage(previous, next, {
+            ready: this.readyReplicas,
+            desired: this.desiredReplicas,
+            readinessTimeoutSeconds: this.spec.readinessTimeoutSeconds,
+            ...(this.replicaNote ? { replicaNote: this.replicaNote } : {}),
+          }),
+      ),
       this.activeRevision ?? undefined,
     );
   }
@@ -224,39 +448,10 @@ export class DeploymentEntity {
       now: now.getTime(),
     };
   }
-
-  private healthMessage(previous: Health, next: Health): string {
-    const replicas = `${this.readyReplicas}/${this.desiredReplicas} replica(s) ready`;
-    switch (next) {
-      case 'Healthy':
-        return this.desiredReplicas === 0
-          ? `${previous} -> Healthy: scaled to zero; the next request wakes it`
-          : `${previous} -> Healthy: ${replicas}; accepting inference requests`;
-      case 'ProgressingWithTimeout':
-        return `${previous} -> ProgressingWithTimeout: ${replicas} after the readiness timeout of ${this.spec.readinessTimeoutSeconds}s${this.replicaNote ? ` (${this.replicaNote})` : ''}; still watching`;
-      case 'Progressing':
-        return `${previous} -> Progressing: ${replicas}`;
-      case 'NotPresent':
-        return `${previous} -> NotPresent: no replicas run`;
-      case 'Unknown':
-        return `${previous} -> Unknown: replica status cannot be determined`;
-    }
-  }
 }
 
-function healthReason(health: Health): string {
-  switch (health) {
-    case 'Healthy':
-      return 'ReplicasReady';
-    case 'ProgressingWithTimeout':
-      return 'ReadinessTimeout';
-    case 'Progressing':
-      return 'ReplicasNotReady';
-    case 'NotPresent':
-      return 'NoReplicas';
-    case 'Unknown':
-      return 'StatusUnknown';
-  }
+function invalidSpec(violations: Violation[]) {
+  return domainFailure(ErrorType.InvalidSpec, describeViolations(violations), [violations]);
 }
 
 /** A new or resumed deployment starts at minReplicas, and at least one so it can serve at once. */

@@ -10,6 +10,8 @@ export const ErrorType = {
   NotFound: 'not_found',
   /** An If-Match version that is not the deployment's current one (HTTP 412). */
   PreconditionFailed: 'precondition_failed',
+  /** Something the request needs could not be reached in time (a cluster, the runtime): HTTP 503. */
+  Unavailable: 'unavailable',
 } as const;
 
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

@@ -1,13 +1,14 @@
-import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../../activities';
+import { ActivityFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
 import type { DeploymentEvent } from '../domain/deployment';
-import { nodeGroupActivities, removalActivities } from '../long-activities';
+import {
+  nodeGroupActivities,
+  quickActivities,
+  readinessActivities,
+  removalActivities,
+} from '../activity-options';
 import type { RolloutInput, RolloutResult } from './definitions';
 
-const { applyRevision, routeTraffic } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '200 ms', maximumInterval: '10 seconds' },
-});
+const { applyRevision, routeTraffic } = quickActivities;
 const { removeRevision } = removalActivities;
 
 /**
@@ -18,8 +19,11 @@ const { removeRevision } = removalActivities;
  * 3. switch traffic to it; only then
  * 4. remove the old revision.
  *
- * A new revision that never becomes ready is removed (rolled back) and the result says why.
- * Cancelled (the deployment was deleted), it removes what it created and rethrows.
+ * A new revision that never becomes ready is removed (rolled back) and the result says why; so
+ * is one the runtime could not start or route to (its calls' retries spent). Once traffic is on
+ * the new revision the rollout has succeeded: an old revision that cannot be removed is said in
+ * the steps, not undone. Cancelled (the deployment was deleted), it removes what it created and
+ * rethrows.
  */
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
   const { deploymentId, fromRevision, toRevision, replicas, spec } = input;
@@ -47,11 +51,11 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     );
 
     const deadline = new Date(Date.now() + input.readinessTimeoutSeconds * 1000).toISOString();
-    const waited = await proxyActivities<Activities>({
-      startToCloseTimeout: `${input.readinessTimeoutSeconds + 60} seconds`,
-      heartbeatTimeout: '10 seconds',
-      retry: { initialInterval: '200 ms', maximumInterval: '5 seconds' },
-    }).waitForRevisionReady({ ...ref, replicas, deadline });
+    const waited = await readinessActivities(input.readinessTimeoutSeconds).waitForRevisionReady({
+      ...ref,
+      replicas,
+      deadline,
+    });
 
     if (!waited.ready) {
       const why = notReadyMessage(
@@ -75,18 +79,45 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
 
     await routeTraffic(ref);
     step('TrafficSwitched', `traffic switched to revision ${toRevision}`);
-
-    if (fromRevision !== null && fromRevision !== toRevision) {
-      await removeRevision({ deploymentId, revision: fromRevision, ...target });
-      step('OldRevisionRemoved', `revision ${fromRevision} removed`);
-    }
-    return { outcome: 'succeeded', steps };
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => removeRevision(ref));
+      throw err;
     }
-    throw err;
+    if (!(err instanceof ActivityFailure)) throw err;
+    // The runtime gave up on the new revision before traffic moved: the old one keeps serving.
+    const why = `revision ${toRevision} could not be started: ${innermost(err)}`;
+    await removeRevision(ref).catch(() => undefined);
+    step(
+      'RolledBack',
+      `${why}${fromRevision !== null ? `; revision ${fromRevision} keeps serving` : ''}`,
+    );
+    return { outcome: 'rolledBack', reason: why, steps };
   }
+
+  if (fromRevision !== null && fromRevision !== toRevision) {
+    try {
+      await removeRevision({ deploymentId, revision: fromRevision, ...target });
+      step('OldRevisionRemoved', `revision ${fromRevision} removed`);
+    } catch (err) {
+      if (isCancellation(err)) {
+        await CancellationScope.nonCancellable(() => removeRevision(ref));
+        throw err;
+      }
+      if (!(err instanceof ActivityFailure)) throw err;
+      step(
+        'OldRevisionNotRemoved',
+        `revision ${fromRevision} could not be removed (${innermost(err)}); it gets no traffic, remove it by hand`,
+      );
+    }
+  }
+  return { outcome: 'succeeded', steps };
+}
+
+function innermost(err: Error): string {
+  let e: Error = err;
+  while (e.cause instanceof Error) e = e.cause;
+  return e.message;
 }
 
 function notReadyMessage(

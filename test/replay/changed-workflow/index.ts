@@ -6,7 +6,10 @@
  */
 import { proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../../../activities';
-import type { DeploymentWorkflowInput } from '../../../workflows/deployment/definitions';
+import type {
+  DeploymentEnding,
+  DeploymentWorkflowInput,
+} from '../../../workflows/deployment/definitions';
 import { deploymentWorkflow as realDeploymentWorkflow } from '../../../workflows/deployment/workflow';
 import type { RolloutInput, RolloutResult } from '../../../workflows/rollout/definitions';
 import { rolloutWorkflow as realRolloutWorkflow } from '../../../workflows/rollout/workflow';
@@ -16,7 +19,9 @@ export { quotaWorkflow } from '../../../workflows/quota/workflow';
 const { routeTraffic } = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds' });
 
 /** Changed: a timer before anything else. */
-export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promise<void> {
+export async function deploymentWorkflow(
+  input: DeploymentWorkflowInput,
+): Promise<DeploymentEnding> {
   await sleep(1);
   return realDeploymentWorkflow(input);
 }
