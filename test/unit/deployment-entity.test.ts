@@ -22,7 +22,14 @@ function entity(
   fields: Partial<
     Pick<
       DeploymentEntity,
-      'state' | 'revision' | 'activeRevision' | 'desiredReplicas' | 'appliedReplicas'
+      | 'state'
+      | 'revision'
+      | 'activeRevision'
+      | 'desiredReplicas'
+      | 'appliedReplicas'
+      | 'decisionDue'
+      | 'nextDecisionAt'
+      | 'health'
     >
   >,
 ): DeploymentEntity {
@@ -66,6 +73,38 @@ describe('nextStep', () => {
       'a deployment matching what was asked waits',
       { state: 'running' as const, activeRevision: 1, desiredReplicas: 1, appliedReplicas: 1 },
       'idle',
+    ],
+    [
+      'a running deployment with a decision due decides',
+      {
+        state: 'running' as const,
+        activeRevision: 1,
+        desiredReplicas: 1,
+        appliedReplicas: 1,
+        decisionDue: true,
+      },
+      'decide',
+    ],
+    [
+      'a paused deployment with a decision due still waits (the spin of issue 8)',
+      { state: 'paused' as const, activeRevision: null, decisionDue: true },
+      'idle',
+    ],
+    [
+      'a rollout comes before a due decision',
+      { state: 'updating' as const, revision: 2, activeRevision: 1, decisionDue: true },
+      'rollOut',
+    ],
+    [
+      'a scale step comes before a due decision',
+      {
+        state: 'running' as const,
+        activeRevision: 1,
+        desiredReplicas: 2,
+        appliedReplicas: 1,
+        decisionDue: true,
+      },
+      'scale',
     ],
   ])('%s', (_sentence, fields, step) => {
     expect(entity(fields).nextStep()).toBe(step);
@@ -146,4 +185,149 @@ describe('replica bounds', () => {
     ['lowers a count above a new max', 6, spec({ maxReplicas: 2 }), 2],
     ['raises a count below a new min', 1, spec({ minReplicas: 3 }), 3],
   ])('clampReplicas %s', (_s, current, s, n) => expect(clampReplicas(current, s)).toBe(n));
+});
+
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+
+describe('message rules: which write each state allows', () => {
+  const states = ['creating', 'running', 'paused', 'updating', 'deleting', 'failed'] as const;
+  const allowed: Record<string, string[]> = {
+    edit: ['running', 'paused'],
+    pause: ['running'],
+    resume: ['paused'],
+    delete: ['creating', 'running', 'paused', 'updating', 'failed'],
+  };
+  for (const write of ['edit', 'pause', 'resume', 'delete'] as const) {
+    it.each(states.map((state) => [state, allowed[write]!.includes(state)] as const))(
+      `${write} while %s: allowed %s`,
+      (state, ok) => {
+        const d = entity({ state });
+        if (ok) expect(() => d.checkWrite(write)).not.toThrow();
+        else
+          expect(() => d.checkWrite(write)).toThrow(
+            expect.objectContaining({ type: 'conflict', message: expect.stringContaining(state) }),
+          );
+      },
+    );
+  }
+
+  it('If-Match: the current version passes, any other fails with precondition_failed', () => {
+    const d = entity({ state: 'running' });
+    expect(() => d.checkWrite('pause', { ifVersion: d.version })).not.toThrow();
+    expect(() => d.checkWrite('pause', { ifVersion: 'x.0' })).toThrow(
+      expect.objectContaining({ type: 'precondition_failed' }),
+    );
+    // the precondition is checked first: a stale version to a refused write is 412, not 409
+    expect(() => entity({ state: 'deleting' }).checkWrite('pause', { ifVersion: 'x.0' })).toThrow(
+      expect.objectContaining({ type: 'precondition_failed' }),
+    );
+  });
+
+  it('every accepted write makes a new version; reads do not', () => {
+    const d = entity({ state: 'running' });
+    const v0 = d.version;
+    d.view();
+    expect(d.version).toBe(v0);
+    d.pause(at(1));
+    const v1 = d.version;
+    d.resume(at(2));
+    expect(new Set([v0, v1, d.version]).size).toBe(3);
+  });
+});
+
+describe('message transitions', () => {
+  it('pause, then resume at the initial replica count, each an event', () => {
+    const d = entity({ state: 'running', activeRevision: 1, desiredReplicas: 3 });
+    d.pause(at(1));
+    expect(d.state).toBe('paused');
+    d.resume(at(2));
+    expect(d).toMatchObject({ state: 'running', desiredReplicas: 1 });
+    expect(d.events.map((e) => e.reason)).toEqual(['Paused', 'Resumed']);
+  });
+
+  it('an edit of what runs makes a new revision and a rolling update; of scaling, in place', () => {
+    const d = entity({
+      state: 'running',
+      activeRevision: 1,
+      desiredReplicas: 1,
+      appliedReplicas: 1,
+    });
+    d.applyEdit({ ...d.spec, scaling: { ...d.spec.scaling, minReplicas: 2 } }, at(1));
+    expect(d).toMatchObject({
+      state: 'running',
+      revision: 1,
+      desiredReplicas: 2,
+      decisionDue: true,
+    });
+    d.applyEdit({ ...d.spec, model: 'other' }, at(2));
+    expect(d).toMatchObject({ state: 'updating', revision: 2, lastRevisionNumber: 2 });
+    expect(d.nextStep()).toBe('rollOut');
+  });
+
+  it('a metric observation while paused is kept, and decides nothing until resumed', () => {
+    const d = entity({ state: 'paused', activeRevision: null });
+    d.observeMetrics({
+      time: at(1).toISOString(),
+      windowSeconds: 30,
+      replicas: [],
+      queued: 0,
+      shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
+    });
+    expect(d.autoscaler.observation).toBeDefined();
+    expect(d.nextStep()).toBe('idle');
+  });
+
+  it('a decision timer that fires while paused is spent, not re-armed', () => {
+    const d = entity({ state: 'paused', activeRevision: null, nextDecisionAt: at(5).getTime() });
+    d.decisionTimerFired(at(4).getTime());
+    expect(d.nextDecisionAt).toBe(at(5).getTime());
+    d.decisionTimerFired(at(6).getTime());
+    expect(d).toMatchObject({ nextDecisionAt: null, decisionDue: false });
+    const running = entity({
+      state: 'running',
+      activeRevision: 1,
+      nextDecisionAt: at(5).getTime(),
+    });
+    running.decisionTimerFired(at(6).getTime());
+    expect(running.decisionDue).toBe(true);
+  });
+
+  it('a merge patch edits the spec held here; read-only fields and a changed model are refused', () => {
+    const d = entity({ state: 'running' });
+    const next = d.parsePatch({ patch: { spec: { tags: { a: '1' } } }, checked: d.spec });
+    expect(next.tags).toEqual({ a: '1' });
+    expect(() => d.parsePatch({ patch: { name: 'other' }, checked: d.spec })).toThrow(
+      expect.objectContaining({ type: 'invalid_spec', message: expect.stringMatching(/name/) }),
+    );
+    // the API checked the catalog for model "m"; here the patch would give "other"
+    expect(() => d.parsePatch({ patch: { spec: { model: 'other' } }, checked: d.spec })).toThrow(
+      expect.objectContaining({ type: 'conflict' }),
+    );
+  });
+
+  it('Unknown health stays until something is observed', () => {
+    const d = entity({ state: 'running', activeRevision: 1, desiredReplicas: 1 });
+    d.unreachable(at(1), { reason: 'RuntimeUnreachable', message: 'agent down' });
+    d.refreshHealth(at(2));
+    expect(d.health).toBe('Unknown');
+    d.unreachable(at(3), { reason: 'RuntimeUnreachable', message: 'agent still down' });
+    d.observe(
+      {
+        deploymentId: 'ws/n',
+        revision: 1,
+        exists: true,
+        desired: 1,
+        ready: 1,
+        restarts: 0,
+        replicas: [],
+      },
+      at(4),
+    );
+    expect(d.health).toBe('Healthy');
+    expect(d.events.map((e) => e.reason)).toEqual([
+      'RuntimeUnreachable',
+      'RuntimeUnreachable',
+      'ReplicasReady',
+    ]);
+  });
 });

@@ -4,7 +4,7 @@
  * decisions happen on a timer without a new observation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
+import { autoscalerQuery, deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
 import { dedicatedSpec } from '../helpers/catalog';
 import { FakeProvider } from '../helpers/fake-provider';
@@ -133,11 +133,17 @@ describe('autoscaling decisions in the workflow', () => {
       (n) => n === 4,
       '4 replicas',
     );
-    await signal(
-      observation([0.1, 0.1, 0.1, 0.1], { time: new Date(Date.now() - 60 * 60_000).toISOString() }),
+    const stale = new Date(Date.now() - 60 * 60_000).toISOString();
+    await signal(observation([0.1, 0.1, 0.1, 0.1], { time: stale }));
+    // Wait until the workflow took the stale observation in and decided on it, then look.
+    const handle = h.env.client.workflow.getHandle(deploymentWorkflowId(ws, name));
+    await waitFor(
+      () => handle.query(autoscalerQuery),
+      (a) => a.observedAt === stale && !a.decisionDue,
+      'the stale observation decided on',
     );
-    await new Promise((r) => setTimeout(r, 1500));
     expect(await replicas(name)).toBe(4);
+    expect((await scaleEvents(name)).map((e) => e.type)).toEqual(['ScaleOut']);
   });
 
   it('scales to zero after the cooldown with no traffic, and wakes for a waiting request', async () => {

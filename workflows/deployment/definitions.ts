@@ -98,4 +98,12 @@ export const resumeUpdate = defineUpdate<DeploymentView, [WriteRequest]>('resume
 export const deleteUpdate = defineUpdate<DeploymentView, [WriteRequest]>('delete');
 
 export const statusQuery = defineQuery<DeploymentView>('status');
+/** The autoscaler as it stands: the observation it last took, and whether a decision is pending. */
+export interface AutoscalerView {
+  /** `time` of the last metrics observation taken in. */
+  observedAt?: string;
+  decisionDue: boolean;
+  nextDecisionAt: number | null;
+}
+export const autoscalerQuery = defineQuery<AutoscalerView>('autoscaler');
 export const eventsQuery = defineQuery<DeploymentEvent[]>('events');

@@ -32,6 +32,7 @@ import {
   BYOC_ON_CLUSTERS_PATCH,
   DELETE_ALWAYS_WINS_PATCH,
   admissionUpdate,
+  autoscalerQuery,
   deleteUpdate,
   editUpdate,
   eventsQuery,
@@ -102,6 +103,11 @@ export async function deploymentWorkflow(
 
   setHandler(statusQuery, () => d.view());
   setHandler(eventsQuery, () => d.events);
+  setHandler(autoscalerQuery, () => ({
+    ...(d.autoscaler.observation ? { observedAt: d.autoscaler.observation.time } : {}),
+    decisionDue: d.decisionDue,
+    nextDecisionAt: d.nextDecisionAt,
+  }));
   setHandler(observeMetricsSignal, (observation) => d.observeMetrics(observation));
 
   setHandler(admissionUpdate, async () => {
