@@ -16,7 +16,13 @@ import {
   type ClusterRegistry,
   type RegisteredCluster,
 } from '../../config/clusters';
-import { EksNodeGroups, eksToken, type AwsCredentials, type NodeGroupInfo } from './eks';
+import {
+  AwsCallError,
+  EksNodeGroups,
+  eksToken,
+  type AwsCredentials,
+  type NodeGroupInfo,
+} from './eks';
 import { KubernetesProvider } from './kubernetes';
 import { nodesForReplicas } from './node-group-fit';
 import type { RuntimeProvider } from './provider';
@@ -121,7 +127,7 @@ export class EksClusters implements ByocClusters {
               'cloud.cluster',
               `EKS has no cluster "${registered.eksClusterName}" in ${registered.region} (registered as "${cluster}")`,
             )
-          : err;
+          : asClusterError(registered, err);
       });
     this.groups.set(key, { groups, until: Date.now() + NODE_GROUPS_CACHE_MS });
     return groups;
@@ -132,8 +138,11 @@ export class EksClusters implements ByocClusters {
     const key = `${workspace}/${cluster}`;
     const cached = this.providers.get(key);
     if (cached && cached.until > Date.now()) return cached.provider;
+    const kubeconfig = await this.kubeconfig(registered).catch((err: unknown) => {
+      throw asClusterError(registered, err);
+    });
     const provider = new KubernetesProvider({
-      kubeconfig: await this.kubeconfig(registered),
+      kubeconfig,
       namespace: registered.namespace,
       ...((registered.image ?? this.options.image)
         ? { image: registered.image ?? this.options.image }
@@ -165,16 +174,15 @@ export class EksClusters implements ByocClusters {
         max: group.size.max,
       };
     const registered = this.cluster(input.workspace, input.cluster);
-    const grown = await this.eks(registered).ensureNodes(
-      registered.eksClusterName,
-      input.nodeGroup,
-      target,
-      {
+    const grown = await this.eks(registered)
+      .ensureNodes(registered.eksClusterName, input.nodeGroup, target, {
         timeoutMs: this.options.scaleTimeoutMs,
         pollMs: this.options.pollMs ?? 5000,
         heartbeat: input.heartbeat,
-      },
-    );
+      })
+      .catch((err: unknown) => {
+        throw asClusterError(registered, err);
+      });
     this.groups.delete(`${input.workspace}/${input.cluster}`);
     return {
       grewFrom: group.size.desired,
@@ -271,5 +279,26 @@ export class EksClusters implements ByocClusters {
 }
 
 function notFound(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ResourceNotFoundException';
+  return err instanceof AwsCallError
+    ? err.code === 'ResourceNotFoundException'
+    : err instanceof Error && err.name === 'ResourceNotFoundException';
+}
+
+/**
+ * AWS refused the cluster's credentials: said against `cloud.cluster`, naming the secret (never
+ * its content) and AWS's error code (never its message, which can echo the request).
+ */
+function refusedCredentials(cluster: RegisteredCluster, err: AwsCallError): ClusterError {
+  const whose = cluster.credentialsSecret
+    ? `the credentials in secret "${cluster.credentialsSecret}"`
+    : 'the AWS default credentials of the control plane';
+  return new ClusterError(
+    'cloud.cluster',
+    `AWS refused ${whose} for cluster "${cluster.name}" (${err.call}: ${err.code}${err.httpStatus ? `, HTTP ${err.httpStatus}` : ''}); an administrator must fix the credentials, or use another cluster`,
+  );
+}
+
+/** An AWS failure as the user is told it: refused credentials are a ClusterError; others stay. */
+function asClusterError(cluster: RegisteredCluster, err: unknown): unknown {
+  return err instanceof AwsCallError && err.refused ? refusedCredentials(cluster, err) : err;
 }

@@ -40,6 +40,76 @@ export interface NodeGroupInfo {
   status: string;
 }
 
+/**
+ * An AWS call that failed, said without AWS's own message: those can echo the request, its
+ * signature and the access key id (SignatureDoesNotMatch does). What is kept: the call, the
+ * error's code, the HTTP status, and whether the credentials were refused.
+ */
+export class AwsCallError extends Error {
+  constructor(
+    readonly call: string,
+    readonly code: string,
+    readonly httpStatus: number | undefined,
+    /** AWS refused who we are (bad, expired or unauthorised credentials): retrying will not help. */
+    readonly refused: boolean,
+  ) {
+    super(`AWS ${call} failed: ${code}${httpStatus ? ` (HTTP ${httpStatus})` : ''}`);
+    this.name = 'AwsCallError';
+  }
+}
+
+/** Error codes (and the credential chain's failure) that mean "not with these credentials". */
+const REFUSED_CODES = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'IncompleteSignatureException',
+  'InvalidSignatureException',
+  'MissingAuthenticationToken',
+  'MissingAuthenticationTokenException',
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'AuthFailure',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'RequestExpired',
+  'CredentialsProviderError',
+]);
+
+export function awsCallError(call: string, err: unknown): AwsCallError {
+  if (err instanceof AwsCallError) return err;
+  const e = (err ?? {}) as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  // A system error (ECONNREFUSED, ETIMEDOUT) is safe to name; AWS's own codes are its `name`.
+  const system = typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) ? e.code : undefined;
+  // A JavaScript error (SyntaxError, TypeError) means the answer could not be read, not its code.
+  const javascript = ['Error', 'SyntaxError', 'TypeError', 'RangeError'].includes(
+    e.name ?? 'Error',
+  );
+  const code = system ?? (javascript ? 'UnreadableResponse' : (e.name as string));
+  const status = e.$metadata?.httpStatusCode;
+  return new AwsCallError(
+    call,
+    code,
+    status,
+    REFUSED_CODES.has(code) || status === 401 || status === 403,
+  );
+}
+
+/** Runs an AWS call; a failure comes out as an AwsCallError (no AWS message text). */
+async function aws<T>(call: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw awsCallError(call, err);
+  }
+}
+
 export class EksNodeGroups {
   private readonly eks: EKSClient;
   private readonly ec2: EC2Client;
@@ -58,7 +128,9 @@ export class EksNodeGroups {
 
   /** The credentials in use (given, or resolved by the default chain), for signing EKS tokens. */
   async credentials(): Promise<AwsCredentials> {
-    const { accessKeyId, secretAccessKey, sessionToken } = await this.eks.config.credentials();
+    const { accessKeyId, secretAccessKey, sessionToken } = await aws('credentials', () =>
+      this.eks.config.credentials(),
+    );
     return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
   }
 
@@ -66,7 +138,11 @@ export class EksNodeGroups {
   async describeCluster(
     cluster: string,
   ): Promise<{ endpoint?: string; caData?: string; status: string }> {
-    const found = (await this.eks.send(new DescribeClusterCommand({ name: cluster }))).cluster;
+    const found = (
+      await aws('EKS DescribeCluster', () =>
+        this.eks.send(new DescribeClusterCommand({ name: cluster })),
+      )
+    ).cluster;
     return {
       ...(found?.endpoint ? { endpoint: found.endpoint } : {}),
       ...(found?.certificateAuthority?.data ? { caData: found.certificateAuthority.data } : {}),
@@ -80,13 +156,19 @@ export class EksNodeGroups {
 
   async discover(cluster: string): Promise<NodeGroupInfo[]> {
     const names =
-      (await this.eks.send(new ListNodegroupsCommand({ clusterName: cluster }))).nodegroups ?? [];
+      (
+        await aws('EKS ListNodegroups', () =>
+          this.eks.send(new ListNodegroupsCommand({ clusterName: cluster })),
+        )
+      ).nodegroups ?? [];
     const groups = await Promise.all(names.map((name) => this.describe(cluster, name)));
     const types = [...new Set(groups.map((g) => g.instanceType).filter(Boolean))];
     const shapes = new Map<string, Pick<NodeGroupInfo, 'gpu' | 'vcpus' | 'memoryMiB'>>();
     if (types.length > 0) {
-      const described = await this.ec2.send(
-        new DescribeInstanceTypesCommand({ InstanceTypes: types as _InstanceType[] }),
+      const described = await aws('EC2 DescribeInstanceTypes', () =>
+        this.ec2.send(
+          new DescribeInstanceTypesCommand({ InstanceTypes: types as _InstanceType[] }),
+        ),
       );
       for (const t of described.InstanceTypes ?? []) {
         if (!t.InstanceType) continue;
@@ -127,12 +209,14 @@ export class EksNodeGroups {
       );
     }
     if (info.size.desired < nodes) {
-      await this.eks.send(
-        new UpdateNodegroupConfigCommand({
-          clusterName: cluster,
-          nodegroupName: nodeGroup,
-          scalingConfig: { minSize: info.size.min, maxSize: info.size.max, desiredSize: nodes },
-        }),
+      await aws('EKS UpdateNodegroupConfig', () =>
+        this.eks.send(
+          new UpdateNodegroupConfigCommand({
+            clusterName: cluster,
+            nodegroupName: nodeGroup,
+            scalingConfig: { minSize: info.size.min, maxSize: info.size.max, desiredSize: nodes },
+          }),
+        ),
       );
     }
     const until = Date.now() + wait.timeoutMs;
@@ -150,8 +234,8 @@ export class EksNodeGroups {
 
   private async describe(cluster: string, name: string): Promise<NodeGroupInfo> {
     const ng = (
-      await this.eks.send(
-        new DescribeNodegroupCommand({ clusterName: cluster, nodegroupName: name }),
+      await aws('EKS DescribeNodegroup', () =>
+        this.eks.send(new DescribeNodegroupCommand({ clusterName: cluster, nodegroupName: name })),
       )
     ).nodegroup;
     return {

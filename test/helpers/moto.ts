@@ -8,10 +8,18 @@ export interface Moto {
   stop(): Promise<void>;
 }
 
-export async function startMoto(): Promise<Moto> {
+/**
+ * `refuseCredentials`: moto checks every request's credentials against its own IAM (none exist),
+ * so AWS answers as it does to bad keys (InvalidClientTokenId, AuthFailure).
+ */
+export async function startMoto(options: { refuseCredentials?: boolean } = {}): Promise<Moto> {
   const port = await freePort();
   const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      ...(options.refuseCredentials ? { INITIAL_NO_AUTH_ACTION_COUNT: '0' } : {}),
+    },
   });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -27,7 +35,8 @@ export async function startMoto(): Promise<Moto> {
       );
     if (
       await fetch(`${endpoint}/moto-api/`).then(
-        (r) => r.ok,
+        // with IAM checks on, moto's own API answers 403 too: it is up
+        (r) => r.ok || r.status === 403,
         () => false,
       )
     )

@@ -21,8 +21,14 @@ import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { TEST_CATALOG, byocSpec } from '../helpers/catalog';
 import { startByocCluster, type ByocCluster } from '../helpers/eks-authenticator';
 import { rejection, startHarness, waitFor, type Harness } from '../helpers/harness';
+import { startMoto, type Moto } from '../helpers/moto';
+import { freePort } from '../helpers/processes';
+import type { DeploymentEnding } from '../../workflows/deployment/definitions';
+import { statusQuery } from '../../workflows/deployment/definitions';
 
 let byoc: ByocCluster;
+/** An AWS that refuses our credentials (moto with its IAM checks on). */
+let lockedAws: Moto;
 let h: Harness;
 let clusters: EksClusters;
 let secretsDir: string;
@@ -43,6 +49,7 @@ beforeAll(async () => {
       scalingConfig: { minSize: 0, maxSize: 2, desiredSize: 0 },
     }),
   );
+  lockedAws = await startMoto({ refuseCredentials: true });
   secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-secrets-'));
   fs.writeFileSync(path.join(secretsDir, 'aws-team.json'), JSON.stringify(byoc.access.credentials));
   const server = byoc.controlPlane.kubeconfig.getCurrentCluster()?.server;
@@ -59,6 +66,26 @@ beforeAll(async () => {
         awsEndpoint: byoc.moto.endpoint,
         kubernetes: { server, insecureSkipTlsVerify: true },
       },
+      // the same cluster, but AWS refuses the credentials
+      'locked-eks': {
+        provider: 'eks',
+        region: byoc.access.region,
+        eksClusterName: EKS_NAME,
+        credentialsSecret: 'aws-team',
+        namespace: byoc.namespace,
+        awsEndpoint: lockedAws.endpoint,
+        kubernetes: { server, insecureSkipTlsVerify: true },
+      },
+      // AWS cannot be reached at all (nothing listens there)
+      'unreachable-eks': {
+        provider: 'eks',
+        region: byoc.access.region,
+        eksClusterName: EKS_NAME,
+        credentialsSecret: 'aws-team',
+        namespace: byoc.namespace,
+        awsEndpoint: `http://127.0.0.1:${await freePort()}`,
+        kubernetes: { server, insecureSkipTlsVerify: true },
+      },
     },
   });
   h = await startHarness();
@@ -72,6 +99,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
   await byoc?.stop();
+  await lockedAws?.stop();
   if (secretsDir) fs.rmSync(secretsDir, { recursive: true, force: true });
 }, 60_000);
 
@@ -106,6 +134,8 @@ async function pods(): Promise<Pod[]> {
     }
   ).items;
 }
+
+const ROLLOUT_ORDER = ['NodeGroupScaled', 'RevisionCreated', 'RevisionReady', 'TrafficSwitched'];
 
 describe('a BYOC deployment on a linked EKS cluster', () => {
   it('runs its whole lifecycle there: node group grown first, EKS token, rollout, pause, resume, delete', async () => {
@@ -167,8 +197,8 @@ describe('a BYOC deployment on a linked EKS cluster', () => {
     const rollout = (await h.service.events(ws, 'llm'))
       .filter((e) => e.revision === 2)
       .map((e) => e.reason);
-    expect(rollout.indexOf('NodeGroupScaled')).toBeLessThan(rollout.indexOf('RevisionCreated'));
-    expect(rollout.indexOf('RevisionReady')).toBeLessThan(rollout.indexOf('TrafficSwitched'));
+    // every step is there, in this order (indexOf of a missing step would be -1 and pass)
+    expect(rollout.filter((r) => ROLLOUT_ORDER.includes(r))).toEqual(ROLLOUT_ORDER);
     await waitFor(
       pods,
       (p) => p.length === 1 && p[0]?.metadata.labels['model-deployments.dev/revision'] === '2',
@@ -230,6 +260,56 @@ const replicaEndpoints = () =>
     deployments: h.service,
   });
 
+describe('a cluster AWS will not let us use', () => {
+  it('a create whose credentials AWS refuses ends failed at once, saying why, with nothing created', async () => {
+    const err = await rejection(
+      h.service.create(ws, { name: 'locked', ...byocSpec({ cluster: 'locked-eks' }) }),
+    );
+    expect(err.code).toBe('invalid_spec');
+    expect(err.details).toEqual([
+      {
+        path: 'cloud.cluster',
+        message: expect.stringMatching(
+          /AWS refused the credentials in secret "aws-team" for cluster "locked-eks" \(EKS ListNodegroups: \w+/,
+        ),
+      },
+    ]);
+    // AWS's own message (which can echo the request and the key id) is not passed on
+    expect(err.message).not.toMatch(/security token|credentials provided|testing/);
+    const ending = (await h.env.client.workflow
+      .getHandle(deploymentWorkflowId(ws, 'locked'))
+      .result()) as DeploymentEnding;
+    expect(ending.view.state).toBe('failed');
+    expect(ending.events.map((e) => e.reason)).toEqual(['PlacementRejected']);
+    expect(await namesIn(byoc.namespace)).not.toContainEqual(expect.stringContaining('locked'));
+  });
+
+  it('a delete wins over a create still waiting for AWS, and completes', async () => {
+    const creating = h.service
+      .create(ws, { name: 'waiting', ...byocSpec({ cluster: 'unreachable-eks' }) })
+      .catch((e: unknown) => e);
+    const handle = h.env.client.workflow.getHandle(deploymentWorkflowId(ws, 'waiting'));
+    await waitFor(
+      () => handle.query(statusQuery),
+      (v) => v.state === 'creating',
+      'the create waiting for AWS',
+    );
+    const deleting = await h.service.delete(ws, 'waiting');
+    expect(deleting.state).toBe('deleting');
+    const ending = (await handle.result()) as DeploymentEnding;
+    expect(ending.view.state).toBe('deleted');
+    // nothing ran, so nothing was removed: straight to deleted
+    expect(ending.events.map((e) => `${e.type}:${e.reason}`)).toEqual([
+      'Lifecycle:Deleting',
+      'Health:Deleted',
+      'Lifecycle:Deleted',
+    ]);
+    // the create's caller is told it was not admitted (or, had it waited past the API's
+    // deadline, that the outcome is unknown): never that it was created
+    expect(await creating).toMatchObject({ code: expect.stringMatching(/conflict|unavailable/) });
+  });
+});
+
 describe('the gateway and collector view of a BYOC deployment', () => {
   it("finds its ready replicas on the linked cluster, through the cluster's EKS token", async () => {
     const replicas = replicaEndpoints();
@@ -281,17 +361,19 @@ describe('the clusters API', () => {
     try {
       const listed = await as('team-key', `/v1/workspaces/${ws}/clusters`);
       expect(listed.statusCode).toBe(200);
-      expect(listed.json()).toEqual({
-        items: [
-          {
-            name: 'team-eks',
-            provider: 'eks',
-            region: 'us-east-1',
-            eksClusterName: EKS_NAME,
-            namespace: byoc.namespace,
-            credentialsSecret: 'aws-team',
-          },
-        ],
+      const items = (listed.json() as { items: { name: string }[] }).items;
+      expect(items.map((c) => c.name).sort()).toEqual([
+        'locked-eks',
+        'team-eks',
+        'unreachable-eks',
+      ]);
+      expect(items.find((c) => c.name === 'team-eks')).toEqual({
+        name: 'team-eks',
+        provider: 'eks',
+        region: 'us-east-1',
+        eksClusterName: EKS_NAME,
+        namespace: byoc.namespace,
+        credentialsSecret: 'aws-team',
       });
       expect(JSON.stringify(listed.json())).not.toContain('testing'); // the secret's content
 

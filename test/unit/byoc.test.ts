@@ -6,6 +6,7 @@ import {
   replicaFitViolations,
   type NodeShape,
 } from '../../activities/providers/node-group-fit';
+import { awsCallError } from '../../activities/providers/eks';
 import { growthMessage } from '../../activities/runtime';
 import { clustersOf, clustersSchema, findCluster } from '../../config/clusters';
 import { violationsOf } from '../../workflows/domain/spec';
@@ -188,5 +189,41 @@ describe('the cluster registry (CLUSTERS_FILE)', () => {
     const parsed = clustersSchema.safeParse({ team: { c: entry } });
     expect(parsed.success).toBe(false);
     if (!parsed.success) expect(violationsOf(parsed.error).map((v) => v.path)).toContain(path);
+  });
+});
+
+describe('AWS errors are told by code, never by AWS message', () => {
+  const awsError = (name: string, message: string, status?: number) =>
+    Object.assign(new Error(message), {
+      name,
+      ...(status ? { $metadata: { httpStatusCode: status } } : {}),
+    });
+  it.each([
+    ['SignatureDoesNotMatch', 403, true],
+    ['UnrecognizedClientException', 403, true],
+    ['ExpiredTokenException', 400, true],
+    ['CredentialsProviderError', undefined, true],
+    ['ThrottlingException', 429, false],
+    ['ResourceNotFoundException', 404, false],
+  ] as const)('%s (HTTP %s): refused %s', (name, status, refused) => {
+    const echo = 'The Canonical String ... Credential=AKIAIOSFODNN7EXAMPLE/20261130/us-east-1';
+    const err = awsCallError('EKS ListNodegroups', awsError(name, echo, status));
+    expect(err.refused).toBe(refused);
+    expect(err.code).toBe(name);
+    expect(err.message).toBe(
+      `AWS EKS ListNodegroups failed: ${name}${status ? ` (HTTP ${status})` : ''}`,
+    );
+    expect(err.message).not.toContain('AKIA');
+  });
+
+  it('names a network failure by its system code, and an unreadable answer as such', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+      code: 'ECONNREFUSED',
+    });
+    expect(awsCallError('EKS DescribeCluster', refused).message).toBe(
+      'AWS EKS DescribeCluster failed: ECONNREFUSED',
+    );
+    const garbled = awsCallError('EKS ListNodegroups', awsError('SyntaxError', '<xml>', 403));
+    expect(garbled).toMatchObject({ code: 'UnreadableResponse', refused: true });
   });
 });
