@@ -1,0 +1,114 @@
+/**
+ * Fault: the runtime and the worker are killed under a Healthy deployment (SIGKILL of the agent,
+ * then of the worker), and both come back. Health turns Unknown while the replicas cannot be
+ * asked, with an event saying why, and must clear on its own once they can: within a minute, not
+ * at the replica watch's next 30-minute return (issue 8: it stayed Unknown 9+ minutes, and once
+ * across a full restart).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DeploymentService } from '../../api/deployment-service';
+import { TEST_CATALOG, dedicatedSpec } from '../helpers/catalog';
+import { waitFor } from '../helpers/harness';
+import {
+  DIST,
+  freePort,
+  killAll,
+  modelServerPids,
+  startAgent,
+  startNode,
+  type RunningProcess,
+} from '../helpers/processes';
+import { startDevServer } from '../helpers/temporal';
+
+let env: TestWorkflowEnvironment;
+let dataDir: string;
+let agentPort: number;
+let workerEnv: NodeJS.ProcessEnv;
+const processes: RunningProcess[] = [];
+const ws = `unknown-${Date.now().toString(36)}`;
+const taskQueue = `unknown-${process.pid}`;
+
+const startWorker = () =>
+  startNode(
+    path.join(DIST, 'worker', 'main.js'),
+    workerEnv,
+    (output) => output.includes('polling task queue'),
+    'the worker',
+    60_000,
+  ).then((w) => (processes.push(w), w));
+const startRuntime = () => startAgent(dataDir, agentPort).then((a) => (processes.push(a), a));
+
+beforeAll(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-unknown-'));
+  const catalogFile = path.join(dataDir, 'catalog.json');
+  fs.writeFileSync(catalogFile, JSON.stringify(TEST_CATALOG));
+  agentPort = await freePort();
+  env = await startDevServer();
+  workerEnv = {
+    TEMPORAL_ADDRESS: env.address,
+    TASK_QUEUE: taskQueue,
+    LOCAL_AGENT_URL: `http://127.0.0.1:${agentPort}`,
+    CATALOG_FILE: catalogFile,
+    DATA_DIR: dataDir,
+  };
+});
+
+afterAll(async () => {
+  for (const p of processes) await p.stop('SIGKILL');
+  await env?.teardown();
+  killAll(modelServerPids(`${ws}--`));
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('Unknown health after the runtime and the worker are killed clears within a minute of their return', async () => {
+  const service = new DeploymentService({
+    client: env.client,
+    taskQueue,
+    catalog: TEST_CATALOG,
+    limitFor: () => 100,
+  });
+  const agent = await startRuntime();
+  const worker = await startWorker();
+  await service.create(ws, { name: 'llm', ...dedicatedSpec() });
+  await waitFor(
+    () => service.get(ws, 'llm'),
+    (v) => v.health === 'Healthy',
+    'Healthy',
+    30_000,
+  );
+
+  // The replicas keep running (they are not the agent's children); only asking about them fails.
+  await agent.stop('SIGKILL');
+  const unknown = await waitFor(
+    () => service.get(ws, 'llm'),
+    (v) => v.health === 'Unknown',
+    'Unknown while the runtime is away',
+    60_000,
+  );
+  expect(unknown.state).toBe('running');
+  const why = (await service.events(ws, 'llm')).filter((e) => e.reason === 'RuntimeUnreachable');
+  expect(why.at(-1)?.message).toMatch(/replica status cannot be determined: .*not reachable/);
+
+  await worker.stop('SIGKILL');
+  await startRuntime();
+  await startWorker();
+  const back = Date.now();
+  const healthy = await waitFor(
+    () => service.get(ws, 'llm'),
+    (v) => v.health === 'Healthy',
+    'Healthy again once the runtime answers',
+    60_000,
+  );
+  expect(healthy.replicas).toEqual({ desired: 1, ready: 1 });
+  const transitions = (await service.events(ws, 'llm'))
+    .filter((e) => e.type === 'Health')
+    .map((e) => e.reason);
+  expect(transitions.slice(-2)).toEqual(['RuntimeUnreachable', 'ReplicasReady']);
+  console.log(
+    `health back to Healthy ${Date.now() - back} ms after the runtime and worker returned`,
+  );
+}, 180_000);
