@@ -6,7 +6,12 @@
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import path from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import {
+  InternalConnectionOptionsSymbol,
+  type InternalConnectionOptions,
+} from '@temporalio/client/lib/connection';
+import { msToTs } from '@temporalio/common/lib/time';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
 import type { RuntimeProvider } from '../../activities/providers/provider';
@@ -42,6 +47,17 @@ export function timeSkippingBundle(): Promise<{ code: string }> {
 
 export interface TimeSkippingHarness {
   env: TestWorkflowEnvironment;
+  /**
+   * A client whose connection does not send keepalive pings: the Java test server answers a ping
+   * more often than every 5 minutes with GOAWAY ("too many pings"), which resets the calls in
+   * flight; a reset `unlockTimeSkippingWithSleep` retried by the client leaves the time-skipping
+   * lock unbalanced and the clock runs away (seen: 10 years in a second). Long runs use this.
+   */
+  client: Client;
+  /** Lets the server's time skip this far (on `client`'s connection), then locks it again. */
+  sleep(ms: number): Promise<void>;
+  /** The server's time (epoch ms). */
+  now(): Promise<number>;
   taskQueue: string;
   startWorker(provider: RuntimeProvider): Promise<Worker>;
   /** Starts a deployment workflow directly (no update-with-start, which the test server lacks). */
@@ -86,8 +102,29 @@ export async function startTimeSkipping(
   }
   const taskQueue = `ts-${Date.now().toString(36)}`;
   const limitFor = (_ws: string, accelerator: string) => options.limits?.[accelerator] ?? 1000;
+  const connectionOptions: InternalConnectionOptions = {
+    address: env.address,
+    channelArgs: {
+      'grpc.keepalive_permit_without_calls': 0,
+      'grpc.keepalive_time_ms': 2 ** 31 - 1,
+    },
+    // as TestWorkflowEnvironment makes its own: with the test server's TestService
+    [InternalConnectionOptionsSymbol]: { supportsTestService: true },
+  };
+  const connection = await Connection.connect(connectionOptions);
+  const testService = connection.testService;
+  if (!testService) throw new Error('the time-skipping connection has no TestService');
+  const client = new Client({ connection, namespace: env.namespace ?? 'default' });
   return {
     env,
+    client,
+    async sleep(ms) {
+      await testService.unlockTimeSkippingWithSleep({ duration: msToTs(ms) });
+    },
+    async now() {
+      const { time } = await testService.getCurrentTime({});
+      return Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
+    },
     taskQueue,
     async startWorker(provider) {
       const worker = await createWorker({
@@ -95,7 +132,7 @@ export async function startTimeSkipping(
         namespace: env.namespace ?? 'default',
         taskQueue,
         workflowBundle: await timeSkippingBundle(),
-        deps: { client: env.client, taskQueue, limitFor, provider, catalog: TEST_CATALOG },
+        deps: { client, taskQueue, limitFor, provider, catalog: TEST_CATALOG },
       });
       workers.push({ worker, running: worker.run() });
       return worker;
@@ -103,7 +140,7 @@ export async function startTimeSkipping(
     async startDeployment(workspace, name, spec) {
       const parsed = validateSpec(spec);
       if (!parsed.ok) throw new Error(`invalid spec: ${describeViolations(parsed.violations)}`);
-      return env.client.workflow.start<typeof deploymentWorkflow>(DEPLOYMENT_WORKFLOW_TYPE, {
+      return client.workflow.start<typeof deploymentWorkflow>(DEPLOYMENT_WORKFLOW_TYPE, {
         workflowId: deploymentWorkflowId(workspace, name),
         taskQueue,
         args: [{ workspace, name, spec: parsed.value }],
@@ -114,6 +151,7 @@ export async function startTimeSkipping(
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running.catch(() => undefined);
       }
+      await connection.close();
       await env.teardown();
     },
   };

@@ -13,6 +13,13 @@
  * is settled (every replica ready), wait inside the workflow, with no activity in flight, until
  * the workflow runs another runtime activity (only those change the fake provider) or cancels
  * the watch. The workflow's own code is untouched; only the watch's cadence differs.
+ *
+ * Also, for every activity: the Java test server rejects the completion of a workflow task that
+ * requests the cancellation of an activity whose result it already holds but has not delivered
+ * (`ACTIVITY_UNKNOWN for scheduledEventId`; the real server records the request and delivers the
+ * result), and the workflow then hangs. A workflow that cancels work when a delete arrives meets
+ * that race often. So here an activity is never cancelled on the server: it runs to its end, and
+ * a cancelled caller is told at once, as a cancellation (what TRY_CANCEL tells it too).
  */
 import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type {
@@ -46,14 +53,23 @@ export function interceptors(): WorkflowInterceptors {
     status.restarts !== known.restarts ||
     status.exists !== known.exists;
 
+  /** Runs the activity uncancellable; a cancellation of the caller's scope rejects at once. */
+  const uncancelled = <T>(schedule: () => Promise<T>): Promise<T> => {
+    const caller = CancellationScope.current();
+    const running = CancellationScope.nonCancellable(schedule);
+    if (!caller.cancellable) return running;
+    running.catch(() => undefined); // its end may come after the caller gave up on it
+    return Promise.race([running, caller.cancelRequested.then<never>(() => undefined as never)]);
+  };
+
   const outbound: WorkflowOutboundCallsInterceptor = {
     scheduleActivity(
       input: ActivityInput,
       next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
     ) {
-      if (bypass) return next(input);
+      if (bypass) return uncancelled(() => next(input));
       if (input.activityType !== WATCH) {
-        return next(input).finally(poke);
+        return uncancelled(() => next(input)).finally(poke);
       }
       const watchInput = input.args[0] as WatchInput;
       const real = proxyActivities<{ watchRevision(i: WatchInput): Promise<RevisionStatus> }>(

@@ -1,0 +1,615 @@
+/**
+ * Randomized message sequences against the real deployment workflow, on the Temporal Java test
+ * server (time skipping): create, edits (in place and rolling), pause, resume, delete, clone,
+ * metric observations (traffic, idle, a request waiting at zero) and time passing (timers
+ * expiring: cooldowns, stabilization windows), in seeded random orders, some sent back to back
+ * without waiting. After each sequence:
+ *
+ * - every workflow task completed (none failed or timed out: no spin, no bug, no deadlock);
+ * - the run is not stuck: it settles (nothing loading, no rollout, replicas applied);
+ * - the final state is what the accepted messages imply (a write refused is refused for the
+ *   reason the state gives), and the spec holds every accepted edit;
+ * - replicas match: the provider runs exactly the active revision with the count the
+ *   deployment says, inside its bounds; a paused or deleted one runs nothing.
+ *
+ * SEQUENCES (default 200) and SEQUENCE_SEED (default: random, printed) repeat a run; a failure
+ * names its seed and its steps: `SEQUENCE_SEED=<seed> SEQUENCES=1 npx vitest run <this file>`.
+ */
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  deleteUpdate,
+  deploymentWorkflowId,
+  patchUpdate,
+  pauseUpdate,
+  resumeUpdate,
+  statusQuery,
+  type DeploymentEnding,
+} from '../../workflows/deployment/definitions';
+import type { deploymentWorkflow } from '../../workflows/deployment/workflow';
+import { observeMetricsSignal } from '../../workflows/deployment/metrics';
+import type { DeploymentView } from '../../workflows/domain/deployment';
+import { applyMergePatch } from '../../workflows/domain/merge-patch';
+import { validateSpec, type DeploymentSpec } from '../../workflows/domain/spec';
+import { dedicatedSpec } from '../helpers/catalog';
+import { FakeProvider } from '../helpers/fake-provider';
+import { failedWorkflowTasks } from '../helpers/history';
+import { observation } from '../helpers/observations';
+import { startTimeSkipping, type TimeSkippingHarness } from '../helpers/time-skipping';
+
+const SEQUENCES = Number(process.env.SEQUENCES ?? 200);
+const SEED = Number(process.env.SEQUENCE_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** Sequences run this many at a time (each on its own deployments). */
+const CONCURRENCY = Number(process.env.SEQUENCE_CONCURRENCY ?? 4);
+const STEPS = { min: 4, max: 12 };
+/** Real time one sequence may take before it counts as stuck. */
+const SEQUENCE_TIMEOUT_MS = 90_000;
+
+let h: TimeSkippingHarness;
+const provider = new FakeProvider();
+const ws = 'seq';
+
+beforeAll(async () => {
+  h = await startTimeSkipping();
+  await h.startWorker(provider);
+}, 180_000);
+afterAll(async () => h?.stop());
+
+/**
+ * Time skips alone: a sleep (which lets the test server skip time) waits until no message is
+ * being sent, and messages wait while it skips. Overlapping them makes the Java test server's
+ * clock run away (seen: a 60 s sleep moved it 10 years, timing out every workflow).
+ */
+class TimeGate {
+  private sending = 0;
+  private skipping: Promise<void> | undefined;
+  private idle: (() => void)[] = [];
+
+  /** A message (and what it waits for) holds back the clock at most this long. */
+  static readonly SEND_TIMEOUT_MS = 40_000;
+
+  async send<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.skipping) await this.skipping;
+    this.sending += 1;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`stuck: no answer within ${TimeGate.SEND_TIMEOUT_MS / 1000} s`)),
+          TimeGate.SEND_TIMEOUT_MS,
+        );
+      });
+      return await Promise.race([fn(), late]);
+    } finally {
+      clearTimeout(timer);
+      this.sending -= 1;
+      if (this.sending === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  async skip(fn: () => Promise<void>): Promise<void> {
+    while (this.skipping) await this.skipping;
+    let done!: () => void;
+    this.skipping = new Promise<void>((resolve) => (done = resolve));
+    try {
+      if (this.sending > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+      await fn();
+    } finally {
+      this.skipping = undefined;
+      done();
+    }
+  }
+}
+const gate = new TimeGate();
+
+/** mulberry32: a small seeded PRNG, so a seed replays the same sequence. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Op =
+  | { kind: 'editScaling'; min: number; max: number }
+  | { kind: 'editTags'; key: string; value: string }
+  | { kind: 'editModel' }
+  | { kind: 'editScaleToZero'; cooldownSeconds: number }
+  | { kind: 'pause' }
+  | { kind: 'resume' }
+  | { kind: 'delete' }
+  | { kind: 'clone' }
+  | { kind: 'load'; perReplica: number }
+  | { kind: 'idle'; quietSeconds: number }
+  | { kind: 'wake' }
+  | { kind: 'sleep'; ms: number }
+  /** The next two operations are sent at once, without waiting for the first to be answered. */
+  | { kind: 'together' };
+
+function generate(rand: () => number): Op[] {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+  const count = STEPS.min + Math.floor(rand() * (STEPS.max - STEPS.min + 1));
+  const ops: Op[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = pick([
+      'editScaling',
+      'editTags',
+      'editModel',
+      'editScaleToZero',
+      'pause',
+      'pause',
+      'resume',
+      'resume',
+      'clone',
+      'load',
+      'load',
+      'idle',
+      'wake',
+      'sleep',
+      'sleep',
+      'together',
+      'delete',
+    ] as const);
+    switch (kind) {
+      case 'editScaling': {
+        const min = 1 + Math.floor(rand() * 2);
+        ops.push({ kind, min, max: min + Math.floor(rand() * 3) });
+        break;
+      }
+      case 'editTags':
+        ops.push({ kind, key: pick(['a', 'b', 'c']), value: String(Math.floor(rand() * 100)) });
+        break;
+      case 'editScaleToZero':
+        ops.push({ kind, cooldownSeconds: pick([10, 30, 120]) });
+        break;
+      case 'load':
+        ops.push({ kind, perReplica: pick([0, 4, 12, 30]) });
+        break;
+      case 'idle':
+        ops.push({ kind, quietSeconds: pick([5, 60, 600]) });
+        break;
+      case 'sleep':
+        ops.push({ kind, ms: pick([500, 5_000, 60_000, 10 * 60_000, 2 * 60 * 60_000]) });
+        break;
+      default:
+        ops.push({ kind });
+    }
+  }
+  // A delete ends most sequences; the others end where they are.
+  if (rand() < 0.5) ops.push({ kind: 'delete' });
+  return ops;
+}
+
+/** What the accepted messages imply. */
+interface Model {
+  /** creating: admitted and starting; only a delete is allowed until it runs. */
+  state: 'creating' | 'running' | 'paused' | 'deleted';
+  spec: DeploymentSpec;
+  /** A rolling update may still be in progress (then an edit or pause may be refused). */
+  mayBeUpdating: boolean;
+}
+
+type Outcome = 'accepted' | 'conflict' | 'precondition_failed' | 'gone';
+
+function outcomeOf(err: unknown): Outcome {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+    if (err.cause.type === 'conflict') return 'conflict';
+    if (err.cause.type === 'precondition_failed') return 'precondition_failed';
+  }
+  const text = String((err as Error)?.message ?? err);
+  if (/workflow execution already completed|not found/i.test(text)) return 'gone';
+  throw err;
+}
+
+class Sequence {
+  readonly log: string[] = [];
+  private readonly clones: WorkflowHandle<typeof deploymentWorkflow>[] = [];
+  private handle!: WorkflowHandle<typeof deploymentWorkflow>;
+  private model!: Model;
+  /** The merge patch each edit sent (made from the spec it read just before). */
+  private readonly patches = new Map<Op, Record<string, unknown>>();
+
+  constructor(
+    readonly seed: number,
+    private readonly name: string,
+  ) {}
+
+  get workflowId(): string {
+    return deploymentWorkflowId(ws, this.name);
+  }
+
+  private stepStarted = Date.now();
+  private step(line: string): void {
+    if (process.env.SEQUENCE_DEBUG && this.log.length > 0)
+      console.log(`${this.name}: ${this.log.at(-1)} took ${Date.now() - this.stepStarted} ms`);
+    this.stepStarted = Date.now();
+    this.log.push(line);
+    if (process.env.SEQUENCE_DEBUG) console.log(`${this.name}: ${line} starts`);
+  }
+
+  async run(ops: Op[]): Promise<void> {
+    const spec = dedicatedSpec({
+      scaling: { minReplicas: 1, maxReplicas: 3, metric: 'concurrency', threshold: 8 },
+    });
+    this.handle = await gate.send(() => h.startDeployment(ws, this.name, spec));
+    this.model = { state: 'creating', spec: parse(spec), mayBeUpdating: false };
+    this.step('create');
+    for (let i = 0; i < ops.length && this.model.state !== 'deleted'; i++) {
+      const op = ops[i]!;
+      if (op.kind === 'together' && i + 2 < ops.length) {
+        const [a, b] = [ops[i + 1]!, ops[i + 2]!];
+        this.step(`together(${describe(a)}, ${describe(b)})`);
+        await this.together(a, b);
+        i += 2;
+        continue;
+      }
+      if (op.kind === 'together') continue;
+      this.step(describe(op));
+      await this.apply(op);
+    }
+    if (this.model.state !== 'deleted') this.step('(end)');
+    await gate.send(() => this.check());
+  }
+
+  /** Two operations sent at once: each outcome must be possible in some order of the two. */
+  private async together(a: Op, b: Op): Promise<void> {
+    await gate.send(() => this.refresh());
+    const before = structuredClone(this.model);
+    const sent = (op: Op) => (op.kind === 'sleep' ? this.send(op) : gate.send(() => this.send(op)));
+    const [ra, rb] = await Promise.all([sent(a), sent(b)]);
+    // Either order: replay a-then-b and b-then-a on the model; one must explain both outcomes
+    // (and, when both edited the spec, give the spec the workflow holds).
+    const actual = await gate.send(() =>
+      this.handle
+        .query(statusQuery)
+        .then((v) => v.spec)
+        .catch(() => undefined),
+    );
+    const orders: [Op, Outcome | undefined, Op, Outcome | undefined][] = [
+      [a, ra, b, rb],
+      [b, rb, a, ra],
+    ];
+    const explains = orders.flatMap(([x, rx, y, ry]) => {
+      this.model = structuredClone(before);
+      return this.expect(x, rx) && this.expect(y, ry) ? [structuredClone(this.model)] : [];
+    });
+    const model =
+      explains.find(
+        (m) => actual === undefined || m.state === 'deleted' || equal(m.spec, actual),
+      ) ?? explains[0];
+    if (!model) {
+      throw new Error(
+        `outcomes ${ra}, ${rb} of ${describe(a)} and ${describe(b)} fit no order (from ${before.state})`,
+      );
+    }
+    this.model = model;
+  }
+
+  /** A rollout the model allowed for has ended once the workflow says it is not updating. */
+  private async refresh(): Promise<void> {
+    if (!this.model.mayBeUpdating && this.model.state !== 'creating') return;
+    const view = await this.handle.query(statusQuery).catch(() => undefined);
+    if (view && view.state !== 'updating') this.model.mayBeUpdating = false;
+    if (view && view.state !== 'creating' && this.model.state === 'creating')
+      this.model.state = 'running';
+  }
+
+  private async apply(op: Op): Promise<void> {
+    await this.refresh();
+    const outcome =
+      op.kind === 'sleep' ? await this.send(op) : await gate.send(() => this.send(op));
+    if (!this.expect(op, outcome)) {
+      throw new Error(
+        `${describe(op)} was ${outcome}; in state ${this.model.state} it must not be`,
+      );
+    }
+  }
+
+  /**
+   * Whether a write's outcome fits the model (and then applies it). Signals and sleeps always
+   * fit. A refusal for a rollout in progress fits only while one may be.
+   */
+  private expect(op: Op, outcome: Outcome | undefined): boolean {
+    const m = this.model;
+    // Starting may have ended between the last look and this write.
+    if (m.state === 'creating' && outcome === 'accepted' && op.kind !== 'delete')
+      m.state = 'running';
+    const allowed = (states: Model['state'][]) => states.includes(m.state);
+    const refusedForRollout = outcome === 'conflict' && m.mayBeUpdating && m.state === 'running';
+    switch (op.kind) {
+      case 'editScaling':
+      case 'editTags':
+      case 'editModel':
+      case 'editScaleToZero': {
+        if (outcome === 'accepted' && allowed(['running', 'paused'])) {
+          m.spec = parse(applyMergePatch(m.spec, this.patches.get(op)));
+          if (op.kind === 'editModel' && m.state === 'running') m.mayBeUpdating = true;
+          return true;
+        }
+        return (outcome === 'conflict' && !allowed(['running', 'paused'])) || refusedForRollout;
+      }
+      case 'pause':
+        if (outcome === 'accepted' && m.state === 'running') {
+          m.state = 'paused';
+          return true;
+        }
+        return (outcome === 'conflict' && m.state !== 'running') || refusedForRollout;
+      case 'resume':
+        if (outcome === 'accepted' && m.state === 'paused') {
+          m.state = 'running';
+          return true;
+        }
+        return outcome === 'conflict' && m.state !== 'paused';
+      case 'delete':
+        if (outcome === 'accepted' && m.state !== 'deleted') {
+          m.state = 'deleted';
+          return true;
+        }
+        return (outcome === 'conflict' || outcome === 'gone') && m.state === 'deleted';
+      default:
+        return true;
+    }
+  }
+
+  /** Sends one operation; for writes, resolves with how it was answered. */
+  private async send(op: Op): Promise<Outcome | undefined> {
+    const write = async (fn: () => Promise<unknown>): Promise<Outcome> => {
+      try {
+        await fn();
+        return 'accepted';
+      } catch (err) {
+        return outcomeOf(err);
+      }
+    };
+    const signal = async (o: Parameters<typeof observation>) => {
+      await this.handle.signal(observeMetricsSignal, observation(...o)).catch((err) => {
+        if (outcomeOf(err) !== 'gone') throw err;
+      });
+      return undefined;
+    };
+    const now = new Date(await h.now());
+    switch (op.kind) {
+      case 'editScaling':
+      case 'editTags':
+      case 'editModel':
+      case 'editScaleToZero':
+        return write(async () => {
+          const view = await this.handle.query(statusQuery);
+          const patch = patchOf(op, view.spec);
+          this.patches.set(op, patch);
+          const checked = parse(applyMergePatch(view.spec, patch));
+          await this.handle.executeUpdate(patchUpdate, {
+            args: [{ patch: { spec: patch }, checked }],
+          });
+        });
+      case 'pause':
+        return write(() => this.handle.executeUpdate(pauseUpdate, { args: [{}] }));
+      case 'resume':
+        return write(() => this.handle.executeUpdate(resumeUpdate, { args: [{}] }));
+      case 'delete':
+        return write(() => this.handle.executeUpdate(deleteUpdate, { args: [{}] }));
+      case 'clone': {
+        const debug = (m: string) =>
+          process.env.SEQUENCE_DEBUG && console.log(`${this.name}: clone ${m}`);
+        debug('query');
+        const view = await this.handle.query(statusQuery).catch(() => undefined);
+        debug('queried');
+        if (!view) return undefined;
+        const clone = await h.startDeployment(ws, `${this.name}-c${this.clones.length}`, view.spec);
+        debug('started');
+        this.clones.push(clone);
+        return undefined;
+      }
+      case 'load': {
+        const view = await this.handle.query(statusQuery).catch(() => undefined);
+        const replicas = Math.max(1, view?.replicas.desired ?? 1);
+        return signal([
+          Array<number>(replicas).fill(op.perReplica),
+          { time: now.toISOString(), lastRequestAt: now.toISOString() },
+        ]);
+      }
+      case 'idle':
+        return signal([
+          [0],
+          {
+            time: now.toISOString(),
+            lastRequestAt: new Date(now.getTime() - op.quietSeconds * 1000).toISOString(),
+            shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
+          },
+        ]);
+      case 'wake':
+        return signal([
+          [],
+          {
+            time: now.toISOString(),
+            queued: 1,
+            shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
+          },
+        ]);
+      case 'sleep':
+        await gate.skip(async () => {
+          const before = await h.now();
+          await h.sleep(op.ms);
+          if (process.env.SEQUENCE_DEBUG)
+            console.log(`slept ${op.ms}: clock moved ${(await h.now()) - before} ms`);
+        });
+        return undefined;
+      case 'together':
+        return undefined;
+    }
+  }
+
+  /** The final checks: settled, state and spec as implied, replicas matching, no failed task. */
+  private async check(): Promise<void> {
+    const id = `${ws}/${this.name}`;
+    if (this.model.state === 'deleted') {
+      const ending = await ended(this.handle);
+      expect(ending.view.state).toBe('deleted');
+      expect(provider.revisionsOf(id)).toEqual([]);
+    } else {
+      const view = await settled(this.handle);
+      expect(view.state).toBe(this.model.state);
+      expect(view.spec).toEqual(this.model.spec);
+      const revisions = provider.revisionsOf(id);
+      if (this.model.state === 'paused') {
+        expect(view.health).toBe('NotPresent');
+        expect(revisions).toEqual([]);
+      } else {
+        expect(view.health).toBe('Healthy');
+        expect(revisions).toEqual([view.revision]);
+        const runs = provider.revisions.get(`${id}#${view.revision}`)!;
+        expect(runs.replicas.length).toBe(view.replicas.desired);
+        expect(view.replicas.ready).toBe(view.replicas.desired);
+        const { minReplicas, maxReplicas, scaleToZero } = view.spec.scaling;
+        expect(view.replicas.desired).toBeLessThanOrEqual(maxReplicas);
+        expect(view.replicas.desired).toBeGreaterThanOrEqual(scaleToZero.enabled ? 0 : minReplicas);
+      }
+    }
+    expect(await failedWorkflowTasks(h.client, this.handle.workflowId)).toEqual([]);
+    // Checked; now gone, so the deployments of later sequences are not slowed by this one's timers.
+    if (this.model.state !== 'deleted') {
+      await this.handle.executeUpdate(deleteUpdate, { args: [{}] });
+      expect((await ended(this.handle)).view.state).toBe('deleted');
+    }
+    for (const clone of this.clones) {
+      const view = await settled(clone);
+      expect(['running', 'paused']).toContain(view.state);
+      await clone.executeUpdate(deleteUpdate, { args: [{}] });
+      expect((await ended(clone)).view.state).toBe('deleted');
+      expect(await failedWorkflowTasks(h.client, clone.workflowId)).toEqual([]);
+      expect(provider.revisionsOf(`${ws}/${view.name}`)).toEqual([]);
+    }
+  }
+}
+
+/**
+ * The workflow's ending, once it has ended (bounded, in real time). Not by awaiting its result,
+ * which lets the test server skip time until it ends: a workflow that never ends would run the
+ * clock to every workflow's execution timeout.
+ */
+async function ended(handle: WorkflowHandle<typeof deploymentWorkflow>): Promise<DeploymentEnding> {
+  const until = Date.now() + 30_000;
+  while ((await handle.describe()).status.name === 'RUNNING') {
+    if (Date.now() > until) throw new Error('stuck: the deleted deployment never ended');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return (await handle.result()) as DeploymentEnding;
+}
+
+/** Waits (bounded, in real time) until nothing is in progress: no rollout, replicas applied and ready. */
+async function settled(handle: WorkflowHandle<typeof deploymentWorkflow>): Promise<DeploymentView> {
+  const until = Date.now() + 20_000;
+  let view: DeploymentView | undefined;
+  for (;;) {
+    view = await handle.query(statusQuery);
+    const id = `${view.workspace}/${view.name}`;
+    const quiet =
+      view.state === 'paused'
+        ? view.health === 'NotPresent' && provider.revisionsOf(id).length === 0
+        : view.state === 'running' &&
+          view.health === 'Healthy' &&
+          view.replicas.ready === view.replicas.desired &&
+          provider.revisionsOf(id).length === 1 &&
+          provider.revisions.get(`${id}#${view.revision}`)?.replicas.length ===
+            view.replicas.desired;
+    if (quiet) return view;
+    if (Date.now() > until)
+      throw new Error(`stuck: never settled; last view ${JSON.stringify(view)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The last events of a workflow's history, by type: where a stuck sequence stopped. */
+async function historyTail(workflowId: string): Promise<string> {
+  const { EventType } = temporal.api.enums.v1;
+  try {
+    const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+    return (history.events ?? [])
+      .slice(process.env.SEQUENCE_DEBUG ? 0 : -12)
+      .map(
+        (e) =>
+          `${e.eventId}:${String(EventType[e.eventType ?? 0]).replace('EVENT_TYPE_', '')}${e.activityTaskScheduledEventAttributes ? `(${e.activityTaskScheduledEventAttributes.activityType?.name})` : ''}${e.activityTaskCompletedEventAttributes ? `(of ${e.activityTaskCompletedEventAttributes.scheduledEventId})` : ''}`,
+      )
+      .join(', ');
+  } catch (err) {
+    return `(no history: ${(err as Error).message})`;
+  }
+}
+
+function equal(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function parse(spec: unknown): DeploymentSpec {
+  const result = validateSpec(spec);
+  if (!result.ok) throw new Error(`test bug: invalid spec ${JSON.stringify(result.violations)}`);
+  return result.value;
+}
+
+function patchOf(op: Op, spec: DeploymentSpec): Record<string, unknown> {
+  switch (op.kind) {
+    case 'editScaling':
+      return {
+        scaling: {
+          minReplicas: spec.scaling.scaleToZero.enabled ? 0 : op.min,
+          maxReplicas: op.max,
+        },
+      };
+    case 'editTags':
+      return { tags: { [op.key]: op.value } };
+    case 'editModel':
+      return { model: spec.model === 'fast-model' ? 'fast-model-v2' : 'fast-model' };
+    case 'editScaleToZero':
+      return {
+        scaling: {
+          minReplicas: 0,
+          scaleToZero: { enabled: true, cooldownSeconds: op.cooldownSeconds },
+        },
+      };
+    default:
+      throw new Error(`not an edit: ${op.kind}`);
+  }
+}
+
+function describe(op: Op): string {
+  const { kind, ...args } = op;
+  return Object.keys(args).length > 0 ? `${kind}${JSON.stringify(args)}` : kind;
+}
+
+it(`${SEQUENCES} random message sequences: every task completes, the end state is what they imply`, async () => {
+  console.log(`message sequences: SEQUENCE_SEED=${SEED} SEQUENCES=${SEQUENCES}`);
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < SEQUENCES) {
+      const i = next++;
+      const seed = SEED + i;
+      const sequence = new Sequence(seed, `s${seed.toString(36)}-${i}`);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const stuck = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`stuck: no end within ${SEQUENCE_TIMEOUT_MS / 1000} s`)),
+            SEQUENCE_TIMEOUT_MS,
+          );
+        });
+        await Promise.race([sequence.run(generate(random(seed))), stuck]);
+        if (process.env.SEQUENCE_DEBUG) console.log(`${sequence.workflowId}: done`);
+      } catch (err) {
+        failures.push(
+          `seed ${seed} (SEQUENCE_SEED=${seed} SEQUENCES=1): ${(err as Error).message}\n  steps: ${sequence.log.join(' -> ')}\n  history ends: ${await historyTail(sequence.workflowId)}`,
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  expect(failures, failures.join('\n')).toEqual([]);
+}, 1_800_000);
