@@ -52,6 +52,28 @@ export interface GatewayOptions {
   pollMs?: number;
 }
 
+/** Tries of one request: the first replica and at most two others that refused it. */
+const MAX_ATTEMPTS = 3;
+
+/**
+ * fetch failed before any answer because the connection was refused, or closed or reset before
+ * a response byte: the replica is gone or draining (a draining model server closes its idle
+ * keep-alive connections and stops accepting). undici puts the code on the error's cause.
+ */
+const NEVER_REACHED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+function neverReachedReplica(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as Error).cause, depth++) {
+    if (NEVER_REACHED.has((e as { code?: string }).code ?? '')) return true;
+  }
+  return false;
+}
+
+function describeFetchError(err: unknown): string {
+  const cause = (err as Error).cause as { code?: string; message?: string } | undefined;
+  return cause?.message ?? cause?.code ?? (err as Error).message;
+}
+
 export class Gateway {
   private readonly cursor = new Map<string, number>();
 
@@ -65,10 +87,6 @@ export class Gateway {
     rest: string,
   ): Promise<FastifyReply> {
     const id = deploymentId(workspace, name);
-    const target = (await this.pickReplica(id)) ?? (await this.holdForReplica(workspace, name));
-    const end = this.options.meter.begin(id, target, Date.now());
-    reply.raw.once('close', () => end(Date.now()));
-
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     const headers = new Headers();
     for (const [key, value] of Object.entries(request.headers)) {
@@ -77,40 +95,73 @@ export class Gateway {
     }
     const hasBody =
       request.method !== 'GET' && request.method !== 'HEAD' && request.body !== undefined;
-    let upstream: Response;
-    try {
-      upstream = await fetch(`${target}/${rest}${query}`, {
-        method: request.method,
-        headers,
-        ...(hasBody ? { body: request.body as Buffer } : {}),
-        redirect: 'manual',
+
+    // A replica picked just before it left the endpoints (scale-in, rollout, pause) refuses the
+    // connection once it drains: that request never reached a model server, so it is safe to
+    // send it to another ready replica, with the endpoints asked again.
+    const refused = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      const target =
+        (await this.pickReplica(id, refused)) ??
+        (await this.holdForReplica(workspace, name, refused));
+      const end = this.options.meter.begin(id, target, Date.now());
+      let upstream: Response;
+      try {
+        upstream = await fetch(`${target}/${rest}${query}`, {
+          method: request.method,
+          headers,
+          ...(hasBody ? { body: request.body as Buffer } : {}),
+          redirect: 'manual',
+        });
+      } catch (err) {
+        end(Date.now(), false);
+        if (neverReachedReplica(err) && attempt < MAX_ATTEMPTS) {
+          refused.add(target);
+          continue;
+        }
+        throw new HttpError(
+          502,
+          'bad_gateway',
+          `replica ${target} did not answer: ${describeFetchError(err)}${attempt > 1 ? ` (attempt ${attempt} of ${MAX_ATTEMPTS})` : ''}`,
+        );
+      }
+      reply.raw.once('close', () => end(Date.now()));
+      reply.status(upstream.status);
+      upstream.headers.forEach((value, key) => {
+        if (!HOP_BY_HOP.has(key)) reply.header(key, value);
       });
-    } catch (err) {
-      throw new HttpError(
-        502,
-        'bad_gateway',
-        `replica ${target} did not answer: ${(err as Error).message}`,
+      return reply.send(
+        upstream.body ? Readable.fromWeb(upstream.body as ReadableStream) : undefined,
       );
     }
-    reply.status(upstream.status);
-    upstream.headers.forEach((value, key) => {
-      if (!HOP_BY_HOP.has(key)) reply.header(key, value);
-    });
-    return reply.send(
-      upstream.body ? Readable.fromWeb(upstream.body as ReadableStream) : undefined,
-    );
   }
 
-  private async pickReplica(id: string): Promise<string | undefined> {
-    const { urls } = await this.options.replicas.endpoints(id);
-    if (urls.length === 0) return undefined;
-    const next = ((this.cursor.get(id) ?? -1) + 1) % urls.length;
+  /** The next ready replica, round robin, leaving out the ones that refused this request. */
+  private async pickReplica(id: string, refused: Set<string>): Promise<string | undefined> {
+    let urls: string[];
+    try {
+      ({ urls } = await this.options.replicas.endpoints(id));
+    } catch (err) {
+      throw new HttpError(
+        503,
+        'unavailable',
+        `the runtime running this deployment cannot be reached, and no replica of it is known yet: ${(err as Error).message}`,
+        { 'retry-after': '5' },
+      );
+    }
+    const candidates = urls.filter((url) => !refused.has(url));
+    if (candidates.length === 0) return undefined;
+    const next = ((this.cursor.get(id) ?? -1) + 1) % candidates.length;
     this.cursor.set(id, next);
-    return urls[next];
+    return candidates[next];
   }
 
   /** No replica is ready: answer 503 now when none will come, else wait (bounded) for one. */
-  private async holdForReplica(workspace: string, name: string): Promise<string> {
+  private async holdForReplica(
+    workspace: string,
+    name: string,
+    refused: Set<string>,
+  ): Promise<string> {
     const id = deploymentId(workspace, name);
     const view = await this.deployments(workspace, name);
     const refusal = refuseAtOnce(view, Date.now());
@@ -131,7 +182,7 @@ export class Gateway {
       const until = Date.now() + holdTimeoutMs;
       while (Date.now() < until) {
         await sleep(pollMs);
-        const target = await this.pickReplica(id);
+        const target = await this.pickReplica(id, refused);
         if (target) return target;
       }
     } finally {

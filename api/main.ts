@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     dedicated: createProvider(config),
     clusters,
     deployments: service,
+    log: (m) => console.warn(`api: ${m}`),
   });
   const meter = new TrafficMeter();
   const collector = new MetricsCollector({

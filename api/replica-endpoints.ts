@@ -2,6 +2,12 @@
  * Where a deployment's ready replicas are, for the gateway and the metrics collector: asked of
  * the provider of the deployment's placement (the dedicated runtime, or its BYOC cluster's).
  * Placement is fixed at create, so it is looked up once and remembered for a minute.
+ *
+ * The last good answer per deployment is kept: when the provider cannot be reached (the local
+ * runtime agent restarting, a cluster's API server down), the replicas usually still run, so
+ * traffic keeps going to the last known ones (a replica that is gone meanwhile refuses the
+ * connection and the gateway tries another). Each fallback is logged, at most once per
+ * deployment per LOG_EVERY_MS.
  */
 import type { ByocClusters } from '../activities/providers/byoc';
 import type { RuntimeProvider } from '../activities/providers/provider';
@@ -10,6 +16,9 @@ import { runtimeTargetOf, type RuntimeTarget } from '../workflows/domain/spec';
 import type { DeploymentService } from './deployment-service';
 
 const PLACEMENT_TTL_MS = 60_000;
+const LOG_EVERY_MS = 30_000;
+
+type Endpoints = { revision: number | null; urls: string[] };
 
 export type ReplicaEndpointsSource = Pick<RuntimeProvider, 'endpoints'>;
 
@@ -19,14 +28,64 @@ export interface ReplicaEndpointsOptions {
   /** Reads a deployment (its spec says where it runs); throws when there is no such deployment. */
   deployments: Pick<DeploymentService, 'get'>;
   now?: () => number;
+  /** Where fallbacks to the last known endpoints are reported (default: console.warn). */
+  log?: (message: string) => void;
 }
 
 export class ReplicaEndpoints implements ReplicaEndpointsSource {
   private readonly placements = new Map<string, { target: RuntimeTarget; until: number }>();
+  private readonly lastKnown = new Map<string, Endpoints & { at: number }>();
+  /** Per deployment: when a fallback was last logged, and how many were not logged since. */
+  private readonly logged = new Map<string, { at: number; quiet: number }>();
 
   constructor(private readonly options: ReplicaEndpointsOptions) {}
 
-  async endpoints(deploymentId: string): Promise<{ revision: number | null; urls: string[] }> {
+  async endpoints(deploymentId: string): Promise<Endpoints> {
+    const now = this.now();
+    try {
+      const found = await this.ask(deploymentId);
+      if (found.revision === null && found.urls.length === 0) this.lastKnown.delete(deploymentId);
+      else this.lastKnown.set(deploymentId, { ...found, at: now });
+      if (this.logged.delete(deploymentId)) {
+        this.log(`replicas of ${deploymentId}: the runtime answers again`);
+      }
+      return found;
+    } catch (err) {
+      const known = this.lastKnown.get(deploymentId);
+      if (!known) throw err;
+      this.reportFallback(deploymentId, known, err, now);
+      return { revision: known.revision, urls: known.urls };
+    }
+  }
+
+  private reportFallback(
+    deploymentId: string,
+    known: Endpoints & { at: number },
+    err: unknown,
+    now: number,
+  ): void {
+    const last = this.logged.get(deploymentId);
+    if (last && now - last.at < LOG_EVERY_MS) {
+      last.quiet += 1;
+      return;
+    }
+    const quiet = last?.quiet ? ` (${last.quiet} more since the last report)` : '';
+    this.log(
+      `replicas of ${deploymentId}: the runtime cannot be reached (${(err as Error).message}); ` +
+        `using the ${known.urls.length} endpoint(s) last seen ${Math.round((now - known.at) / 1000)} s ago${quiet}`,
+    );
+    this.logged.set(deploymentId, { at: now, quiet: 0 });
+  }
+
+  private log(message: string): void {
+    (this.options.log ?? ((m: string) => console.warn(m)))(message);
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  private async ask(deploymentId: string): Promise<Endpoints> {
     const target = await this.placement(deploymentId);
     if (target?.type === 'byoc' && this.options.clusters) {
       const cluster = await this.options.clusters.provider(
@@ -39,7 +98,7 @@ export class ReplicaEndpoints implements ReplicaEndpointsSource {
   }
 
   private async placement(deploymentId: string): Promise<RuntimeTarget | undefined> {
-    const now = (this.options.now ?? Date.now)();
+    const now = this.now();
     const known = this.placements.get(deploymentId);
     if (known && known.until > now) return known.target;
     try {

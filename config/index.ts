@@ -36,6 +36,12 @@ const envSchema = z.object({
   /** kubernetes: the model-server image replicas run. */
   MODEL_SERVER_IMAGE: z.string().optional(),
   LOCAL_AGENT_URL: z.string().url().default('http://127.0.0.1:7070'),
+  /**
+   * How long a replica taken out of service (scale-in, the old revision after a rollout, scale to
+   * zero, pause, delete) may take to answer its requests in flight before it is stopped anyway.
+   * Read by the local runtime agent and put into Kubernetes pods (terminationGracePeriodSeconds).
+   */
+  DRAIN_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
   CATALOG_FILE: z.string().optional(),
   /** BYOC: the clusters each workspace has linked (see config/clusters.ts). None by default. */
   CLUSTERS_FILE: z.string().optional(),

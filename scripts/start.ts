@@ -6,9 +6,11 @@
  *   worker
  *   REST API + gateway on :8080
  *
- * Ctrl-C stops everything it started, the agent stopping its replicas; the next start reuses
- * DATA_DIR, so deployments (workflows and their replicas) come back. Set TEMPORAL_ADDRESS to
- * use an existing Temporal server instead of the embedded one.
+ * A process that exits is restarted with exponential backoff (each restart logged with its exit
+ * code or signal and the delay); only Ctrl-C / SIGTERM stop the stack. Ctrl-C stops everything
+ * it started, the agent stopping its replicas; the next start reuses DATA_DIR, so deployments
+ * (workflows and their replicas) come back. Set TEMPORAL_ADDRESS to use an existing Temporal
+ * server instead of the embedded one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,15 +39,55 @@ const childEnv: NodeJS.ProcessEnv = {
 const config = loadConfig(childEnv);
 childEnv.DATA_DIR = config.DATA_DIR;
 
-const children: { name: string; process: ChildProcess }[] = [];
+/**
+ * Restarts: a process that exits (crash, kill, OOM) is started again after a delay that doubles
+ * from RESTART_MIN_MS up to RESTART_MAX_MS while it keeps failing, and starts from the bottom
+ * again once a run lasted STABLE_MS. Only Ctrl-C / SIGTERM stop the stack.
+ */
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+const STABLE_MS = 60_000;
+
+interface Supervised {
+  name: string;
+  command: string;
+  args: string[];
+  process?: ChildProcess;
+  startedAt: number;
+  restarts: number;
+  nextDelayMs: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+const supervised: Supervised[] = [];
 let stopping = false;
 
 function log(message: string): void {
   console.log(`[start] ${message}`);
 }
 
-function run(name: string, command: string, args: string[]): ChildProcess {
-  const child = spawn(command, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `name` and keeps it running until the stack stops. */
+function run(name: string, command: string, args: string[]): void {
+  const entry: Supervised = {
+    name,
+    command,
+    args,
+    startedAt: 0,
+    restarts: 0,
+    nextDelayMs: RESTART_MIN_MS,
+  };
+  supervised.push(entry);
+  launch(entry);
+}
+
+function launch(entry: Supervised): void {
+  const { name } = entry;
+  const child = spawn(entry.command, entry.args, {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  entry.process = child;
+  entry.startedAt = Date.now();
   for (const stream of [child.stdout, child.stderr]) {
     readline.createInterface({ input: stream! }).on('line', (line) => {
       // Once stopping, the dev server's complaints about its own shutdown are noise.
@@ -53,22 +95,50 @@ function run(name: string, command: string, args: string[]): ChildProcess {
       console.log(`[${name}] ${line}`);
     });
   }
-  child.on('exit', (code, signal) => {
+  let ended = false;
+  const onEnd = (how: string): void => {
+    if (ended) return;
+    ended = true;
     if (stopping) return;
-    log(`${name} exited (${signal ?? `code ${code}`}); stopping the stack`);
-    void stop(1);
-  });
-  children.push({ name, process: child });
-  return child;
+    restartLater(entry, how);
+  };
+  // 'error' without 'exit' when the command cannot be started at all (e.g. ENOENT).
+  child.once('error', (err) => onEnd(`could not run: ${err.message}`));
+  child.once('exit', (code, signal) => onEnd(describeExit(code, signal)));
+}
+
+function restartLater(entry: Supervised, how: string): void {
+  const ranMs = Date.now() - entry.startedAt;
+  if (ranMs >= STABLE_MS) entry.nextDelayMs = RESTART_MIN_MS;
+  const delay = entry.nextDelayMs;
+  entry.nextDelayMs = Math.min(delay * 2, RESTART_MAX_MS);
+  entry.restarts += 1;
+  log(
+    `${entry.name} ${how} after ${formatMs(ranMs)}; restarting it in ${formatMs(delay)} (restart ${entry.restarts})`,
+  );
+  entry.restartTimer = setTimeout(() => {
+    entry.restartTimer = undefined;
+    if (!stopping) launch(entry);
+  }, delay);
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `was killed by ${signal}`;
+  return `exited with code ${code ?? '?'}`;
+}
+
+function formatMs(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 async function stop(exitCode: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   log('stopping...');
+  for (const entry of supervised) clearTimeout(entry.restartTimer);
   // Reverse order: API and worker first, then the agent (which stops its replicas), then Temporal.
-  for (const { name, process: child } of [...children].reverse()) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
+  for (const { name, process: child } of [...supervised].reverse()) {
+    if (!child || child.exitCode !== null || child.signalCode !== null) continue;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     const timer = setTimeout(() => {
@@ -160,7 +230,7 @@ async function main(): Promise<void> {
   log(`  API docs      ${config.publicUrl}/docs   (OpenAPI: ${config.publicUrl}/openapi.json)`);
   if (embeddedTemporal) log(`  Temporal UI   http://127.0.0.1:${uiPort}`);
   log(`  data          ${config.DATA_DIR}`);
-  log('Ctrl-C stops everything.');
+  log('a process that exits is restarted; Ctrl-C stops everything.');
 }
 
 main().catch((err) => {

@@ -8,7 +8,12 @@ import type { RuntimeProvider } from './provider';
 
 type ProviderConfig = Pick<
   Config,
-  'RUNTIME_PROVIDER' | 'LOCAL_AGENT_URL' | 'KUBECONFIG' | 'KUBE_NAMESPACE' | 'MODEL_SERVER_IMAGE'
+  | 'RUNTIME_PROVIDER'
+  | 'LOCAL_AGENT_URL'
+  | 'KUBECONFIG'
+  | 'KUBE_NAMESPACE'
+  | 'MODEL_SERVER_IMAGE'
+  | 'DRAIN_GRACE_SECONDS'
 >;
 
 export function createProvider(config: ProviderConfig): RuntimeProvider {
@@ -22,6 +27,7 @@ export function createProvider(config: ProviderConfig): RuntimeProvider {
       return new KubernetesProvider({
         kubeconfig,
         namespace: config.KUBE_NAMESPACE,
+        drainGraceSeconds: config.DRAIN_GRACE_SECONDS,
         ...(config.MODEL_SERVER_IMAGE ? { image: config.MODEL_SERVER_IMAGE } : {}),
       });
     }

@@ -21,6 +21,14 @@ export const GPU_PRODUCT_LABEL = 'nvidia.com/gpu.product';
 export const SERVER_PORT = 8000;
 
 export const DEFAULT_IMAGE = 'vllm/vllm-openai:latest';
+/** How long a replica taken out of service may take to answer its requests in flight, by default. */
+export const DEFAULT_DRAIN_GRACE_SECONDS = 60;
+/**
+ * preStop pause before the server gets SIGTERM: a terminating pod leaves the Service's
+ * EndpointSlices (and our gateway's list, which skips pods with a deletionTimestamp) at once, but
+ * proxies and gateways that looked endpoints up a moment earlier still send to it for a while.
+ */
+export const PRE_STOP_SECONDS = 5;
 const SSH_IMAGE = 'linuxserver/openssh-server:latest';
 
 /** A DNS-1123 label for a deployment id (`ws/name`), hashed when too long. */
@@ -51,10 +59,18 @@ export function selectorOf(deploymentId: string, revision?: number): Record<stri
   };
 }
 
+/**
+ * Draining on Kubernetes: readiness stays on /health; a pod being removed (scale-in, the old
+ * revision after a rollout, pause, delete) leaves the endpoints at once, waits PRE_STOP_SECONDS
+ * (preStop sleep, no shell needed in the image), then the server gets SIGTERM and finishes its
+ * requests in flight (vLLM's uvicorn and our model server both drain on SIGTERM); the kubelet kills
+ * it at terminationGracePeriodSeconds, which counts from the start of the preStop hook.
+ */
 export function deploymentManifest(
   { deploymentId, revision, replicas, template }: ApplyRevisionInput,
   namespace: string,
   image = DEFAULT_IMAGE,
+  drainGraceSeconds = DEFAULT_DRAIN_GRACE_SECONDS,
 ) {
   const labels = {
     'app.kubernetes.io/name': 'model-server',
@@ -81,6 +97,7 @@ export function deploymentManifest(
         },
         spec: {
           ...placement(template),
+          terminationGracePeriodSeconds: PRE_STOP_SECONDS + drainGraceSeconds,
           containers: [serverContainer(template, image), ...sshSidecar(template)],
           ...sshVolumes(template),
         },
@@ -144,6 +161,7 @@ function serverContainer(template: RevisionTemplate, image: string) {
       periodSeconds: 5,
       failureThreshold: 3,
     },
+    lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
     ...(template.ssh?.runtime === 'main' ? { volumeMounts: sshMounts(template) } : {}),
   };
 }

@@ -19,9 +19,11 @@ import {
   type RuntimeProvider,
 } from './provider';
 import {
+  DEFAULT_DRAIN_GRACE_SECONDS,
   DEPLOYMENT_LABEL,
   FIELD_MANAGER,
   NODE_GROUP_LABEL,
+  PRE_STOP_SECONDS,
   REVISION_LABEL,
   SERVER_PORT,
   deploymentLabel,
@@ -36,6 +38,8 @@ export interface KubernetesProviderOptions {
   kubeconfig: KubeConfig;
   namespace: string;
   image?: string;
+  /** How long a replica being removed may answer its requests in flight (default 60 s). */
+  drainGraceSeconds?: number;
 }
 
 export class KubernetesProvider implements RuntimeProvider {
@@ -53,8 +57,14 @@ export class KubernetesProvider implements RuntimeProvider {
     return this.options.namespace;
   }
 
+  private get drainGraceSeconds(): number {
+    return this.options.drainGraceSeconds ?? DEFAULT_DRAIN_GRACE_SECONDS;
+  }
+
   async applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus> {
-    await this.apply(deploymentManifest(input, this.namespace, this.options.image));
+    await this.apply(
+      deploymentManifest(input, this.namespace, this.options.image, this.drainGraceSeconds),
+    );
     return this.getRevision(input.deploymentId, input.revision);
   }
 
@@ -101,11 +111,14 @@ export class KubernetesProvider implements RuntimeProvider {
     await this.apps
       .deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Foreground' })
       .catch(notFoundAs(undefined));
-    const until = Date.now() + 120_000;
+    // Pods drain first (preStop, then up to the drain grace): wait for that, and a minute more.
+    const limitSeconds = PRE_STOP_SECONDS + this.drainGraceSeconds + 60;
+    const until = Date.now() + limitSeconds * 1000;
     while (
       await this.apps.readNamespacedDeployment({ name, namespace }).catch(notFoundAs(undefined))
     ) {
-      if (Date.now() > until) throw new Error(`deployment ${name} was not deleted within 120 s`);
+      if (Date.now() > until)
+        throw new Error(`deployment ${name} was not deleted within ${limitSeconds} s`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

@@ -4,6 +4,7 @@
  *
  * Each revision is one agent replica set; the deployment's route points at one of them.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   ReplicaSetList,
   ReplicaSetSpec,
@@ -19,6 +20,19 @@ import {
 } from './provider';
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How often a removal asks whether the replica set is gone. */
+const REMOVAL_POLL_MS = 100;
+/**
+ * The longest a removal waits for a replica set to be gone. The agent kills replicas still
+ * draining at its drain grace (DRAIN_GRACE_SECONDS, 60 s by default), so this is only reached
+ * when something is wrong; the activity then fails and is retried.
+ */
+const DEFAULT_REMOVAL_TIMEOUT_MS = 5 * 60_000;
+
+export interface LocalRuntimeProviderOptions {
+  /** The longest removeRevision / removeDeployment wait for replicas to finish draining. */
+  removalTimeoutMs?: number;
+}
 
 /** The agent answered with an error status (e.g. 409 when a revision's template changes). */
 export class AgentRequestError extends Error {
@@ -46,9 +60,11 @@ export function replicaSetName(deploymentId: string, revision: number): string {
 
 export class LocalRuntimeProvider implements RuntimeProvider {
   private readonly agentUrl: string;
+  private readonly removalTimeoutMs: number;
 
-  constructor(agentUrl: string) {
+  constructor(agentUrl: string, options: LocalRuntimeProviderOptions = {}) {
     this.agentUrl = agentUrl.replace(/\/+$/, '');
+    this.removalTimeoutMs = options.removalTimeoutMs ?? DEFAULT_REMOVAL_TIMEOUT_MS;
   }
 
   async applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus> {
@@ -75,8 +91,24 @@ export class LocalRuntimeProvider implements RuntimeProvider {
     return list.items.map(toRevisionStatus);
   }
 
+  /**
+   * Takes the revision out of service and waits until it is gone. The agent answers at once and
+   * drains the replicas in the background (each finishes its requests in flight, bounded by the
+   * drain grace); this polls with short calls until the replica set is gone, so a resume right
+   * after a pause never applies a replica set on its way out, and no call outlives its timeout.
+   */
   async removeRevision(deploymentId: string, revision: number): Promise<void> {
-    await this.call('DELETE', replicaSetPath(deploymentId, revision));
+    const path = replicaSetPath(deploymentId, revision);
+    await this.call('DELETE', path);
+    await this.waitUntilGone(`revision ${revision} of ${deploymentId}`, async () => {
+      try {
+        const status = await this.call<ReplicaSetStatus>('GET', path);
+        return `${status.draining} replica(s) draining`;
+      } catch (err) {
+        if (err instanceof AgentRequestError && err.status === 404) return undefined;
+        throw err;
+      }
+    });
   }
 
   async routeTraffic(deploymentId: string, revision: number): Promise<void> {
@@ -87,9 +119,16 @@ export class LocalRuntimeProvider implements RuntimeProvider {
   async removeDeployment(deploymentId: string): Promise<void> {
     // Route first, so no request is sent to replicas that are about to stop.
     await this.call('DELETE', routePath(deploymentId));
+    // Every revision drains at once; then wait until all are gone.
     for (const revision of await this.listRevisions(deploymentId)) {
-      await this.removeRevision(deploymentId, revision.revision);
+      await this.call('DELETE', replicaSetPath(deploymentId, revision.revision));
     }
+    await this.waitUntilGone(`the revisions of ${deploymentId}`, async () => {
+      const left = await this.listRevisions(deploymentId);
+      return left.length === 0
+        ? undefined
+        : `revision(s) ${left.map((r) => r.revision).join(', ')} still draining`;
+    });
   }
 
   async endpoints(deploymentId: string): Promise<{ revision: number | null; urls: string[] }> {
@@ -98,6 +137,24 @@ export class LocalRuntimeProvider implements RuntimeProvider {
       `${routePath(deploymentId)}/endpoints`,
     );
     return { revision: endpoints.revision, urls: endpoints.urls };
+  }
+
+  /** Polls `left` (undefined: gone; else what is left) until gone, at most removalTimeoutMs. */
+  private async waitUntilGone(
+    what: string,
+    left: () => Promise<string | undefined>,
+  ): Promise<void> {
+    const until = Date.now() + this.removalTimeoutMs;
+    for (;;) {
+      const remaining = await left();
+      if (remaining === undefined) return;
+      if (Date.now() >= until) {
+        throw new Error(
+          `${what} not gone within ${Math.round(this.removalTimeoutMs / 1000)} s (${remaining}); the local runtime agent at ${this.agentUrl} stops draining replicas at its DRAIN_GRACE_SECONDS`,
+        );
+      }
+      await sleep(REMOVAL_POLL_MS);
+    }
   }
 
   /** JSON request to the agent; resolves undefined for 204. */

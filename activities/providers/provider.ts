@@ -67,18 +67,29 @@ export interface ApplyRevisionInput {
   template: RevisionTemplate;
 }
 
+/**
+ * Replicas are stopped by draining: a replica scaled away, or of a revision being removed, gets
+ * no new request from that moment (it leaves `endpoints` at once) and finishes the ones it has,
+ * for at most the drain grace (DRAIN_GRACE_SECONDS), before it is stopped.
+ */
 export interface RuntimeProvider {
-  /** Create the revision if missing, else set its replica count. Returns the status after. */
+  /**
+   * Create the revision if missing, else set its replica count. Returns the status after, at
+   * once: replicas scaled away drain in the background.
+   */
   applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus>;
   /** Current status; `exists: false` when there is no such revision. */
   getRevision(deploymentId: string, revision: number): Promise<RevisionStatus>;
   /** All revisions the provider runs for this deployment (to find and remove leftovers). */
   listRevisions(deploymentId: string): Promise<RevisionStatus[]>;
-  /** Stop and forget one revision. No error when it does not exist. */
+  /**
+   * Stop and forget one revision, its replicas drained first; resolves once it is gone (so
+   * applying it again afterwards creates it afresh). No error when it does not exist.
+   */
   removeRevision(deploymentId: string, revision: number): Promise<void>;
   /** Send the deployment's traffic to this revision (only its ready replicas get requests). */
   routeTraffic(deploymentId: string, revision: number): Promise<void>;
-  /** Remove every revision and the route. No error when nothing exists. */
+  /** Remove the route, then every revision (drained); resolves once all are gone. No error when nothing exists. */
   removeDeployment(deploymentId: string): Promise<void>;
   /** Ready replica URLs of the revision that currently gets traffic (the gateway's view). */
   endpoints(deploymentId: string): Promise<{ revision: number | null; urls: string[] }>;

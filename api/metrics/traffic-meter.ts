@@ -35,15 +35,23 @@ export class TrafficMeter {
 
   constructor(private readonly keepMs = 60_000) {}
 
-  /** A request starts on a replica; call the returned function when it ends. */
-  begin(deployment: string, replica: string, now: number): (endedAt: number) => void {
+  /**
+   * A request starts on a replica; call the returned function when it ends, with `completed`
+   * false when the replica never got it (a refused connection the gateway retries elsewhere).
+   */
+  begin(
+    deployment: string,
+    replica: string,
+    now: number,
+  ): (endedAt: number, completed?: boolean) => void {
     const meter = this.meter(deployment, replica, now);
     this.account(meter, now);
     meter.inFlight += 1;
     this.lastRequest.set(deployment, now);
-    return (endedAt: number) => {
+    return (endedAt: number, completed = true) => {
       this.account(meter, endedAt);
       meter.inFlight -= 1;
+      if (!completed) return;
       const bucket = this.bucket(meter, endedAt);
       bucket.completed += 1;
       bucket.latencySumMs += endedAt - now;

@@ -19,7 +19,10 @@ export interface ReplicaInfo extends ReplicaStatus {
   port: number;
 }
 
-/** Answer of PUT and GET /v1/replicasets/:name. */
+/**
+ * Answer of PUT and GET /v1/replicasets/:name, and of DELETE (202) while the set still drains;
+ * DELETE answers 204 once it is gone.
+ */
 export interface ReplicaSetStatus {
   name: string;
   deploymentId: string;
@@ -30,6 +33,10 @@ export interface ReplicaSetStatus {
   restarts: number;
   template: RevisionTemplate;
   replicas: ReplicaInfo[];
+  /** Replicas out of the endpoints that are finishing their requests in flight before they stop. */
+  draining: number;
+  /** Removal requested: the set goes away (GET answers 404) once `draining` reaches 0. */
+  terminating: boolean;
 }
 
 /** Answer of GET /v1/replicasets?deploymentId=X. */

@@ -4,7 +4,8 @@
  *
  * Environment: AGENT_HOST (127.0.0.1), AGENT_PORT (7070), DATA_DIR (./data; the agent
  * keeps DATA_DIR/agent/state.json and replica logs in DATA_DIR/agent/logs/), REPLICA_HOST
- * (127.0.0.1, the address replicas listen on).
+ * (127.0.0.1, the address replicas listen on), DRAIN_GRACE_SECONDS (60: how long a replica
+ * taken out of service may take to answer its requests in flight before it is killed).
  *
  * SIGTERM/SIGINT stop all replicas but keep the desired state; SIGKILL leaves them running
  * and the next start re-adopts them.
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { log } from './log';
 import { createAgentServer } from './server';
 import { StateFile } from './state';
-import { Supervisor } from './supervisor';
+import { DEFAULT_DRAIN_GRACE_MS, Supervisor } from './supervisor';
 
 function main(): void {
   const host = process.env.AGENT_HOST ?? '127.0.0.1';
@@ -23,6 +24,12 @@ function main(): void {
   const logDir = path.join(agentDir, 'logs');
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     fail(`AGENT_PORT must be a port number, got "${process.env.AGENT_PORT}"`);
+  }
+  const graceSeconds = Number(process.env.DRAIN_GRACE_SECONDS ?? DEFAULT_DRAIN_GRACE_MS / 1000);
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
+    fail(
+      `DRAIN_GRACE_SECONDS must be a number of seconds >= 0, got "${process.env.DRAIN_GRACE_SECONDS}"`,
+    );
   }
   fs.mkdirSync(logDir, { recursive: true });
 
@@ -34,6 +41,7 @@ function main(): void {
       replicaHost: process.env.REPLICA_HOST ?? '127.0.0.1',
       logDir,
       stateFile,
+      drainGraceMs: Math.round(graceSeconds * 1000),
     });
   } catch (err) {
     fail((err as Error).message);

@@ -87,12 +87,16 @@ export function hasArgs(pid: number, args: string[]): boolean {
   }
 }
 
-/** SIGTERM, wait up to graceMs for the process to go, then SIGKILL. */
-export async function terminate(pid: number, graceMs: number): Promise<void> {
-  if (!signal(pid, 'SIGTERM')) return;
-  if (await waitForExit(pid, graceMs)) return;
+/**
+ * SIGTERM, wait up to graceMs for the process to go, then SIGKILL. Resolves 'exited' when it
+ * went by itself (or was already gone), 'killed' when the grace ran out.
+ */
+export async function terminate(pid: number, graceMs: number): Promise<'exited' | 'killed'> {
+  if (!signal(pid, 'SIGTERM')) return 'exited';
+  if (await waitForExit(pid, graceMs)) return 'exited';
   signal(pid, 'SIGKILL');
   await waitForExit(pid, 1000);
+  return 'killed';
 }
 
 /** Returns false when the process is already gone. */

@@ -67,9 +67,11 @@ async function route(supervisor: Supervisor, req: http.IncomingMessage): Promise
         if (!status) throw new NotFoundError(`replica set ${name} does not exist`);
         return { status: 200, body: status };
       }
-      case 'DELETE':
-        await supervisor.remove(name);
-        return { status: 204 };
+      case 'DELETE': {
+        // Its replicas drain in the background: 202 with the set while they do, 204 once gone.
+        const draining = supervisor.remove(name);
+        return draining ? { status: 202, body: draining } : { status: 204 };
+      }
       default:
         return methodNotAllowed(method, url.pathname);
     }

@@ -2,7 +2,8 @@
  * The agent's durable desired state: DATA_DIR/agent/state.json.
  *
  * It holds what must survive a restart of the agent: the replica sets with their templates
- * and replicas (pid and port, so running processes can be re-adopted) and the routes.
+ * and replicas (pid and port, so running processes can be re-adopted), the replicas still
+ * draining (so a restarted agent finishes stopping them), and the routes.
  * Readiness is not stored; it is probed again after a restart.
  */
 import fs from 'node:fs';
@@ -21,6 +22,19 @@ export interface ReplicaRecord {
   message?: string;
 }
 
+/**
+ * A replica taken out of service (scaled away, or its set removed): out of the endpoints at once,
+ * its process answers what is in flight and exits (SIGTERM), or is killed at the deadline.
+ */
+export interface DrainRecord {
+  id: string;
+  pid: number;
+  port: number;
+  /** When draining began and when it ends at the latest (SIGKILL), ISO times. */
+  since: string;
+  deadline: string;
+}
+
 export interface ReplicaSetRecord {
   name: string;
   deploymentId: string;
@@ -32,6 +46,13 @@ export interface ReplicaSetRecord {
   restarts: number;
   /** One record per desired replica, oldest first. */
   replicas: ReplicaRecord[];
+  /** Replicas stopping gracefully; absent in state files written before draining existed. */
+  draining?: DrainRecord[];
+  /**
+   * Removal requested: no replica is desired any more and the set is forgotten once its last
+   * replica has drained. Until then its name cannot be applied again (409).
+   */
+  terminating?: boolean;
 }
 
 export interface RouteRecord {

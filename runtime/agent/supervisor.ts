@@ -3,6 +3,13 @@
  * desired state: starts and stops them on scale, restarts them when they exit, probes
  * their readiness, and re-adopts the ones still running after an agent restart.
  *
+ * Replicas are stopped by draining: a replica scaled away, or of a removed set, leaves the
+ * endpoints at once, gets SIGTERM (the model server stops accepting connections, answers what is
+ * in flight, and exits) and is killed only if it is still there after the drain grace. Scaling
+ * returns at once while replicas drain; a removed set stays (`terminating`, its name refused to a
+ * new PUT) until its last replica is gone, so a caller can wait for it and a replica key is never
+ * taken by a new set while an old process with that key still runs.
+ *
  * Every change of desired state (and every pid) is written to state.json at once.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -14,7 +21,7 @@ import { log } from './log';
 import { probeHealth } from './probe';
 import { freePort, hasArgs, isRunning, spawnDetached, terminate } from './processes';
 import { sameTemplate } from './requests';
-import type { AgentState, ReplicaRecord, ReplicaSetRecord, StateFile } from './state';
+import type { AgentState, DrainRecord, ReplicaRecord, ReplicaSetRecord, StateFile } from './state';
 
 const TICK_MS = 50;
 /** Not-ready replicas are probed often so readiness shows quickly; ready ones cheaply. */
@@ -27,7 +34,10 @@ const PROBE_FAILURE_THRESHOLD = 3;
 const LIVENESS_MS = 500;
 const RESTART_BACKOFF_MIN_MS = 200;
 const RESTART_BACKOFF_MAX_MS = 5000;
+/** When the agent itself stops (Ctrl-C): replicas get this long, not the drain grace. */
 const STOP_GRACE_MS = 2000;
+/** How long a replica taken out of service may take to finish its requests in flight, by default. */
+export const DEFAULT_DRAIN_GRACE_MS = 60_000;
 
 export interface SupervisorOptions {
   /** Compiled model-server entry point (dist/runtime/model-server/main.js). */
@@ -36,6 +46,8 @@ export interface SupervisorOptions {
   replicaHost: string;
   logDir: string;
   stateFile: StateFile;
+  /** How long a replica taken out of service may finish its requests before it is killed. */
+  drainGraceMs?: number;
 }
 
 /** The process currently running a replica. */
@@ -66,6 +78,8 @@ interface LiveReplica {
 
 export class Supervisor {
   private readonly replicas = new Map<string, LiveReplica>();
+  /** Drains in progress, by pid: one per process, whoever asks. */
+  private readonly drains = new Map<number, Promise<void>>();
   private tickTimer?: NodeJS.Timeout;
   private stopping = false;
 
@@ -78,6 +92,16 @@ export class Supervisor {
   start(): void {
     const serverPath = this.options.serverPath;
     for (const set of Object.values(this.state.replicaSets)) {
+      // Replicas that were draining when the agent stopped: finish stopping the ones still there.
+      const draining = set.draining ?? [];
+      set.draining = draining.filter((drain) =>
+        hasArgs(drain.pid, [serverPath, drainKey(set, drain)]),
+      );
+      for (const drain of set.draining) {
+        log(`replica ${drainKey(set, drain)} still draining (pid ${drain.pid}); adopted`);
+        void this.drain(set, drain);
+      }
+      this.forgetIfDrained(set);
       for (const record of set.replicas) {
         const live = this.track(set, record);
         const key = replicaKey(set, record);
@@ -115,6 +139,11 @@ export class Supervisor {
       log(`replica set ${name} created (revision ${spec.revision} of ${spec.deploymentId})`);
     } else {
       assertSameRevision(set, spec);
+      if (set.terminating) {
+        throw new ConflictError(
+          `replica set ${name} is being removed (${set.draining?.length ?? 0} replica(s) still draining); apply it again once it is gone`,
+        );
+      }
     }
     if (set.replicas.length !== spec.replicas) {
       log(`replica set ${name} scaled from ${set.replicas.length} to ${spec.replicas}`);
@@ -132,9 +161,9 @@ export class Supervisor {
       set.replicas.push(record);
       pending.push(this.startProcess(this.track(set, record)));
     }
-    // Newest first, like a Kubernetes ReplicaSet scaling down.
+    // Newest first, like a Kubernetes ReplicaSet scaling down. They drain in the background.
     for (const record of set.replicas.splice(spec.replicas).reverse()) {
-      pending.push(this.stopReplica(set, record));
+      this.stopReplica(set, record);
     }
     this.save();
     await Promise.all(pending);
@@ -153,19 +182,28 @@ export class Supervisor {
       .map((set) => this.status(set));
   }
 
-  /** Stop the set's processes and forget it; resolves once they are gone. */
-  async remove(name: string): Promise<void> {
+  /**
+   * Takes the set's replicas out of service; they drain in the background and the set is
+   * forgotten once the last is gone. Returns the set while it drains, undefined once it is gone.
+   */
+  remove(name: string): ReplicaSetStatus | undefined {
     const set = this.state.replicaSets[name];
-    if (!set) return;
-    delete this.state.replicaSets[name];
-    this.save();
-    log(`replica set ${name} deleted`);
-    await Promise.all(set.replicas.map((record) => this.stopReplica(set, record)));
+    if (!set) return undefined;
+    if (!set.terminating) {
+      set.terminating = true;
+      const stopping = set.replicas.splice(0);
+      log(`replica set ${name} removal requested: ${stopping.length} replica(s) to drain`);
+      for (const record of stopping) this.stopReplica(set, record);
+      this.save();
+    }
+    this.forgetIfDrained(set);
+    return this.state.replicaSets[name] && this.status(set);
   }
 
   setRoute(deploymentId: string, replicaSet: string): RouteEndpoints {
     const set = this.state.replicaSets[replicaSet];
     if (!set) throw new NotFoundError(`replica set ${replicaSet} does not exist`);
+    if (set.terminating) throw new ConflictError(`replica set ${replicaSet} is being removed`);
     if (set.deploymentId !== deploymentId) {
       throw new ConflictError(
         `replica set ${replicaSet} belongs to ${set.deploymentId}, not ${deploymentId}`,
@@ -211,7 +249,15 @@ export class Supervisor {
       if (live.process) await terminate(live.process.pid, STOP_GRACE_MS);
       live.record.pid = null;
     });
-    await Promise.all(stops);
+    // Draining replicas were on their way out anyway: they get the short grace too.
+    const drains = Object.values(this.state.replicaSets).flatMap((set) =>
+      (set.draining ?? []).map((drain) => terminate(drain.pid, STOP_GRACE_MS)),
+    );
+    await Promise.all([...stops, ...drains]);
+    for (const set of Object.values(this.state.replicaSets)) {
+      set.draining = [];
+      this.forgetIfDrained(set);
+    }
     this.save();
     log(`stopped ${stops.length} replica(s); desired state kept in ${this.options.stateFile.file}`);
   }
@@ -232,7 +278,8 @@ export class Supervisor {
     return live;
   }
 
-  private async stopReplica(set: ReplicaSetRecord, record: ReplicaRecord): Promise<void> {
+  /** Out of the endpoints and never restarted from now on; its process drains in the background. */
+  private stopReplica(set: ReplicaSetRecord, record: ReplicaRecord): void {
     const key = replicaKey(set, record);
     const live = this.replicas.get(key);
     if (!live) return;
@@ -240,8 +287,62 @@ export class Supervisor {
     clearTimeout(live.restartTimer);
     this.replicas.delete(key);
     if (!live.process) return;
-    log(`replica ${key} stopping (pid ${live.process.pid})`);
-    await terminate(live.process.pid, STOP_GRACE_MS);
+    const now = Date.now();
+    const drain: DrainRecord = {
+      id: record.id,
+      pid: live.process.pid,
+      port: record.port,
+      since: new Date(now).toISOString(),
+      deadline: new Date(now + this.drainGraceMs).toISOString(),
+    };
+    (set.draining ??= []).push(drain);
+    this.save();
+    void this.drain(set, drain);
+  }
+
+  private get drainGraceMs(): number {
+    return this.options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
+  }
+
+  /** SIGTERM (the model server finishes its requests in flight and exits), SIGKILL at the deadline. */
+  private drain(set: ReplicaSetRecord, drain: DrainRecord): Promise<void> {
+    const running = this.drains.get(drain.pid);
+    if (running) return running;
+    const key = drainKey(set, drain);
+    const graceMs = Math.max(0, Date.parse(drain.deadline) - Date.now());
+    log(
+      `replica ${key} draining (pid ${drain.pid}): requests in flight may finish within ${graceMs} ms`,
+    );
+    const done = terminate(drain.pid, graceMs)
+      .then(
+        (how) => {
+          const tookMs = Date.now() - Date.parse(drain.since);
+          log(
+            how === 'exited'
+              ? `replica ${key} drained and stopped (${tookMs} ms)`
+              : `replica ${key} still had requests in flight after the drain grace; killed (${tookMs} ms)`,
+          );
+        },
+        (err: unknown) => log(`replica ${key} could not be stopped: ${(err as Error).message}`),
+      )
+      .finally(() => {
+        this.drains.delete(drain.pid);
+        if (this.stopping) return; // shutdown() settles the records itself
+        set.draining = (set.draining ?? []).filter((d) => d.pid !== drain.pid);
+        this.forgetIfDrained(set);
+        this.save();
+      });
+    this.drains.set(drain.pid, done);
+    return done;
+  }
+
+  /** A removed set is forgotten once nothing of it runs any more. */
+  private forgetIfDrained(set: ReplicaSetRecord): void {
+    if (!set.terminating || (set.draining?.length ?? 0) > 0) return;
+    if (this.state.replicaSets[set.name] !== set) return;
+    delete this.state.replicaSets[set.name];
+    this.save();
+    log(`replica set ${set.name} deleted`);
   }
 
   private async startProcess(live: LiveReplica): Promise<void> {
@@ -399,6 +500,8 @@ export class Supervisor {
       restarts: set.restarts,
       template: set.template,
       replicas,
+      draining: set.draining?.length ?? 0,
+      terminating: set.terminating ?? false,
     };
   }
 
@@ -414,6 +517,10 @@ export class Supervisor {
 /** Also the REPLICA_ID of the process, and what re-adoption looks for in its command line. */
 function replicaKey(set: ReplicaSetRecord, record: ReplicaRecord): string {
   return `${set.name}/${record.id}`;
+}
+
+function drainKey(set: ReplicaSetRecord, drain: DrainRecord): string {
+  return `${set.name}/${drain.id}`;
 }
 
 function assertSameRevision(set: ReplicaSetRecord, spec: ReplicaSetSpec): void {

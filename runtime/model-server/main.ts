@@ -19,7 +19,7 @@ function main(): void {
   }
 
   const engine = new SimulatedEngine(config);
-  const server = createModelServer(config, engine);
+  const { server, drain, inFlight } = createModelServer(config, engine);
   const name = config.replicaId ?? config.model;
 
   server.on('error', (err) => {
@@ -42,12 +42,23 @@ function main(): void {
     );
   }, config.loadMs).unref();
 
-  // The agent stops replicas with SIGTERM; in-flight requests are simply dropped, as a
-  // killed GPU server would drop them.
-  const stop = (): void => {
-    server.close();
-    server.closeAllConnections();
-    process.exit(0);
+  // The agent stops a replica with SIGTERM once it no longer routes to it: stop accepting
+  // connections, finish the requests in flight, then exit. The agent bounds this with its drain
+  // grace (SIGKILL after it), as Kubernetes does with terminationGracePeriodSeconds.
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    const pending = inFlight();
+    console.log(
+      `model-server ${name}: ${signal}: draining, ${pending} request(s) in flight; exiting once they are answered`,
+    );
+    const started = Date.now();
+    void drain().then(() => {
+      console.log(`model-server ${name}: drained in ${Date.now() - started} ms; exiting`);
+      server.closeAllConnections();
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -17,10 +17,31 @@ import {
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export function createModelServer(config: ModelServerConfig, engine: SimulatedEngine): http.Server {
-  return http.createServer((req, res) => {
+export interface ModelServer {
+  server: http.Server;
+  /** HTTP requests received and not yet answered (any route). */
+  inFlight(): number;
+  /**
+   * Graceful stop: stop accepting connections (idle keep-alive ones are closed), answer what is in
+   * flight (each answer says `connection: close`), and resolve once nothing is left in flight.
+   */
+  drain(): Promise<void>;
+}
+
+export function createModelServer(config: ModelServerConfig, engine: SimulatedEngine): ModelServer {
+  const open = new Set<http.ServerResponse>();
+  let draining = false;
+  let drained: (() => void) | undefined;
+  const server = http.createServer((req, res) => {
+    open.add(res);
+    res.once('close', () => {
+      open.delete(res);
+      if (draining && open.size === 0) drained?.();
+    });
     if (config.replicaId) res.setHeader('x-replica-id', config.replicaId);
-    handle(config, engine, req, res).catch((err: unknown) => {
+    // A draining server answers what it has, then the connection ends.
+    if (draining) res.setHeader('connection', 'close');
+    handle(config, engine, req, res, () => draining).catch((err: unknown) => {
       if (err instanceof RequestError) {
         sendJson(res, err.status, errorBody(err.message, 'invalid_request_error'));
       } else {
@@ -32,6 +53,26 @@ export function createModelServer(config: ModelServerConfig, engine: SimulatedEn
       }
     });
   });
+  return {
+    server,
+    inFlight: () => open.size,
+    drain() {
+      if (!draining) {
+        draining = true;
+        // Answers still to come end their connection, so no client reuses it for another request.
+        for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
+        server.close();
+      }
+      return new Promise((resolve) => {
+        if (open.size === 0) return resolve();
+        const previous = drained;
+        drained = () => {
+          previous?.();
+          resolve();
+        };
+      });
+    },
+  };
 }
 
 async function handle(
@@ -39,11 +80,13 @@ async function handle(
   engine: SimulatedEngine,
   req: http.IncomingMessage,
   res: http.ServerResponse,
+  draining: () => boolean,
 ): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   const route = `${req.method} ${path}`;
 
   if (route === 'GET /health') {
+    if (draining()) return sendJson(res, 503, { status: 'draining' });
     const weights = engine.weights();
     if (weights === 'ready') {
       return sendJson(res, 200, {

@@ -96,13 +96,11 @@ it('finishes a rollout interrupted by a worker crash: new revision, desired repl
     'revision 2 created and loading',
   );
   await first.stop('SIGKILL');
-  // With no worker, the API says so quickly instead of hanging.
-  const started = Date.now();
+  // With no worker, the API says so instead of hanging (how soon: npm run bench:no-worker-answer).
   await expect(service.get(ws, 'llm')).rejects.toMatchObject({
     code: 'unavailable',
-    message: expect.stringMatching(/is a worker running/),
+    message: expect.stringMatching(/did not answer within 2 s: is a worker running/),
   });
-  expect(Date.now() - started).toBeLessThan(5000);
   await startWorker();
 
   const done = await waitFor(

@@ -71,11 +71,15 @@ export async function startNode(
   }
 }
 
-export async function startAgent(dataDir: string, port: number): Promise<RunningProcess> {
+export async function startAgent(
+  dataDir: string,
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningProcess> {
   const url = `http://127.0.0.1:${port}`;
   return startNode(
     path.join(DIST, 'runtime', 'agent', 'main.js'),
-    { AGENT_PORT: String(port), DATA_DIR: dataDir },
+    { AGENT_PORT: String(port), DATA_DIR: dataDir, ...env },
     async () => (await fetch(`${url}/healthz`)).ok,
     'the local runtime agent',
   );

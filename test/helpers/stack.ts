@@ -20,6 +20,7 @@ import { freePort, killAll, modelServerPids, startAgent, type RunningProcess } f
 export interface Stack {
   harness: Harness;
   agent: RunningProcess;
+  agentPort: number;
   provider: LocalRuntimeProvider;
   app: FastifyInstance;
   baseUrl: string;
@@ -31,6 +32,8 @@ export interface Stack {
   otherKey: string;
   /** Model-server processes of this stack's workspace. */
   replicaPids(): number[];
+  /** What the gateway's replica lookup logged (e.g. falling back to the last known endpoints). */
+  gatewayLog: string[];
   stop(): Promise<void>;
 }
 
@@ -56,7 +59,12 @@ export async function startStack(
     limitFor: () => options.limits?.H100 ?? 1000,
   });
   // As the API process does: replicas found through each deployment's placement.
-  const replicas = new ReplicaEndpoints({ dedicated: provider, deployments: service });
+  const gatewayLog: string[] = [];
+  const replicas = new ReplicaEndpoints({
+    dedicated: provider,
+    deployments: service,
+    log: (m) => gatewayLog.push(m),
+  });
   const meter = new TrafficMeter();
   // Short windows so tests see scaling within seconds (production averages over 30 s).
   const collector = new MetricsCollector({
@@ -84,6 +92,7 @@ export async function startStack(
   return {
     harness,
     agent,
+    agentPort: Number(new URL(agentUrl).port),
     provider,
     app,
     baseUrl,
@@ -93,11 +102,12 @@ export async function startStack(
     otherWorkspace,
     otherKey,
     replicaPids,
-    async stop() {
+    gatewayLog,
+    async stop(this: Stack) {
       collector.stop();
       await app.close();
       await harness.stop();
-      await agent.stop('SIGTERM');
+      await this.agent.stop('SIGTERM');
       killAll(replicaPids());
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRuntimeProvider, replicaSetName } from '../../activities/providers/local';
+import { waitFor } from '../helpers/harness';
 import { freePort, startAgent, type RunningProcess } from '../helpers/processes';
 import type { RevisionStatus } from '../../activities/providers/provider';
 import type { ReplicaSetStatus } from '../../runtime/agent/api';
@@ -61,8 +62,8 @@ describe('local runtime (agent + model servers)', () => {
     expect(replicaSetName('default/llama-8b-prod', 3)).toBe('default--llama-8b-prod--r3');
   });
 
-  it('starts a revision not ready, and its replicas become ready within about 2 s', async () => {
-    const t0 = Date.now();
+  // How soon they are ready is a benchmark figure (npm run bench:replica-ready), not a test.
+  it('starts a revision not ready, and its replicas become ready', async () => {
     const created = await provider.applyRevision({
       deploymentId: DEPLOYMENT,
       revision: 1,
@@ -78,8 +79,7 @@ describe('local runtime (agent + model servers)', () => {
     });
     expect(created.replicas.map((r) => r.ready)).toEqual([false, false]);
 
-    const ready = await waitForRevision(1, (s) => s.ready === 2, 5000);
-    expect(Date.now() - t0).toBeLessThan(2500);
+    const ready = await waitForRevision(1, (s) => s.ready === 2);
     expect(ready.replicas.every((r) => r.readyAt !== undefined)).toBe(true);
     expect(modelServerPids()).toHaveLength(2);
   });
@@ -142,7 +142,7 @@ describe('local runtime (agent + model servers)', () => {
     expect(metrics).toContain(`vllm:e2e_request_latency_seconds_count{model_name="${MODEL}"} 1`);
   });
 
-  it('scales 3 -> 1 by stopping the newest replicas', async () => {
+  it('scales 3 -> 1 by taking the newest replicas out of the endpoints at once, then stopping them', async () => {
     const before = await agentReplicaSet(REV1);
     const scaled = await provider.applyRevision({
       deploymentId: DEPLOYMENT,
@@ -152,11 +152,18 @@ describe('local runtime (agent + model servers)', () => {
     });
     expect(scaled.desired).toBe(1);
     expect(scaled.replicas.map((r) => r.id)).toEqual(['r1']);
+    expect((await provider.endpoints(DEPLOYMENT)).urls).toEqual([scaled.replicas[0]?.url]);
 
+    // Idle, they drain at once; the agent forgets them when they have exited.
+    const drained = await waitFor(
+      () => agentReplicaSet(REV1),
+      (s) => s.draining === 0,
+      'the scaled-away replicas drained',
+    );
+    expect(drained.replicas.map((r) => r.id)).toEqual(['r1']);
     const stopped = before.replicas.filter((r) => r.id !== 'r1').map((r) => r.pid);
     expect(stopped.every((pid) => pid !== null && !isRunning(pid))).toBe(true);
     expect(modelServerPids()).toEqual([before.replicas[0]?.pid]);
-    expect((await provider.endpoints(DEPLOYMENT)).urls).toEqual([scaled.replicas[0]?.url]);
   });
 
   it('restarts a replica killed with SIGKILL and counts the restart', async () => {

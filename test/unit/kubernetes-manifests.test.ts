@@ -101,6 +101,32 @@ describe('Kubernetes manifests', () => {
     ]);
   });
 
+  it.each([
+    ['the default drain grace (60 s)', undefined, 65],
+    ['a configured drain grace', 300, 305],
+  ])(
+    'drains a pod being removed with %s: readiness stays on /health, a preStop pause, then SIGTERM and the grace',
+    (_sentence, graceSeconds, terminationGracePeriodSeconds) => {
+      const d = deploymentManifest(
+        { deploymentId: 'default/llm', revision: 1, replicas: 1, template: dedicated },
+        'ns',
+        undefined,
+        graceSeconds,
+      );
+      const [server] = d.spec.template.spec.containers;
+      expect(server).toMatchObject({
+        readinessProbe: { httpGet: { path: '/health', port: 8000 } },
+        // Endpoints drop a terminating pod at once; the pause covers callers that looked them up
+        // just before, and needs no shell in the image.
+        lifecycle: { preStop: { sleep: { seconds: 5 } } },
+      });
+      // The grace counts from the start of preStop: the pause plus the drain.
+      expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(
+        terminationGracePeriodSeconds,
+      );
+    },
+  );
+
   it('routes the Service to one revision', () => {
     expect(serviceManifest('ws/chat', 4, 'ns').spec.selector).toEqual({
       'model-deployments.dev/deployment': 'ws.chat',

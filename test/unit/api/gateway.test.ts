@@ -1,10 +1,13 @@
 /** The gateway's holding rules, with a provider and deployment service in memory (pure logic). */
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentService } from '../../../api/deployment-service';
-import { HttpError } from '../../../api/errors';
+import { HttpError, errorHandler } from '../../../api/errors';
 import { Gateway, refuseAtOnce } from '../../../api/gateway';
 import { TrafficMeter } from '../../../api/metrics/traffic-meter';
+import { endpointRoutes } from '../../../api/routes/endpoints';
 import type { RuntimeProvider } from '../../../activities/providers/provider';
 import type { DeploymentView } from '../../../workflows/domain/deployment';
 import { validateSpec } from '../../../workflows/domain/spec';
@@ -105,22 +108,132 @@ describe('holding requests while a deployment wakes', () => {
     const meter = new TrafficMeter();
     meter.hold('ws/d', 0);
     meter.hold('ws/d', 0);
+    const woken: string[] = [];
     const gateway = new Gateway({
       replicas: noReplica,
       deployments: service,
       meter,
-      wake: () => undefined,
+      wake: (d) => woken.push(d),
       maxHeld: 2,
       holdTimeoutMs: 10_000,
     });
-    const started = Date.now();
     const err = await gateway
       .proxy(request, reply, 'ws', 'd', 'v1/models')
       .catch((e: unknown) => e);
+    // Refused, not held: a held request would wake the deployment and end with "no ready
+    // replica after 10 s" (how fast the refusal comes: npm run bench:gateway-refusal).
     expect(err).toMatchObject({
       status: 503,
       message: expect.stringMatching(/2 requests are already waiting/),
     });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(woken).toEqual([]);
   });
 });
+
+describe('a replica that refuses the connection', () => {
+  let live: http.Server;
+  let liveUrl: string;
+  let failing: http.Server;
+  let failingUrl: string;
+  const hits: string[] = [];
+
+  beforeAll(async () => {
+    live = http.createServer((req, res) => {
+      hits.push(`live ${req.method} ${req.url}`);
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => res.writeHead(200, { 'x-replica-id': 'live' }).end(`echo ${body}`));
+    });
+    failing = http.createServer((_req, res) => {
+      hits.push('failing');
+      res.writeHead(500).end('replica error');
+    });
+    liveUrl = await listen(live);
+    failingUrl = await listen(failing);
+  });
+  afterAll(() => {
+    live.close();
+    failing.close();
+  });
+
+  /** The gateway's route over `endpoints` (asked again on every lookup), in memory. */
+  async function gatewayApp(endpoints: () => string[]) {
+    const app = Fastify();
+    app.setErrorHandler(errorHandler);
+    const lookups: string[][] = [];
+    await app.register(endpointRoutes, {
+      gateway: new Gateway({
+        replicas: {
+          endpoints: async () => {
+            const urls = endpoints();
+            lookups.push(urls);
+            return { revision: 1, urls };
+          },
+        },
+        deployments: { get: async () => view() } as unknown as DeploymentService,
+        meter: new TrafficMeter(),
+        wake: () => undefined,
+        holdTimeoutMs: 200,
+        pollMs: 10,
+      }),
+    });
+    return { app, lookups };
+  }
+
+  const post = (app: FastifyInstance) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/endpoints/ws/d/v1/completions',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"prompt":"hi"}',
+    });
+
+  it('is left out and the request goes, body and all, to another ready replica, the endpoints asked again', async () => {
+    hits.length = 0;
+    const refusing = await closedPort();
+    const { app, lookups } = await gatewayApp(() =>
+      lookups.length === 0 ? [refusing] : [refusing, liveUrl],
+    );
+    const res = await post(app);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-replica-id']).toBe('live');
+    expect(res.body).toBe('echo {"prompt":"hi"}');
+    expect(lookups).toEqual([[refusing], [refusing, liveUrl]]);
+    expect(hits).toEqual(['live POST /v1/completions']);
+  });
+
+  it('after three refusals the request fails with 502, naming the replica', async () => {
+    const ports = [await closedPort(), await closedPort(), await closedPort()];
+    const { app, lookups } = await gatewayApp(() => ports);
+    const res = await post(app);
+    expect(res.statusCode).toBe(502);
+    expect(res.json()).toMatchObject({
+      error: { code: 'bad_gateway', message: expect.stringMatching(/attempt 3 of 3/) },
+    });
+    expect(lookups).toHaveLength(3);
+  });
+
+  it('is not retried once the replica answered, even with an error', async () => {
+    hits.length = 0;
+    const { app } = await gatewayApp(() => [failingUrl, liveUrl]);
+    const res = await post(app);
+    expect(res.statusCode).toBe(500);
+    expect(hits).toEqual(['failing']);
+  });
+});
+
+function listen(server: http.Server): Promise<string> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    ),
+  );
+}
+
+/** A loopback URL where nothing listens (connections are refused). */
+async function closedPort(): Promise<string> {
+  const server = http.createServer();
+  const url = await listen(server);
+  await new Promise((resolve) => server.close(resolve));
+  return url;
+}
