@@ -48,18 +48,9 @@ import type { deploymentWorkflow } from '../workflows/deployment/workflow';
 import type { QuotaUsage } from '../workflows/quota/definitions';
 import { quotaWorkflowId, usageQuery } from '../workflows/quota/definitions';
 
-export type DomainErrorCode = ErrorType | 'unavailable';
+import { DomainError } from './errors';
 
-/** An error the API answers with one status and the `{ error: { code, message, details } }` shape. */
-export class DomainError extends Error {
-  constructor(
-    readonly code: DomainErrorCode,
-    message: string,
-    readonly details?: Violation[],
-  ) {
-    super(message);
-  }
-}
+export { DomainError, type DomainErrorCode } from './errors';
 
 export interface ListFilters {
   tags?: { key: string; value: string }[];

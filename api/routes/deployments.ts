@@ -43,6 +43,8 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
   const location = (view: DeploymentView) =>
     `/v1/workspaces/${view.workspace}/deployments/${view.name}`;
   const tags = ['deployments'];
+  // Bodies here are JSON (or a JSON merge patch): anything else is 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
 
   app.post('/v1/workspaces/:workspace/deployments', {
     schema: {
