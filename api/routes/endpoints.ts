@@ -1,6 +1,14 @@
-/** ANY /v1/endpoints/{workspace}/{name}/...: inference traffic, proxied by the gateway. */
+/** /v1/endpoints/{workspace}/{name}/...: inference traffic, proxied by the gateway. */
 import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
 import type { Gateway } from '../gateway';
+import { errorResponses, errorSchema } from '../schemas';
+
+/**
+ * The methods proxied to replicas: those an inference server (OpenAI-compatible, vLLM) answers.
+ * TRACE is not passed through a proxy that adds credentials, and the rest are not HTTP APIs'.
+ */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export const endpointRoutes: FastifyPluginAsync<{ gateway: Gateway }> = async (
   app,
@@ -14,22 +22,28 @@ export const endpointRoutes: FastifyPluginAsync<{ gateway: Gateway }> = async (
     (_request, body, done) => done(null, body),
   );
 
-  app.all<{ Params: { workspace: string; name: string; '*': string } }>(
-    '/v1/endpoints/:workspace/:name/*',
-    {
-      schema: {
-        tags: ['inference'],
-        summary: 'Inference traffic to the deployment (e.g. /v1/completions)',
-        hide: false,
+  app.route<{ Params: { workspace: string; name: string; '*': string } }>({
+    method: METHODS,
+    url: '/v1/endpoints/:workspace/:name/*',
+    schema: {
+      tags: ['inference'],
+      summary: 'Inference traffic to the deployment (e.g. /v1/completions)',
+      hide: false,
+      response: {
+        ...errorResponses(400, 401, 403, 404, 413, 414, 503),
+        502: errorSchema.describe('bad_gateway: the replica did not answer'),
+        default: z
+          .unknown()
+          .describe("the replica's own answer (any status, headers and body it sends)"),
       },
-      handler: (request, reply) =>
-        gateway.proxy(
-          request,
-          reply,
-          request.params.workspace,
-          request.params.name,
-          request.params['*'],
-        ),
     },
-  );
+    handler: (request, reply) =>
+      gateway.proxy(
+        request,
+        reply,
+        request.params.workspace,
+        request.params.name,
+        request.params['*'],
+      ),
+  });
 };

@@ -1,10 +1,12 @@
 /**
- * The API's trust contract (api.md "Authentication", "Errors"), against the real stack:
- * authentication decided by route for any request-target form, and one error shape for the
- * framework's own errors.
+ * The API's trust contract (api.md "Authentication", "Errors", "Concurrency and outcomes"),
+ * against the real stack: authentication decided by route for any request-target form, ETag and
+ * If-Match with no lost edit, list parameters and nesting depth refused with 400 at once, and one
+ * error shape for the framework's own errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dedicatedSpec } from '../helpers/catalog';
+import { waitFor } from '../helpers/harness';
 import { rawRequest } from '../helpers/raw-http';
 import { apiClient, startStack, type Stack } from '../helpers/stack';
 
@@ -25,11 +27,19 @@ beforeAll(async () => {
   base = `/v1/workspaces/${ws}/deployments`;
   const created = await api('POST', base, {
     name: SUBJECT,
-    ...dedicatedSpec({ tags: { env: 'prod' } }),
+    ...dedicatedSpec({ tags: { env: 'prod', note: "it's fine" } }),
   });
   expect(created.status).toBe(202);
 });
 afterAll(async () => stack?.stop());
+
+/** The deployment once it runs (a read, with its headers). */
+const running = (name: string) =>
+  waitFor(
+    () => api('GET', `${base}/${name}`),
+    (res) => res.body.state === 'running',
+    `${name} running`,
+  );
 
 const json = { 'content-type': 'application/json' };
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -175,6 +185,229 @@ describe('authentication by route, whatever the request-target form', () => {
       expect((await rawRequest(stack.baseUrl, 'GET', path)).status).toBe(200);
       expect((await rawRequest(stack.baseUrl, 'GET', `http://x${path}`)).status).toBe(200);
     }
+  });
+});
+
+describe('ETag and If-Match', () => {
+  const etagOf = (body: Record<string, unknown>) => `"${body.version as string}"`;
+
+  it('every deployment read and every 202 carries ETag: "<version>", and the schema has version', async () => {
+    const created = await api('POST', base, { name: 'tagged', ...dedicatedSpec() });
+    expect(created.status).toBe(202);
+    expect(created.body.version).toEqual(expect.any(String));
+    expect(created.headers.get('etag')).toBe(etagOf(created.body));
+
+    const read = await running('tagged');
+    expect(read.headers.get('etag')).toBe(etagOf(read.body));
+    const pause = await api('POST', `${base}/tagged/pause`);
+    expect(pause.status).toBe(202);
+    expect(pause.headers.get('etag')).toBe(etagOf(pause.body));
+    expect(pause.headers.get('etag')).not.toBe(read.headers.get('etag'));
+    const resume = await api('POST', `${base}/tagged/resume`);
+    expect(resume.headers.get('etag')).toBe(etagOf(resume.body));
+    const clone = await api('POST', `${base}/tagged/clone`, { name: 'tagged-copy' });
+    expect(clone.status).toBe(202);
+    expect(clone.headers.get('etag')).toBe(etagOf(clone.body));
+    const list = await api('GET', base);
+    expect(list.body.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'tagged', version: expect.any(String) as unknown }),
+      ]),
+    );
+
+    const openapi = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    const schema = JSON.stringify(
+      openapi.paths['/v1/workspaces/{workspace}/deployments/{name}']!.get!.responses['200'],
+    );
+    expect(schema).toContain('"version"');
+  });
+
+  it('PATCH answers 202 with the new ETag, with or without a matching If-Match', async () => {
+    await api('POST', base, { name: 'edited', ...dedicatedSpec() });
+    const read = await running('edited');
+    const plain = await api('PATCH', `${base}/edited`, { spec: { tags: { step: '1' } } });
+    expect(plain.status).toBe(202);
+    expect(plain.headers.get('etag')).toBe(etagOf(plain.body));
+    expect(plain.headers.get('etag')).not.toBe(read.headers.get('etag'));
+    const matched = await api(
+      'PATCH',
+      `${base}/edited`,
+      { spec: { tags: { step: '2' } } },
+      {
+        'if-match': plain.headers.get('etag')!,
+      },
+    );
+    expect(matched.status).toBe(202);
+    expect(matched.body.spec).toMatchObject({ tags: { step: '2' } });
+    expect(matched.headers.get('etag')).not.toBe(plain.headers.get('etag'));
+  });
+
+  it('answers 412 precondition_failed to a stale If-Match on PATCH, pause and DELETE, and changes nothing', async () => {
+    await api('POST', base, { name: 'guarded', ...dedicatedSpec({ tags: { keep: 'me' } }) });
+    const before = await running('guarded');
+    const stale = { 'if-match': '"not-the-version"' };
+
+    const patch = await api('PATCH', `${base}/guarded`, { spec: { tags: { keep: 'no' } } }, stale);
+    expect(patch).toMatchObject({ status: 412, body: errorShape('precondition_failed') });
+    const pause = await api('POST', `${base}/guarded/pause`, undefined, stale);
+    expect(pause).toMatchObject({ status: 412, body: errorShape('precondition_failed') });
+    const del = await api('DELETE', `${base}/guarded`, undefined, stale);
+    expect(del).toMatchObject({ status: 412, body: errorShape('precondition_failed') });
+    const weak = await api('POST', `${base}/guarded/pause`, undefined, {
+      'if-match': `W/${before.headers.get('etag')!}`,
+    });
+    expect(weak.status).toBe(412); // a weak tag never matches (RFC 9110)
+
+    const after = await api('GET', `${base}/guarded`);
+    expect(after.body.version).toBe(before.body.version);
+    expect(after.body.spec).toEqual(before.body.spec);
+    expect(after.body.state).toBe(before.body.state);
+  });
+
+  it('accepts a matching If-Match (202) on pause, resume and DELETE, each with a new ETag', async () => {
+    await api('POST', base, { name: 'matched', ...dedicatedSpec() });
+    let etag = (await running('matched')).headers.get('etag')!;
+    for (const [method, path] of [
+      ['POST', `${base}/matched/pause`],
+      ['POST', `${base}/matched/resume`],
+      ['DELETE', `${base}/matched`],
+    ] as const) {
+      const res = await api(method, path, undefined, { 'if-match': etag });
+      expect({ path, status: res.status }).toEqual({ path, status: 202 });
+      expect(res.headers.get('etag')).not.toBe(etag);
+      etag = res.headers.get('etag')!;
+    }
+  });
+
+  it('answers 400 naming the header for a malformed If-Match', async () => {
+    const res = await api('POST', `${base}/${SUBJECT}/pause`, undefined, { 'if-match': 'abc' });
+    expect(res).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_request', details: [{ path: 'headers.if-match' }] } },
+    });
+  });
+
+  it('loses no change across 20 concurrent PATCH pairs (tags.a and tags.b at once)', async () => {
+    await api('POST', base, { name: 'concurrent', ...dedicatedSpec() });
+    await running('concurrent'); // edits wait for the create to be admitted and brought up
+    const lost: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const [a, b] = await Promise.all([
+        api('PATCH', `${base}/concurrent`, { spec: { tags: { a: `a${round}` } } }),
+        api('PATCH', `${base}/concurrent`, { spec: { tags: { b: `b${round}` } } }),
+      ]);
+      expect([a.status, b.status]).toEqual([202, 202]);
+      const tags = (await api('GET', `${base}/concurrent`)).body.spec as { tags: object };
+      if ((tags.tags as Record<string, string>).a !== `a${round}`) lost.push(`round ${round}: a`);
+      if ((tags.tags as Record<string, string>).b !== `b${round}`) lost.push(`round ${round}: b`);
+    }
+    expect(lost).toEqual([]);
+  });
+});
+
+describe('list parameters answer 400 at once, naming the parameter', () => {
+  it('refuses a page token the API did not make, or made for another list', async () => {
+    const first = await api('GET', `${base}?tag=env:prod&pageSize=1`);
+    expect(first.status).toBe(200);
+    const tokens = ['abcd', '1.AAAA.AAAAAAAAAAAAAAAA', `${'x'.repeat(40)}`];
+    for (const token of tokens) {
+      const res = await api('GET', `${base}?pageToken=${encodeURIComponent(token)}`);
+      expect({ token, res: res.body }).toMatchObject({
+        token,
+        res: { error: { code: 'invalid_request', details: [{ path: 'query.pageToken' }] } },
+      });
+      expect(res.status).toBe(400);
+    }
+    const events = await api('GET', `${base}/${SUBJECT}/events?pageToken=abcd`);
+    expect(events).toMatchObject({ status: 400, body: errorShape('invalid_request') });
+    const models = await api('GET', '/v1/models?pageToken=abcd');
+    expect(models).toMatchObject({ status: 400, body: errorShape('invalid_request') });
+  });
+
+  it('refuses a page token of another list (other filters)', async () => {
+    await api('POST', base, { name: 'second', ...dedicatedSpec({ tags: { env: 'dev' } }) });
+    await waitFor(
+      async () => (await api('GET', `${base}?pageSize=1`)).body.nextPageToken,
+      (token) => typeof token === 'string',
+      'a second page',
+    );
+    const token = (await api('GET', `${base}?pageSize=1`)).body.nextPageToken as string;
+    expect((await api('GET', `${base}?pageSize=1&pageToken=${token}`)).status).toBe(200);
+    const elsewhere = await api('GET', `${base}?pageSize=1&state=running&pageToken=${token}`);
+    expect(elsewhere).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_request', details: [{ path: 'query.pageToken' }] } },
+    });
+  });
+
+  it.each([
+    ['a double quote in the key', 'a"b:c'],
+    ['only a double quote', '"'],
+    ['NUL in the value', 'env:a\u0000b'],
+    ['a double quote in the value', 'quote:say "hi"'],
+    ['a backslash in the value', 'path:C:\\models'],
+    ['a newline in the value', 'env:a\nb'],
+    ['NUL in the key', 'e\u0000nv:a'],
+    ['no key:value separator', 'env'],
+    ['an empty key', ':prod'],
+    ['a key over 63 characters', `${'k'.repeat(64)}:v`],
+    ['a value over 256 characters', `env:${'v'.repeat(257)}`],
+  ])('refuses a tag filter with %s', async (_what, tag) => {
+    const res = await api('GET', `${base}?tag=${encodeURIComponent(tag)}`);
+    expect(res).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_request', details: [{ path: 'query.tag' }] } },
+    });
+  });
+
+  it('refuses more tag filters than a spec may have tags', async () => {
+    const query = Array.from({ length: 33 }, (_, i) => `tag=k${i}:v`).join('&');
+    expect((await api('GET', `${base}?${query}`)).status).toBe(400);
+  });
+
+  it("finds a tag whose value holds a quote the query language escapes (it's)", async () => {
+    const found = await waitFor(
+      async () => (await api('GET', `${base}?tag=${encodeURIComponent("note:it's fine")}`)).body,
+      (body) => (body.items ?? []).length === 1,
+      'the deployment tagged with an apostrophe',
+    );
+    expect(found.items).toEqual([expect.objectContaining({ name: SUBJECT })]);
+  });
+});
+
+describe('nesting depth', () => {
+  const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+
+  it('answers 400 naming the rule for a PATCH nested 10,000 levels deep, and changes nothing', async () => {
+    const before = await api('GET', `${base}/${SUBJECT}`);
+    const res = await api('PATCH', `${base}/${SUBJECT}`, `{"spec":{"tags":${nested(10_000)}}}`);
+    expect(res).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_spec', details: [{ path: '' }] } },
+    });
+    expect((res.body.error as { message: string }).message).toMatch(/deeper than 32 levels/);
+    expect((await api('GET', `${base}/${SUBJECT}`)).body.version).toBe(before.body.version);
+  });
+
+  it('answers 400 naming the rule for a clone whose spec override is nested 10,000 levels deep', async () => {
+    const res = await api(
+      'POST',
+      `${base}/${SUBJECT}/clone`,
+      `{"name":"deep-clone","spec":{"tags":${nested(10_000)}}}`,
+    );
+    expect(res).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_spec', details: [{ path: 'spec' }] } },
+    });
+    expect((res.body.error as { message: string }).message).toMatch(/deeper than 32 levels/);
+    expect((await api('GET', `${base}/deep-clone`)).status).toBe(404);
+  });
+
+  it('answers 400 for a create body nested 10,000 levels deep', async () => {
+    const res = await api('POST', base, `{"name":"deep","tags":${nested(10_000)}}`);
+    expect(res).toMatchObject({ status: 400, body: errorShape('invalid_spec') });
   });
 });
 
