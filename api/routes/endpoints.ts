@@ -32,9 +32,11 @@ export const endpointRoutes: FastifyPluginAsync<{ gateway: Gateway }> = async (
       response: {
         ...errorResponses(400, 401, 403, 404, 413, 414, 503),
         502: errorSchema.describe('bad_gateway: the replica did not answer'),
-        default: z
-          .unknown()
-          .describe("the replica's own answer (any status, headers and body it sends)"),
+        // Whatever the replica answers, passed through: any status, type and body.
+        default: {
+          description: "the replica's own answer (any status, headers and body it sends)",
+          content: { '*/*': { schema: z.unknown() } },
+        },
       },
     },
     handler: (request, reply) =>
@@ -43,7 +45,17 @@ export const endpointRoutes: FastifyPluginAsync<{ gateway: Gateway }> = async (
         reply,
         request.params.workspace,
         request.params.name,
-        request.params['*'],
+        encodedRemainder(request.url),
       ),
   });
 };
+
+/**
+ * The path after /v1/endpoints/{workspace}/{name}/ exactly as the client encoded it. The router's
+ * `*` parameter is %-decoded: passed on, an encoded "?", "#", "/" or backslash would change
+ * which path the replica is asked for (or make a URL it cannot parse).
+ */
+export function encodedRemainder(url: string): string {
+  const path = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
+  return path.split('/').slice(5).join('/');
+}

@@ -188,6 +188,30 @@ describe('authentication by route, whatever the request-target form', () => {
   });
 });
 
+describe('inference endpoints', () => {
+  it('pass the path on to the replica as the client encoded it (%3F, %23, %5C stay in the path)', async () => {
+    await waitFor(
+      async () => (await api('GET', `${base}/${SUBJECT}`)).body,
+      (b) => b.health === 'Healthy',
+      `${SUBJECT} Healthy`,
+    );
+    for (const target of [
+      `/v1/endpoints/${ws}/${SUBJECT}/v2/a%3Fb%23c`,
+      `http://x/v1/endpoints/${ws}/${SUBJECT}/v2/a%3Fb%23c?x=1`,
+      `/v1/endpoints/${ws}/${SUBJECT}/v2/%5C%C2%81`,
+    ]) {
+      const res = await rawRequest(stack.baseUrl, 'GET', target, { headers: bearer(stack.key) });
+      // The simulated model server answers an unknown path with 404 naming the path it got.
+      const path = target.replace(/^.*\/v1\/endpoints\/[^/]+\/[^/]+/, '').split('?')[0]!;
+      expect({ target, status: res.status, body: res.body }).toMatchObject({
+        target,
+        status: 404,
+        body: { error: { message: `no route for GET ${path}` } },
+      });
+    }
+  });
+});
+
 describe('ETag and If-Match', () => {
   const etagOf = (body: Record<string, unknown>) => `"${body.version as string}"`;
 
