@@ -416,8 +416,8 @@ export class DeploymentService {
     } catch (err) {
       if (!unanswered(err, deadline)) throw err;
       const why =
-        `Temporal or the worker did not answer within ${timeoutMs / 1000} s ` +
-        `(is Temporal up, and a worker running on task queue "${this.options.taskQueue}"? npm start runs both)`;
+        `Temporal or the worker did not answer within ${timeoutMs / 1000} s: is a worker running ` +
+        `on task queue "${this.options.taskQueue}" (npm start runs one), and is Temporal up?`;
       if (!('write' in kind)) {
         throw new DomainError('unavailable', `${kind.read} could not be read: ${why}`);
       }
@@ -427,7 +427,7 @@ export class DeploymentService {
         'unavailable',
         outcome === 'not_applied'
           ? `${kind.write} was not applied: Temporal could not be reached; nothing changed, retry later`
-          : `the outcome of ${kind.write} is unknown: ${why}. GET ${resource} to see whether it was applied before retrying`,
+          : `the outcome of ${kind.write} is unknown: ${why} GET ${resource} to see whether it was applied before retrying`,
         undefined,
         outcome,
       );
