@@ -1,6 +1,7 @@
 /**
  * The HTTP application: routes per resource, zod schemas for bodies, params and responses,
- * the OpenAPI document and docs page generated from them, one error shape, API keys per workspace.
+ * the OpenAPI document and docs page generated from them, one error shape, API keys per workspace
+ * (checked per route: see auth.ts).
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -12,9 +13,9 @@ import {
 } from 'fastify-type-provider-zod';
 import type { EksClusters } from '../activities/providers/byoc';
 import type { Catalog } from '../workflows/domain/catalog';
-import { workspaceForToken, type ApiKeys } from './auth';
+import { authenticate, type ApiKeys } from './auth';
 import type { DeploymentService } from './deployment-service';
-import { errorBody, errorHandler } from './errors';
+import { clientErrorHandler, errorBody, errorHandler, MAX_PARAM_LENGTH } from './errors';
 import { Gateway } from './gateway';
 import type { ReplicaEndpointsSource } from './replica-endpoints';
 import type { TrafficMeter } from './metrics/traffic-meter';
@@ -43,7 +44,14 @@ export const OPENAPI_PATH = '/openapi.json';
 export const DOCS_PATH = '/docs';
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors raised before a route runs (bad %-encoding, an over-long path parameter) and requests
+    // the HTTP parser refuses answer in the one error shape too.
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
+    clientErrorHandler,
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
@@ -53,42 +61,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       .send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
   );
 
-  // A merge patch is JSON: parse it like JSON.
+  // A merge patch is JSON: parse it with fastify's own JSON parser (same limits, same errors,
+  // same protection against prototype poisoning).
   app.addContentTypeParser(
     'application/merge-patch+json',
     { parseAs: 'string' },
-    (_request, body, done) => {
-      try {
-        done(null, JSON.parse(body as string));
-      } catch (err) {
-        done(Object.assign(err as Error, { statusCode: 400 }), undefined);
-      }
-    },
+    app.getDefaultJsonParser('error', 'error'),
   );
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/')) return; // /healthz, the OpenAPI document and docs are open
-    const workspace = workspaceForToken(options.apiKeys, request.headers.authorization);
-    if (!workspace) {
-      return reply
-        .status(401)
-        .header('www-authenticate', 'Bearer')
-        .send(
-          errorBody('unauthorized', 'missing or unknown API key: send Authorization: Bearer <key>'),
-        );
-    }
-    const target = /^\/v1\/(?:workspaces|endpoints)\/([^/?]+)/.exec(request.url)?.[1];
-    if (target !== undefined && decodeURIComponent(target) !== workspace) {
-      return reply
-        .status(403)
-        .send(
-          errorBody(
-            'forbidden',
-            `this API key belongs to workspace "${workspace}", not "${decodeURIComponent(target)}"`,
-          ),
-        );
-    }
-  });
+  // Every route needs a key unless it declares `config: { auth: 'public' }` (see auth.ts).
+  app.addHook('onRequest', authenticate(options.apiKeys));
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -102,10 +84,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: DOCS_PATH });
+  // The docs page and its assets are public: every route the UI plugin adds says so.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, auth: 'public' };
+    });
+    await docs.register(fastifySwaggerUi, { routePrefix: DOCS_PATH });
+  });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+  const publicRoute = { auth: 'public' } as const;
+  app.get('/healthz', { schema: { hide: true }, config: publicRoute }, async () => ({
+    status: 'ok',
+  }));
+  app.get(OPENAPI_PATH, { schema: { hide: true }, config: publicRoute }, async () => app.swagger());
 
   const gateway = new Gateway({
     replicas: options.replicas,

@@ -6,6 +6,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { onRequestHookHandler } from 'fastify';
+import { HttpError } from './errors';
 
 export type ApiKeys = ReadonlyMap<string, string>;
 
@@ -55,4 +57,44 @@ export function workspaceForToken(keys: ApiKeys, authorization: string | undefin
       return workspace;
   }
   return null;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Who may call the route. `'public'`: anyone (health, the OpenAPI document, the docs page).
+     * Absent or `'key'`: a known API key, and when the route has a `workspace` parameter, a key
+     * of that workspace. A route that says nothing is protected.
+     */
+    auth?: 'public' | 'key';
+  }
+}
+
+/**
+ * The API-key check, decided per route (its `config.auth`) and per the route's own `workspace`
+ * parameter, as the router matched them: the request target's spelling (origin-form `/v1/...`,
+ * absolute-form `http://host/v1/...`, %-encoding) cannot route around it. Requests that match no
+ * route need a key too, so a probe without one learns nothing about which paths exist.
+ */
+export function authenticate(keys: ApiKeys): onRequestHookHandler {
+  return async (request) => {
+    if (request.routeOptions.config?.auth === 'public') return;
+    const workspace = workspaceForToken(keys, request.headers.authorization);
+    if (!workspace) {
+      throw new HttpError(
+        401,
+        'unauthorized',
+        'missing or unknown API key: send Authorization: Bearer <key>',
+        { 'www-authenticate': 'Bearer' },
+      );
+    }
+    const target = (request.params as Record<string, unknown> | undefined)?.workspace;
+    if (typeof target === 'string' && target !== workspace) {
+      throw new HttpError(
+        403,
+        'forbidden',
+        `this API key belongs to workspace "${workspace}", not "${target}"`,
+      );
+    }
+  };
 }

@@ -3,6 +3,7 @@
  * list deployment workflows, and turn Temporal's errors into domain errors (one type each).
  * The HTTP layer stays thin; tests drive this service and the HTTP routes alike.
  */
+import { status as grpcStatus } from '@grpc/grpc-js';
 import {
   ApplicationFailure,
   Client,
@@ -14,6 +15,7 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
   isGrpcDeadlineError,
+  isGrpcServiceError,
 } from '@temporalio/client';
 import type { Catalog } from '../workflows/domain/catalog';
 import { checkAgainstCatalog } from '../workflows/domain/catalog';
@@ -32,33 +34,35 @@ import {
   deploymentNameSchema,
   describeViolations,
 } from '../workflows/domain/spec';
-import { applyMergePatch } from '../workflows/domain/merge-patch';
+import {
+  applyMergePatch,
+  depthViolation,
+  patchResourceSpec,
+} from '../workflows/domain/merge-patch';
 import {
   DEPLOYMENT_WORKFLOW_TYPE,
   admissionUpdate,
   deleteUpdate,
   deploymentWorkflowId,
-  editUpdate,
   eventsQuery,
+  patchUpdate,
   pauseUpdate,
   resumeUpdate,
   statusQuery,
+  type WriteRequest,
 } from '../workflows/deployment/definitions';
 import type { deploymentWorkflow } from '../workflows/deployment/workflow';
 import type { QuotaUsage } from '../workflows/quota/definitions';
 import { quotaWorkflowId, usageQuery } from '../workflows/quota/definitions';
+import { DomainError, HttpError, type Outcome } from './errors';
+import { decodePageToken, encodePageToken } from './page-token';
+import { TransportWatch } from './write-outcome';
 
-export type DomainErrorCode = ErrorType | 'unavailable';
+export { DomainError, type DomainErrorCode, type ErrorDetail, type Outcome } from './errors';
 
-/** An error the API answers with one status and the `{ error: { code, message, details } }` shape. */
-export class DomainError extends Error {
-  constructor(
-    readonly code: DomainErrorCode,
-    message: string,
-    readonly details?: Violation[],
-  ) {
-    super(message);
-  }
+/** A write's precondition: the `version` the client last read (`If-Match`). */
+export interface WriteOptions {
+  ifVersion?: string;
 }
 
 export interface ListFilters {
@@ -82,16 +86,20 @@ export interface DeploymentServiceOptions {
   catalog: Catalog;
   limitFor(workspace: string, accelerator: string): number;
   /**
-   * How long a query or update may wait for the deployment's workflow to answer. Only a missing
-   * worker makes it wait: then the API says so (503) instead of hanging.
+   * How long a call to Temporal (a query, an update, a list) may wait for its answer. A missing
+   * worker, or Temporal itself down, makes it wait: then the API answers 503 instead of hanging.
    */
   answerTimeoutMs?: number;
 }
 
 const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
 
+/** A call to Temporal: a read, or a write whose outcome a 503 must report. */
+type CallKind = { read: string } | { write: string; workspace: string; name: string };
+
 export class DeploymentService {
   private readonly client: Client;
+  private readonly transport: TransportWatch;
 
   constructor(private readonly options: DeploymentServiceOptions) {
     // Queries of closed workflows are rejected, so a deleted deployment answers 404, in one call.
@@ -100,6 +108,7 @@ export class DeploymentService {
       namespace: options.client.options.namespace,
       workflow: { queryRejectCondition: 'NOT_OPEN' },
     });
+    this.transport = new TransportWatch(options.client.connection);
   }
 
   /** Validates the body (schema + catalog), then starts the workflow and waits for its admission. */
@@ -107,6 +116,8 @@ export class DeploymentService {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new DomainError(ErrorType.InvalidSpec, 'the body must be a JSON object');
     }
+    const deep = depthViolation(body);
+    if (deep) throw invalid([deep]);
     const { name, ...rest } = body as Record<string, unknown>;
     const nameCheck = deploymentNameSchema.safeParse(name);
     const specCheck = this.validate(rest);
@@ -118,9 +129,12 @@ export class DeploymentService {
     return this.start(workspace, nameCheck.data, specCheck.value);
   }
 
+  /** A new deployment from this one's spec, with `spec` a merge patch of it. */
   async clone(workspace: string, source: string, body: unknown): Promise<DeploymentView> {
     const { name, spec: overrides } = (body ?? {}) as { name?: unknown; spec?: unknown };
-    const original = await this.get(workspace, source);
+    const deep = depthViolation(overrides, 'spec');
+    if (deep) throw invalid([deep]);
+    const original = await this.readBeforeWrite(workspace, source, `the clone of "${source}"`);
     return this.create(workspace, {
       name,
       ...(applyMergePatch(original.spec, overrides ?? {}) as object),
@@ -128,48 +142,57 @@ export class DeploymentService {
   }
 
   async get(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, (h) => h.query(statusQuery));
+    return this.call(workspace, name, { read: `deployment "${name}"` }, (h) =>
+      h.query(statusQuery),
+    );
   }
 
   async events(workspace: string, name: string): Promise<DeploymentEvent[]> {
-    return this.call(workspace, name, (h) => h.query(eventsQuery));
+    return this.call(workspace, name, { read: `deployment "${name}"` }, (h) =>
+      h.query(eventsQuery),
+    );
   }
 
-  /** A JSON merge patch of the resource in which only `spec` may change. */
-  async edit(workspace: string, name: string, patch: unknown): Promise<DeploymentView> {
-    const current = await this.get(workspace, name);
-    const patched = applyMergePatch(current, patch) as Record<string, unknown>;
-    const changedOutsideSpec = Object.keys({ ...current, ...patched }).filter(
-      (key) =>
-        key !== 'spec' &&
-        JSON.stringify(patched[key]) !==
-          JSON.stringify((current as unknown as Record<string, unknown>)[key]),
-    );
-    if (changedOutsideSpec.length > 0) {
-      throw invalid(
-        changedOutsideSpec.map((key) => ({
-          path: key,
-          message: `only spec may change; ${key} is read-only`,
-        })),
-      );
-    }
+  /**
+   * A JSON merge patch of the resource in which only `spec` may change. The patch itself goes to
+   * the workflow, which applies it to the spec it holds (so concurrent edits of different fields
+   * both survive); checked here first against the spec as read, with the catalog.
+   */
+  async edit(
+    workspace: string,
+    name: string,
+    patch: unknown,
+    options: WriteOptions = {},
+  ): Promise<DeploymentView> {
+    const deep = depthViolation(patch);
+    if (deep) throw invalid([deep]);
+    const what = `the edit of "${name}"`;
+    const current = await this.readBeforeWrite(workspace, name, what);
+    this.checkVersion(current, options);
+    const patched = patchResourceSpec(current as unknown as Record<string, unknown>, patch);
+    if (!patched.ok) throw invalid(patched.violations);
     const checked = this.validate(patched.spec, ['spec']);
     if (!checked.ok) throw invalid(checked.violations);
-    return this.call(workspace, name, (h) =>
-      h.executeUpdate(editUpdate, { args: [checked.value] }),
+    const request = {
+      patch: patch as Record<string, unknown>,
+      checked: checked.value,
+      ...precondition(options),
+    };
+    return this.call(workspace, name, { write: what, workspace, name }, (h) =>
+      h.executeUpdate(patchUpdate, { args: [request] }),
     );
   }
 
-  async pause(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, (h) => h.executeUpdate(pauseUpdate, { args: [{}] }));
+  async pause(workspace: string, name: string, options: WriteOptions = {}) {
+    return this.lifecycle(workspace, name, 'pause', options);
   }
 
-  async resume(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, (h) => h.executeUpdate(resumeUpdate, { args: [{}] }));
+  async resume(workspace: string, name: string, options: WriteOptions = {}) {
+    return this.lifecycle(workspace, name, 'resume', options);
   }
 
-  async delete(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, (h) => h.executeUpdate(deleteUpdate, { args: [{}] }));
+  async delete(workspace: string, name: string, options: WriteOptions = {}) {
+    return this.lifecycle(workspace, name, 'delete', options);
   }
 
   /** Running deployments of a workspace, filtered through search attributes, a page at a time. */
@@ -187,45 +210,73 @@ export class DeploymentService {
         (t) => `${SA.tags.name} = ${quote(tagValues({ [t.key]: t.value })[0]!)}`,
       ),
     ];
-    const response = await this.client.workflowService.listWorkflowExecutions({
-      namespace: this.client.options.namespace,
-      query: clauses.join(' AND '),
-      pageSize: filters.pageSize,
-      nextPageToken: filters.pageToken ? Buffer.from(filters.pageToken, 'base64url') : undefined,
+    const query = clauses.join(' AND ');
+    // A token is good for the list it came from: this workspace, these filters.
+    const scope = `deployments\0${query}`;
+    const pageToken =
+      filters.pageToken !== undefined ? decodePageToken(scope, filters.pageToken) : undefined;
+    const { ids, next } = await this.temporal({ read: 'the deployment list' }, async () => {
+      const response = await this.client.workflowService
+        .listWorkflowExecutions({
+          namespace: this.client.options.namespace,
+          query,
+          pageSize: filters.pageSize,
+          ...(pageToken ? { nextPageToken: pageToken } : {}),
+        })
+        .catch((err: unknown) => {
+          // Another visibility store may judge a (forged) token itself.
+          if (pageToken && grpcCode(err) === grpcStatus.INVALID_ARGUMENT) {
+            throw new HttpError(
+              400,
+              'invalid_request',
+              'query.pageToken: Temporal does not take this page token; omit it for the first page',
+              {},
+              [{ path: 'query.pageToken', message: 'not a page token of this list' }],
+            );
+          }
+          throw err;
+        });
+      return {
+        ids: (response.executions ?? [])
+          .map((e) => e.execution?.workflowId)
+          .filter((id): id is string => !!id),
+        next: response.nextPageToken,
+      };
     });
-    const ids = (response.executions ?? [])
-      .map((e) => e.execution?.workflowId)
-      .filter((id): id is string => !!id);
-    const views = await Promise.all(
-      ids.map(
-        (id) =>
+    const views = await this.temporal({ read: 'the deployment list' }, () =>
+      Promise.all(
+        ids.map((id) =>
           this.client.workflow
             .getHandle(id)
             .query(statusQuery)
-            .catch(() => undefined), // closed between list and query: skip it
+            .catch((err: unknown) => {
+              // Closed between list and query: skip it. Anything else fails the list.
+              if (err instanceof QueryRejectedError || err instanceof WorkflowNotFoundError)
+                return undefined;
+              throw err;
+            }),
+        ),
       ),
     );
-    const token =
-      response.nextPageToken && response.nextPageToken.length > 0
-        ? Buffer.from(response.nextPageToken).toString('base64url')
-        : undefined;
     return {
       items: views.filter((v): v is DeploymentView => !!v),
-      ...(token ? { nextPageToken: token } : {}),
+      ...(next && next.length > 0 ? { nextPageToken: encodePageToken(scope, next) } : {}),
     };
   }
 
   /** GPUs reserved per ledger key (accelerator type, or `byoc:{cluster}/{nodeGroup}`). */
   async reserved(workspace: string): Promise<Record<string, number>> {
-    try {
-      const usage: QuotaUsage = await this.client.workflow
-        .getHandle(quotaWorkflowId(workspace))
-        .query(usageQuery);
-      return usage.reserved;
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err; // no reservation ever made
-      return {};
-    }
+    return this.temporal({ read: `the quota ledger of workspace "${workspace}"` }, async () => {
+      try {
+        const usage: QuotaUsage = await this.client.workflow
+          .getHandle(quotaWorkflowId(workspace))
+          .query(usageQuery);
+        return usage.reserved;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err; // no reservation ever made
+        return {};
+      }
+    });
   }
 
   async quotas(workspace: string): Promise<QuotaLine[]> {
@@ -261,6 +312,55 @@ export class DeploymentService {
     return parsed;
   }
 
+  private async lifecycle(
+    workspace: string,
+    name: string,
+    action: 'pause' | 'resume' | 'delete',
+    options: WriteOptions,
+  ): Promise<DeploymentView> {
+    const what = `the ${action} of "${name}"`;
+    // The workflow checks If-Match itself; reading first answers a stale version at once.
+    if (options.ifVersion !== undefined) {
+      this.checkVersion(await this.readBeforeWrite(workspace, name, what), options);
+    }
+    const update = { pause: pauseUpdate, resume: resumeUpdate, delete: deleteUpdate }[action];
+    const request: WriteRequest = precondition(options);
+    return this.call(workspace, name, { write: what, workspace, name }, (h) =>
+      h.executeUpdate(update, { args: [request] }),
+    );
+  }
+
+  /** 412 when the client's version is not the current one. */
+  private checkVersion(current: DeploymentView, options: WriteOptions): void {
+    if (options.ifVersion !== undefined && options.ifVersion !== current.version) {
+      throw new DomainError(
+        ErrorType.PreconditionFailed,
+        `deployment "${current.name}" is at version "${current.version}", not "${options.ifVersion}" (If-Match): read it again, then retry`,
+      );
+    }
+  }
+
+  /** A read a write needs first: if Temporal cannot answer it, the write was never sent. */
+  private async readBeforeWrite(
+    workspace: string,
+    name: string,
+    what: string,
+  ): Promise<DeploymentView> {
+    try {
+      return await this.get(workspace, name);
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'unavailable') {
+        throw new DomainError(
+          'unavailable',
+          `${what} was not applied: the deployment could not be read first (${err.message}); nothing changed, retry later`,
+          undefined,
+          'not_applied',
+        );
+      }
+      throw err;
+    }
+  }
+
   private async start(
     workspace: string,
     name: string,
@@ -285,11 +385,11 @@ export class DeploymentService {
         ],
       },
     );
+    // Without an answer the handle's own promise rejects too; the error is reported once, below.
+    startWorkflowOperation.workflowHandle().catch(() => undefined);
     try {
-      return await this.answered(
-        `the new deployment "${name}" (accepted; it proceeds once a worker runs)`,
-        () =>
-          this.client.workflow.executeUpdateWithStart(admissionUpdate, { startWorkflowOperation }),
+      return await this.temporal({ write: `the creation of "${name}"`, workspace, name }, () =>
+        this.client.workflow.executeUpdateWithStart(admissionUpdate, { startWorkflowOperation }),
       );
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -302,36 +402,47 @@ export class DeploymentService {
     }
   }
 
-  /** Runs a call to a workflow with a deadline; no answer in time means no worker is answering. */
-  private async answered<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs calls to Temporal under one deadline. No answer in time, or no Temporal to ask, is a 503:
+   * for a read, try again; for a write, the details say whether it may have been applied
+   * (`unknown`: read the resource before retrying) or certainly was not (`not_applied`).
+   */
+  private async temporal<T>(kind: CallKind, fn: () => Promise<T>): Promise<T> {
     const timeoutMs = this.options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
+    const window = 'write' in kind ? this.transport.open() : undefined;
     try {
       return await this.client.connection.withDeadline(deadline, fn);
     } catch (err) {
-      // The deadline surfaces as DEADLINE_EXCEEDED or as a cancelled call, depending on the RPC.
-      const timedOut =
-        isGrpcDeadlineError(err) ||
-        err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
-        (err instanceof ServiceError && Date.now() >= deadline);
-      if (timedOut) {
-        throw new DomainError(
-          'unavailable',
-          `${what} did not answer within ${timeoutMs / 1000} s: is a worker running on task queue "${this.options.taskQueue}"? (npm start runs one)`,
-        );
+      if (!unanswered(err, deadline)) throw err;
+      const why =
+        `Temporal or the worker did not answer within ${timeoutMs / 1000} s: is a worker running ` +
+        `on task queue "${this.options.taskQueue}" (npm start runs one), and is Temporal up?`;
+      if (!('write' in kind)) {
+        throw new DomainError('unavailable', `${kind.read} could not be read: ${why}`);
       }
-      throw err;
+      const resource = `/v1/workspaces/${kind.workspace}/deployments/${kind.name}`;
+      const outcome: Outcome = window?.mayHaveBeenSent() === false ? 'not_applied' : 'unknown';
+      throw new DomainError(
+        'unavailable',
+        outcome === 'not_applied'
+          ? `${kind.write} was not applied: Temporal could not be reached; nothing changed, retry later`
+          : `the outcome of ${kind.write} is unknown: ${why} GET ${resource} to see whether it was applied before retrying`,
+        undefined,
+        outcome,
+      );
     }
   }
 
   private async call<T>(
     workspace: string,
     name: string,
+    kind: CallKind,
     fn: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>,
   ): Promise<T> {
     try {
       const handle = this.client.workflow.getHandle(deploymentWorkflowId(workspace, name));
-      return await this.answered(`deployment "${name}"`, () => fn(handle));
+      return await this.temporal(kind, () => fn(handle));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError || err instanceof QueryRejectedError) {
         throw new DomainError(
@@ -342,6 +453,34 @@ export class DeploymentService {
       throw toDomainError(err);
     }
   }
+}
+
+/** The If-Match part of a write request (absent: no precondition). */
+function precondition(options: WriteOptions): WriteRequest {
+  return options.ifVersion !== undefined ? { ifVersion: options.ifVersion } : {};
+}
+
+function grpcCode(err: unknown): number | undefined {
+  const grpcError = err instanceof ServiceError ? err.cause : err;
+  return isGrpcServiceError(grpcError) ? grpcError.code : undefined;
+}
+
+/** Codes meaning Temporal did not answer the call (down, overloaded, or past the deadline). */
+const UNANSWERED = new Set<number>([
+  grpcStatus.DEADLINE_EXCEEDED,
+  grpcStatus.UNAVAILABLE,
+  grpcStatus.RESOURCE_EXHAUSTED,
+  grpcStatus.CANCELLED,
+]);
+
+function unanswered(err: unknown, deadline: number): boolean {
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err)) {
+    return true;
+  }
+  const code = grpcCode(err);
+  if (code !== undefined && UNANSWERED.has(code)) return true;
+  // The deadline surfaces as DEADLINE_EXCEEDED or as a cancelled call, depending on the RPC.
+  return err instanceof ServiceError && Date.now() >= deadline;
 }
 
 function invalid(violations: Violation[]): DomainError {

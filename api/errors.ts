@@ -1,8 +1,41 @@
-/** One error shape for every endpoint, and one HTTP status per error code. */
+/**
+ * One error shape for every answer that is not a success, `{ error: { code, message, details? } }`,
+ * and one HTTP status per error code: domain errors, request validation, and the framework's own
+ * errors (bad %-encoding, over-long path parameters, bodies too large or of an unknown type,
+ * malformed requests the HTTP parser refuses).
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { DomainError, type DomainErrorCode } from './deployment-service';
+import type { ErrorType } from '../workflows/domain/errors';
 import type { Violation } from '../workflows/domain/spec';
+
+export type DomainErrorCode = ErrorType | 'unavailable';
+
+/**
+ * What became of a write that answered 503: `unknown` (it may have been applied: read the
+ * resource) or `not_applied` (it certainly was not: retry it).
+ */
+export type Outcome = 'unknown' | 'not_applied';
+
+/** An entry of `error.details`: a violation with its JSON path, or a write's outcome. */
+export type ErrorDetail = Violation | { outcome: Outcome };
+
+/**
+ * An error the API answers with one status and the `{ error: { code, message, details } }` shape:
+ * `details` lists the violations, or (a 503 of a write) the write's outcome.
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    readonly details?: Violation[],
+    readonly outcome?: Outcome,
+  ) {
+    super(message);
+  }
+}
 
 export class HttpError extends Error {
   constructor(
@@ -10,6 +43,7 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly details?: Violation[],
   ) {
     super(message);
   }
@@ -24,7 +58,37 @@ const STATUS: Record<DomainErrorCode, number> = {
   unavailable: 503,
 };
 
-export function errorBody(code: string, message: string, details?: Violation[]) {
+/** Longer path parameters are refused with 414 before routing (fastify's maxParamLength). */
+export const MAX_PARAM_LENGTH = 100;
+
+/** The code of an error the framework raised, by its status. */
+const FRAMEWORK_CODES: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  408: 'request_timeout',
+  411: 'length_required',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  431: 'headers_too_large',
+  503: 'unavailable',
+};
+
+/** Clearer words than the framework's for what a client can fix. */
+const FRAMEWORK_MESSAGES: Record<string, (error: FastifyError) => string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: () => 'the body is not valid JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => 'the body is empty; send a JSON document',
+  FST_ERR_CTP_BODY_TOO_LARGE: () => 'the body is larger than this endpoint accepts',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () =>
+    'unsupported content-type: send application/json (or application/merge-patch+json for PATCH)',
+  FST_ERR_BAD_URL: () => 'the path is not valid %-encoding',
+  FST_ERR_MAX_PARAM_LENGTH: () =>
+    `a path parameter is longer than ${MAX_PARAM_LENGTH} characters; no name here is that long`,
+};
+
+export function errorBody(code: string, message: string, details?: ErrorDetail[]) {
   return { error: { code, message, ...(details && details.length > 0 ? { details } : {}) } };
 }
 
@@ -36,30 +100,71 @@ export function errorHandler(
   if (error instanceof DomainError) {
     return reply
       .status(STATUS[error.code])
-      .send(errorBody(error.code, error.message, error.details));
+      .send(
+        errorBody(
+          error.code,
+          error.message,
+          error.outcome ? [{ outcome: error.outcome }] : error.details,
+        ),
+      );
   }
   if (error instanceof HttpError) {
     return reply
       .status(error.status)
       .headers(error.headers)
-      .send(errorBody(error.code, error.message));
+      .send(errorBody(error.code, error.message, error.details));
   }
   if (hasZodFastifySchemaValidationErrors(error)) {
-    const where =
-      error.validationContext === 'body' ? '' : `${error.validationContext ?? 'request'}.`;
+    // A body that breaks a rule is an invalid spec (api.md); a bad query, path or header is not.
+    const context = error.validationContext ?? 'request';
+    const where = context === 'body' ? '' : `${context === 'querystring' ? 'query' : context}.`;
     const details = error.validation.map((v) => ({
       path: where + v.instancePath.split('/').filter(Boolean).join('.'),
       message: v.message ?? 'invalid',
     }));
     const message = `invalid request: ${details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ')}`;
-    return reply.status(400).send(errorBody('invalid_spec', message, details));
+    return reply
+      .status(400)
+      .send(errorBody(context === 'body' ? 'invalid_spec' : 'invalid_request', message, details));
   }
   const status = (error as FastifyError).statusCode;
-  if (status && status >= 400 && status < 500) {
-    return reply
-      .status(status)
-      .send(errorBody(status === 415 ? 'unsupported_media_type' : 'bad_request', error.message));
+  if (status && status >= 400 && status < 600 && status !== 500) {
+    const fastifyCode = (error as FastifyError).code;
+    const message = FRAMEWORK_MESSAGES[fastifyCode]?.(error as FastifyError) ?? error.message;
+    const code =
+      fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+        ? 'invalid_json'
+        : (FRAMEWORK_CODES[status] ?? (status < 500 ? 'bad_request' : 'unavailable'));
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.status(status).send(errorBody(code, message));
   }
   request.log.error({ err: error }, 'request failed');
   return reply.status(500).send(errorBody('internal', 'internal error; see the API log'));
+}
+
+/**
+ * Requests the HTTP parser refuses before fastify sees them (headers over the size limit, a
+ * malformed request line, a client too slow to send its request): the same shape, written to
+ * the socket, then the connection closes.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request line and headers are larger than this API accepts']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request was not received in time']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n` +
+        'Content-Type: application/json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy(error);
 }

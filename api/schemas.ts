@@ -9,8 +9,12 @@ import {
   createDeploymentSchema,
   deploymentNameSchema,
   deploymentSpecSchema,
+  MAX_TAGS,
+  tagsSchema,
   workspaceNameSchema,
 } from '../workflows/domain/spec';
+import { HttpError, MAX_PARAM_LENGTH } from './errors';
+import { decodePageToken, encodePageToken, PAGE_TOKEN_PATTERN } from './page-token';
 
 export const errorSchema = z
   .object({
@@ -18,13 +22,52 @@ export const errorSchema = z
       code: z
         .string()
         .describe(
-          'invalid_spec | unauthorized | forbidden | not_found | conflict | quota_exceeded | unavailable | internal',
+          'invalid_spec | invalid_request | invalid_json | bad_request | unauthorized | forbidden | not_found | conflict | quota_exceeded | precondition_failed | payload_too_large | uri_too_long | unsupported_media_type | headers_too_large | unavailable | internal',
         ),
       message: z.string(),
-      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+      details: z
+        .array(
+          z.union([
+            z
+              .object({ path: z.string(), message: z.string() })
+              .describe('a violation: the JSON path of the offending field, and the rule'),
+            z
+              .object({
+                outcome: z
+                  .enum(['unknown', 'not_applied'])
+                  .describe(
+                    'unknown: the write may have been applied (GET the resource before retrying); not_applied: it certainly was not',
+                  ),
+              })
+              .describe('what became of a write that answered 503'),
+          ]),
+        )
+        .optional(),
     }),
   })
   .describe('The one error shape of every endpoint');
+
+/** What each error status of an operation means, for the OpenAPI document. */
+const ERROR_STATUSES = {
+  400: 'invalid_spec (the body breaks a rule; details lists each violation with its path), invalid_request (a query, path or header parameter does), invalid_json, bad_request (e.g. bad %-encoding in the path)',
+  401: 'unauthorized: no or unknown API key',
+  403: "forbidden: the API key belongs to another workspace than the path's",
+  404: 'not_found',
+  409: 'conflict (name taken; not allowed in the current state; edited meanwhile) or quota_exceeded',
+  412: 'precondition_failed: If-Match is not the current version; nothing changed',
+  413: 'payload_too_large',
+  414: `uri_too_long: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`,
+  415: 'unsupported_media_type',
+  503: 'unavailable: Temporal or the worker did not answer in time; for a write, details[0].outcome says whether it may have been applied (unknown) or certainly was not (not_applied)',
+} as const;
+export type ErrorStatus = keyof typeof ERROR_STATUSES;
+
+/** The error responses of an operation, each documented with what it means. */
+export function errorResponses(...statuses: ErrorStatus[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [status, errorSchema.describe(ERROR_STATUSES[status])]),
+  ) as Record<ErrorStatus, typeof errorSchema>;
+}
 
 export const workspaceParams = z.object({ workspace: workspaceNameSchema });
 export const deploymentParams = z.object({
@@ -47,6 +90,11 @@ export const deploymentResourceSchema = z.object({
   url: z.string().describe('the inference endpoint'),
   createdAt: z.string(),
   updatedAt: z.string(),
+  version: z
+    .string()
+    .describe(
+      'changes on every accepted write; the ETag of the resource, and what If-Match compares with',
+    ),
 });
 export type DeploymentResource = z.output<typeof deploymentResourceSchema>;
 
@@ -66,22 +114,92 @@ export const cloneBodySchema = z.object({
     .describe('a merge patch applied to the source spec'),
 });
 
+/** `If-Match` on writes: the ETag of the version the client read. */
+export const writeHeaders = z.looseObject({
+  'if-match': z
+    .string()
+    .optional()
+    .describe(
+      'the ETag of the version last read, e.g. "lx2b9k.3" (quotes included); on a mismatch the write answers 412 and changes nothing. "*" (or none): any version',
+    ),
+});
+
+/**
+ * The version an `If-Match` header names: undefined for none or `*`. One strong entity tag, as
+ * the ETag header gave it; a weak one (W/) never matches, as RFC 9110 says for If-Match.
+ */
+export function ifMatchVersion(header: string | undefined): string | undefined {
+  const value = header?.trim();
+  if (value === undefined || value === '' || value === '*') return undefined;
+  const strong = /^"([\x21\x23-\x7e]*)"$/.exec(value);
+  if (strong) return strong[1]!;
+  if (/^W\/"[\x21\x23-\x7e]*"$/.test(value)) return `W/${value.slice(2)}`; // never a version
+  throw new HttpError(
+    400,
+    'invalid_request',
+    'headers.if-match: expected one entity tag as the ETag header gave it, e.g. "lx2b9k.3" (with the quotes), or *',
+    {},
+    [{ path: 'headers.if-match', message: 'expected one entity tag, e.g. "lx2b9k.3", or *' }],
+  );
+}
+
 const pageSize = (max: number, fallback: number) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
+const pageToken = z
+  .string()
+  .regex(new RegExp(PAGE_TOKEN_PATTERN), 'not a page token: pass nextPageToken unchanged')
+  .optional()
+  .describe('the nextPageToken of the previous page, unchanged (same filters)');
 export const pageQuery = z.object({
   pageSize: pageSize(500, 100),
-  pageToken: z.string().optional(),
+  pageToken,
+});
+
+/**
+ * Characters a tag value may hold but a visibility query cannot match: `"` breaks the SQLite
+ * store's full-text query (an internal error, retried for ~20 s), `\\` is matched literally on one
+ * store and unescaped on another, NUL ends the query. Measured on the dev server.
+ */
+const UNSEARCHABLE = /["\\\p{Cc}]/u;
+
+/**
+ * A `tag` filter: `key:value`, with the same rules as the tags of a spec, and a value the
+ * visibility store can search for.
+ */
+const tagFilter = z.string().superRefine((filter, ctx) => {
+  const at = filter.indexOf(':');
+  if (at < 1) {
+    ctx.addIssue({ code: 'custom', message: 'a tag filter is key:value, e.g. env:prod' });
+    return;
+  }
+  const [key, value] = [filter.slice(0, at), filter.slice(at + 1)];
+  const parsed = tagsSchema.safeParse({ [key]: value });
+  for (const issue of parsed.error?.issues ?? []) {
+    // A bad key comes as one "invalid key" issue wrapping the rule it breaks.
+    const rules =
+      issue.code === 'invalid_key' ? issue.issues.map((i) => i.message) : [issue.message];
+    for (const message of rules) ctx.addIssue({ code: 'custom', message });
+  }
+  if (UNSEARCHABLE.test(value)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'tag values in a filter cannot contain ", \\ or control characters: the Temporal visibility store cannot search for them',
+    });
+  }
 });
 
 export const listQuery = z.object({
   tag: z
-    .union([z.string(), z.array(z.string())])
+    .union([tagFilter, z.array(tagFilter).max(MAX_TAGS, `at most ${MAX_TAGS} tag filters`)])
     .optional()
-    .describe('key:value, repeatable; every tag must match'),
+    .describe(
+      'key:value, repeatable; every tag must match. Keys and values follow the spec tags rules',
+    ),
   health: z.enum(HEALTH_STATES).optional(),
   state: z.enum(DEPLOYMENT_STATES).optional(),
   pageSize: pageSize(100, 20),
-  pageToken: z.string().optional(),
+  pageToken,
 });
 
 export const listOf = <T extends z.ZodType>(item: T) =>
@@ -131,21 +249,29 @@ export const nodeGroupSchema = z.object({
 
 export const clusterParams = z.object({
   workspace: workspaceNameSchema,
-  cluster: z.string().min(1),
+  cluster: z.string().min(1).max(MAX_PARAM_LENGTH),
 });
 
 export { acceleratorSchema, modelSchema };
 
-/** Offset pagination over an in-memory list (events, catalogs). The token is opaque to clients. */
+/**
+ * Offset pagination over an in-memory list (events, catalogs). The token is opaque to clients,
+ * and good only for the list it came from (`scope`): anything else answers 400.
+ */
 export function paginate<T>(
   items: T[],
   pageSize: number,
-  pageToken?: string,
+  pageToken: string | undefined,
+  scope: string,
 ): { items: T[]; nextPageToken?: string } {
-  const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString()) || 0 : 0;
+  let offset = 0;
+  if (pageToken !== undefined) {
+    const payload = decodePageToken(`offset\0${scope}`, pageToken).toString();
+    offset = /^\d{1,9}$/.test(payload) ? Number(payload) : 0;
+  }
   const page = items.slice(offset, offset + pageSize);
   const next = offset + pageSize;
   return next < items.length
-    ? { items: page, nextPageToken: Buffer.from(String(next)).toString('base64url') }
+    ? { items: page, nextPageToken: encodePageToken(`offset\0${scope}`, Buffer.from(String(next))) }
     : { items: page };
 }

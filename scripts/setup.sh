@@ -9,7 +9,9 @@
 #        cache, with a launcher script;
 #      - a local Kubernetes control plane (etcd, Kubernetes, kwok) built from Go modules into the
 #        same cache (scripts/k8s/build-control-plane.sh);
-#      - moto_server (AWS EKS, EC2 and STS for the EKS tests) from PyPI when it is missing.
+#      - moto_server (AWS EKS, EC2 and STS for the EKS tests) from PyPI when it is missing;
+#      - schemathesis (API fuzzing against the live OpenAPI document) from PyPI, at the pinned
+#        version (its CLI flags and config format change between versions).
 # So `npm start` needs neither Java, Maven nor Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,9 +71,16 @@ ensure_moto() {
   python3 -m pip install --quiet "moto[server]==$MOTO_VERSION" >&2
 }
 
+ensure_schemathesis() {
+  if [ "$(schemathesis --version 2>/dev/null)" = "schemathesis, version $SCHEMATHESIS_VERSION" ]; then return; fi
+  log "installing schemathesis $SCHEMATHESIS_VERSION with pip"
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION" >&2
+}
+
 ensure_temporal
 if [ "${1:-}" = "--for-tests" ]; then
   ensure_java_test_server
   bash scripts/k8s/build-control-plane.sh
   ensure_moto
+  ensure_schemathesis
 fi

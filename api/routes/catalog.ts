@@ -4,7 +4,7 @@ import type { Catalog } from '../../workflows/domain/catalog';
 import type { DeploymentService } from '../deployment-service';
 import {
   acceleratorSchema,
-  errorSchema,
+  errorResponses,
   listOf,
   modelSchema,
   pageQuery,
@@ -22,20 +22,25 @@ export const catalogRoutes: FastifyPluginAsyncZod<{
       tags: ['catalog'],
       summary: 'Models that can be deployed',
       querystring: pageQuery,
-      response: { 200: listOf(modelSchema), 401: errorSchema },
+      response: { 200: listOf(modelSchema), ...errorResponses(400, 401) },
     },
     handler: async (request) =>
-      paginate(catalog.models, request.query.pageSize, request.query.pageToken),
+      paginate(catalog.models, request.query.pageSize, request.query.pageToken, 'models'),
   });
   app.get('/v1/accelerators', {
     schema: {
       tags: ['catalog'],
       summary: 'Accelerator types and their memory',
       querystring: pageQuery,
-      response: { 200: listOf(acceleratorSchema), 401: errorSchema },
+      response: { 200: listOf(acceleratorSchema), ...errorResponses(400, 401) },
     },
     handler: async (request) =>
-      paginate(catalog.accelerators, request.query.pageSize, request.query.pageToken),
+      paginate(
+        catalog.accelerators,
+        request.query.pageSize,
+        request.query.pageToken,
+        'accelerators',
+      ),
   });
   app.get('/v1/workspaces/:workspace/quotas', {
     schema: {
@@ -43,13 +48,14 @@ export const catalogRoutes: FastifyPluginAsyncZod<{
       summary: 'Per accelerator type: limit, reserved, available GPUs',
       params: workspaceParams,
       querystring: pageQuery,
-      response: { 200: listOf(quotaSchema), 401: errorSchema, 403: errorSchema },
+      response: { 200: listOf(quotaSchema), ...errorResponses(400, 401, 403, 414, 503) },
     },
     handler: async (request) =>
       paginate(
         await service.quotas(request.params.workspace),
         request.query.pageSize,
         request.query.pageToken,
+        `quotas\0${request.params.workspace}`,
       ),
   });
 };

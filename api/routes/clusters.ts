@@ -7,7 +7,7 @@ import { DomainError, type DeploymentService } from '../deployment-service';
 import {
   clusterParams,
   clusterSchema,
-  errorSchema,
+  errorResponses,
   listOf,
   nodeGroupSchema,
   pageQuery,
@@ -26,7 +26,7 @@ export const clusterRoutes: FastifyPluginAsyncZod<{
       summary: 'BYOC clusters linked to the workspace (CLUSTERS_FILE)',
       params: workspaceParams,
       querystring: pageQuery,
-      response: { 200: listOf(clusterSchema), 401: errorSchema, 403: errorSchema },
+      response: { 200: listOf(clusterSchema), ...errorResponses(400, 401, 403, 414) },
     },
     handler: async (request) =>
       paginate(
@@ -40,6 +40,7 @@ export const clusterRoutes: FastifyPluginAsyncZod<{
         })),
         request.query.pageSize,
         request.query.pageToken,
+        `clusters\0${request.params.workspace}`,
       ),
   });
 
@@ -49,13 +50,7 @@ export const clusterRoutes: FastifyPluginAsyncZod<{
       summary: "A linked cluster's node groups: GPU type, node shape, size, capacity and use",
       params: clusterParams,
       querystring: pageQuery,
-      response: {
-        200: listOf(nodeGroupSchema),
-        401: errorSchema,
-        403: errorSchema,
-        404: errorSchema,
-        503: errorSchema,
-      },
+      response: { 200: listOf(nodeGroupSchema), ...errorResponses(400, 401, 403, 404, 414, 503) },
     },
     handler: async (request) => {
       const { workspace, cluster } = request.params;
@@ -83,7 +78,12 @@ export const clusterRoutes: FastifyPluginAsyncZod<{
         gpuCapacity: nodeGroupGpuCapacity(g, g.size.max),
         gpusReserved: reserved[nodeGroupQuotaKey(cluster, g.name)] ?? 0,
       }));
-      return paginate(items, request.query.pageSize, request.query.pageToken);
+      return paginate(
+        items,
+        request.query.pageSize,
+        request.query.pageToken,
+        `node-groups\0${workspace}\0${cluster}`,
+      );
     },
   });
 };

@@ -7,14 +7,16 @@ import {
   createBodySchema,
   deploymentParams,
   deploymentResourceSchema,
-  errorSchema,
+  errorResponses,
   eventSchema,
+  ifMatchVersion,
   listOf,
   listQuery,
   pageQuery,
   paginate,
   patchBodySchema,
   workspaceParams,
+  writeHeaders,
   type DeploymentResource,
 } from '../schemas';
 
@@ -24,13 +26,18 @@ export interface DeploymentRoutesOptions {
   publicUrl: string;
 }
 
+/** Every status each operation can answer besides its success (see schemas.ts for what each means). */
 const errors = {
-  400: errorSchema,
-  401: errorSchema,
-  403: errorSchema,
-  404: errorSchema,
-  409: errorSchema,
+  create: errorResponses(400, 401, 403, 409, 413, 414, 415, 503),
+  list: errorResponses(400, 401, 403, 414, 503),
+  read: errorResponses(400, 401, 403, 404, 414, 503),
+  patch: errorResponses(400, 401, 403, 404, 409, 412, 413, 414, 415, 503),
+  write: errorResponses(400, 401, 403, 404, 409, 412, 413, 414, 415, 503),
+  clone: errorResponses(400, 401, 403, 404, 409, 413, 414, 415, 503),
 };
+
+/** The ETag of a deployment: its version, as a strong entity tag. */
+const etag = (view: DeploymentView) => `"${view.version}"`;
 
 export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = async (
   app,
@@ -43,6 +50,8 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
   const location = (view: DeploymentView) =>
     `/v1/workspaces/${view.workspace}/deployments/${view.name}`;
   const tags = ['deployments'];
+  // Bodies here are JSON (or a JSON merge patch): anything else is 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
 
   app.post('/v1/workspaces/:workspace/deployments', {
     schema: {
@@ -50,11 +59,15 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
       summary: 'Create a deployment (starts its workflow)',
       params: workspaceParams,
       body: createBodySchema,
-      response: { 202: deploymentResourceSchema, ...errors },
+      response: { 202: deploymentResourceSchema, ...errors.create },
     },
     handler: async (request, reply) => {
       const view = await service.create(request.params.workspace, request.body);
-      return reply.status(202).header('location', location(view)).send(resource(view));
+      return reply
+        .status(202)
+        .header('location', location(view))
+        .header('etag', etag(view))
+        .send(resource(view));
     },
   });
 
@@ -64,13 +77,14 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
       summary: 'List deployments, filtered by tags, health and state',
       params: workspaceParams,
       querystring: listQuery,
-      response: { 200: listOf(deploymentResourceSchema), ...errors },
+      response: { 200: listOf(deploymentResourceSchema), ...errors.list },
     },
     handler: async (request) => {
       const { tag, health, state, pageSize, pageToken } = request.query;
+      // Each is key:value (checked by listQuery).
       const tagFilters = (tag === undefined ? [] : Array.isArray(tag) ? tag : [tag]).map((t) => {
         const at = t.indexOf(':');
-        return at < 1 ? { key: t, value: '' } : { key: t.slice(0, at), value: t.slice(at + 1) };
+        return { key: t.slice(0, at), value: t.slice(at + 1) };
       });
       const page = await service.list(request.params.workspace, {
         tags: tagFilters,
@@ -86,28 +100,36 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
   app.get('/v1/workspaces/:workspace/deployments/:name', {
     schema: {
       tags,
-      summary: 'Get one deployment',
+      summary: 'Get one deployment (ETag: its version)',
       params: deploymentParams,
-      response: { 200: deploymentResourceSchema, ...errors },
+      response: { 200: deploymentResourceSchema, ...errors.read },
     },
-    handler: async (request) =>
-      resource(await service.get(request.params.workspace, request.params.name)),
+    handler: async (request, reply) => {
+      const view = await service.get(request.params.workspace, request.params.name);
+      return reply.header('etag', etag(view)).send(resource(view));
+    },
   });
 
   app.patch('/v1/workspaces/:workspace/deployments/:name', {
     schema: {
       tags,
-      summary: 'Edit (JSON merge patch of spec); a change to what runs starts a rolling update',
+      summary:
+        'Edit (JSON merge patch of spec, applied to the current spec); a change to what runs starts a rolling update',
       params: deploymentParams,
+      headers: writeHeaders,
       body: patchBodySchema,
-      response: { 202: deploymentResourceSchema, ...errors },
+      response: { 202: deploymentResourceSchema, ...errors.patch },
     },
-    handler: async (request, reply) =>
-      reply
-        .status(202)
-        .send(
-          resource(await service.edit(request.params.workspace, request.params.name, request.body)),
-        ),
+    handler: async (request, reply) => {
+      const ifVersion = ifMatchVersion(request.headers['if-match']);
+      const view = await service.edit(
+        request.params.workspace,
+        request.params.name,
+        request.body,
+        ifVersion !== undefined ? { ifVersion } : {},
+      );
+      return reply.status(202).header('etag', etag(view)).send(resource(view));
+    },
   });
 
   for (const action of ['pause', 'resume'] as const) {
@@ -119,12 +141,18 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
             ? 'Halt all replicas, keep the configuration'
             : 'Bring a paused deployment back',
         params: deploymentParams,
-        response: { 202: deploymentResourceSchema, ...errors },
+        headers: writeHeaders,
+        response: { 202: deploymentResourceSchema, ...errors.write },
       },
-      handler: async (request, reply) =>
-        reply
-          .status(202)
-          .send(resource(await service[action](request.params.workspace, request.params.name))),
+      handler: async (request, reply) => {
+        const ifVersion = ifMatchVersion(request.headers['if-match']);
+        const view = await service[action](
+          request.params.workspace,
+          request.params.name,
+          ifVersion !== undefined ? { ifVersion } : {},
+        );
+        return reply.status(202).header('etag', etag(view)).send(resource(view));
+      },
     });
   }
 
@@ -134,11 +162,15 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
       summary: "Create a new deployment from this one's spec",
       params: deploymentParams,
       body: cloneBodySchema,
-      response: { 202: deploymentResourceSchema, ...errors },
+      response: { 202: deploymentResourceSchema, ...errors.clone },
     },
     handler: async (request, reply) => {
       const view = await service.clone(request.params.workspace, request.params.name, request.body);
-      return reply.status(202).header('location', location(view)).send(resource(view));
+      return reply
+        .status(202)
+        .header('location', location(view))
+        .header('etag', etag(view))
+        .send(resource(view));
     },
   });
 
@@ -147,12 +179,18 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
       tags,
       summary: 'Remove every replica and release quota',
       params: deploymentParams,
-      response: { 202: deploymentResourceSchema, ...errors },
+      headers: writeHeaders,
+      response: { 202: deploymentResourceSchema, ...errors.write },
     },
-    handler: async (request, reply) =>
-      reply
-        .status(202)
-        .send(resource(await service.delete(request.params.workspace, request.params.name))),
+    handler: async (request, reply) => {
+      const ifVersion = ifMatchVersion(request.headers['if-match']);
+      const view = await service.delete(
+        request.params.workspace,
+        request.params.name,
+        ifVersion !== undefined ? { ifVersion } : {},
+      );
+      return reply.status(202).header('etag', etag(view)).send(resource(view));
+    },
   });
 
   app.get('/v1/workspaces/:workspace/deployments/:name/events', {
@@ -161,11 +199,17 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
       summary: 'Health transitions, scaling, restarts and rollout steps',
       params: deploymentParams,
       querystring: pageQuery,
-      response: { 200: listOf(eventSchema), ...errors },
+      response: { 200: listOf(eventSchema), ...errors.read },
     },
     handler: async (request) => {
-      const events = await service.events(request.params.workspace, request.params.name);
-      return paginate(events, request.query.pageSize, request.query.pageToken);
+      const { workspace, name } = request.params;
+      const events = await service.events(workspace, name);
+      return paginate(
+        events,
+        request.query.pageSize,
+        request.query.pageToken,
+        `events\0${workspace}\0${name}`,
+      );
     },
   });
 };
