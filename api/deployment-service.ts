@@ -49,6 +49,7 @@ import {
   pauseUpdate,
   resumeUpdate,
   statusQuery,
+  type DeploymentEnding,
   type WriteRequest,
 } from '../workflows/deployment/definitions';
 import type { deploymentWorkflow } from '../workflows/deployment/workflow';
@@ -142,14 +143,22 @@ export class DeploymentService {
   }
 
   async get(workspace: string, name: string): Promise<DeploymentView> {
-    return this.call(workspace, name, { read: `deployment "${name}"` }, (h) =>
-      h.query(statusQuery),
+    return this.orFailed(
+      workspace,
+      name,
+      (ending) => ending.view,
+      () =>
+        this.call(workspace, name, { read: `deployment "${name}"` }, (h) => h.query(statusQuery)),
     );
   }
 
   async events(workspace: string, name: string): Promise<DeploymentEvent[]> {
-    return this.call(workspace, name, { read: `deployment "${name}"` }, (h) =>
-      h.query(eventsQuery),
+    return this.orFailed(
+      workspace,
+      name,
+      (ending) => ending.events,
+      () =>
+        this.call(workspace, name, { read: `deployment "${name}"` }, (h) => h.query(eventsQuery)),
     );
   }
 
@@ -434,6 +443,31 @@ export class DeploymentService {
     }
   }
 
+  /**
+   * A read that finds no running deployment: if the last one of that name ended `failed` (its
+   * admission refused, or what it needed unreachable), it is shown, with its events, until the
+   * name is used again; a deleted one is gone (404).
+   */
+  private async orFailed<T>(
+    workspace: string,
+    name: string,
+    pick: (ending: DeploymentEnding) => T,
+    read: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      if (!(err instanceof DomainError && err.code === ErrorType.NotFound)) throw err;
+      const handle = this.client.workflow.getHandle(deploymentWorkflowId(workspace, name));
+      const ending = await handle
+        .describe()
+        .then((d) => (d.status.name === 'COMPLETED' ? (handle.result() as Promise<unknown>) : null))
+        .catch(() => null);
+      if (isFailedEnding(ending)) return pick(ending);
+      throw err;
+    }
+  }
+
   private async call<T>(
     workspace: string,
     name: string,
@@ -453,6 +487,11 @@ export class DeploymentService {
       throw toDomainError(err);
     }
   }
+}
+
+function isFailedEnding(value: unknown): value is DeploymentEnding {
+  const ending = value as Partial<DeploymentEnding> | null;
+  return ending?.view?.state === 'failed' && Array.isArray(ending.events);
 }
 
 /** The If-Match part of a write request (absent: no precondition). */
@@ -499,6 +538,9 @@ export function toDomainError(err: unknown): unknown {
       const details = Array.isArray(cause.details?.[0])
         ? (cause.details[0] as Violation[])
         : undefined;
+      // The workflow says what it could not reach: it refused the write, so nothing was applied.
+      if (cause.type === ErrorType.Unavailable)
+        return new DomainError('unavailable', cause.message, undefined, 'not_applied');
       return new DomainError(cause.type, cause.message, details);
     }
   }

@@ -281,6 +281,11 @@ describe('a cluster AWS will not let us use', () => {
       .result()) as DeploymentEnding;
     expect(ending.view.state).toBe('failed');
     expect(ending.events.map((e) => e.reason)).toEqual(['PlacementRejected']);
+    // and the API shows it failed, with why, until the name is used again
+    expect((await h.service.get(ws, 'locked')).state).toBe('failed');
+    expect((await h.service.events(ws, 'locked')).map((e) => e.message)).toEqual([
+      expect.stringContaining(err.details![0]!.message),
+    ]);
     expect(await namesIn(byoc.namespace)).not.toContainEqual(expect.stringContaining('locked'));
   });
 
