@@ -133,6 +133,53 @@ function dailyCronAt(at: number): string {
 }
 
 describe('record replay histories', () => {
+  it('records the paths issue 8 added: patch edits, a pause that hears traffic and a decision timer, resume, delete', async () => {
+    const { h } = await harness();
+    const name = 'paused-hears-traffic';
+    await h.service.create(ws, {
+      name,
+      ...dedicatedSpec({
+        scaling: {
+          minReplicas: 0,
+          maxReplicas: 3,
+          metric: 'concurrency',
+          threshold: 8,
+          scaleToZero: { enabled: true, cooldownSeconds: 10 },
+        },
+      }),
+    });
+    await until(h, name, healthy, 'Healthy');
+    // a merge patch applied in the workflow, with If-Match
+    const view = await h.service.get(ws, name);
+    await h.service.edit(
+      ws,
+      name,
+      { spec: { tags: { team: 'replay' } } },
+      { ifVersion: view.version },
+    );
+    await until(h, name, (v) => v.spec.tags.team === 'replay', 'the patch applied');
+    // traffic, then idle for 8 of the 10 s cooldown: a decision timer 2 s away...
+    await signal(h, name, observation([20]));
+    await settled(h, name, 3, 'scaled out by the traffic');
+    await signal(
+      h,
+      name,
+      observation([0, 0, 0], {
+        lastRequestAt: new Date(Date.now() - 8_000).toISOString(),
+        shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
+      }),
+    );
+    // ...and paused before it fires; the observation after it (traffic stopping) and the timer
+    // firing while paused both wait for the resume
+    await h.service.pause(ws, name);
+    await until(h, name, (v) => v.health === 'NotPresent', 'paused');
+    await signal(h, name, observation([0]));
+    await new Promise((r) => setTimeout(r, 3_000));
+    await h.service.resume(ws, name);
+    await until(h, name, (v) => v.state === 'running' && v.health === 'Healthy', 'resumed');
+    await deleteAndSaveScaling(h, name);
+  });
+
   it('records a BYOC deployment on a linked cluster: admission, node group growth, rollout, pause, resume, delete', async () => {
     const h = await startHarness();
     harnesses.push(h);

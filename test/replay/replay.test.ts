@@ -537,6 +537,40 @@ const EXPECTED: Record<string, (history: History) => void> = {
     expect([at.getUTCHours(), at.getUTCMinutes()]).toEqual([hour, minute]);
     expect(at.getUTCSeconds()).toBeLessThan(5);
   },
+  'paused-hears-traffic--deploymentWorkflow.json': (history) => {
+    // since DELETE_ALWAYS_WINS_PATCH (its marker is in the history); an edit by merge patch
+    const markers = events(history).flatMap(
+      (e) => e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [],
+    );
+    expect(markers.map((p) => fromPayload<{ id: string }>(p).id)).toContain('delete-always-wins');
+    const t = trace(history);
+    expect(t.slice(0, CREATE.length + 2)).toEqual([...CREATE, 'update:patch', 'applyRevision']);
+    // paused: replicas removed and quota released; the observation and the decision timer that
+    // came while paused changed nothing until the resume
+    const paused = t.indexOf('update:pause');
+    const resumed = t.indexOf('update:resume');
+    expect(t.slice(paused, resumed)).toEqual(['update:pause', 'removeDeployment', 'releaseQuota']);
+    expect(t.slice(resumed, resumed + 4)).toEqual([
+      'update:resume',
+      'reserveQuota',
+      'applyRevision',
+      'routeTraffic',
+    ]);
+    const all = events(history);
+    const pauseAt = all.findIndex(
+      (e) =>
+        e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'pause',
+    );
+    const resumeAt = all.findIndex(
+      (e) =>
+        e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'resume',
+    );
+    const whilePaused = all.slice(pauseAt, resumeAt);
+    expect(whilePaused.some((e) => e.workflowExecutionSignaledEventAttributes)).toBe(true);
+    expect(whilePaused.some((e) => e.timerFiredEventAttributes)).toBe(true);
+    expect(t.slice(-DELETE.length)).toEqual(DELETE);
+    expect(ending(history).completed).toMatchObject({ view: { state: 'deleted' } });
+  },
   'quota-ledger-first-run--quotaWorkflow.json': (history) => {
     expect(new Set(trace(history))).toEqual(new Set(['update:reserve', 'update:release']));
     // the reservations handed to the next run are the accepted updates applied in order
