@@ -43,9 +43,9 @@ const SEQUENCES = Number(process.env.SEQUENCES ?? 200);
 const SEED = Number(process.env.SEQUENCE_SEED ?? Math.floor(Math.random() * 2 ** 31));
 /** Sequences run this many at a time (each on its own deployments). */
 const CONCURRENCY = Number(process.env.SEQUENCE_CONCURRENCY ?? 4);
-const STEPS = { min: 4, max: 12 };
+const STEPS = { min: 3, max: 8 };
 /** Real time one sequence may take before it counts as stuck. */
-const SEQUENCE_TIMEOUT_MS = 90_000;
+const SEQUENCE_TIMEOUT_MS = 180_000;
 
 let h: TimeSkippingHarness;
 const provider = new FakeProvider();
@@ -68,7 +68,7 @@ class TimeGate {
   private idle: (() => void)[] = [];
 
   /** A message (and what it waits for) holds back the clock at most this long. */
-  static readonly SEND_TIMEOUT_MS = 40_000;
+  static readonly SEND_TIMEOUT_MS = 75_000;
 
   async send<T>(fn: () => Promise<T>): Promise<T> {
     while (this.skipping) await this.skipping;
@@ -152,7 +152,6 @@ function generate(rand: () => number): Op[] {
       'idle',
       'wake',
       'sleep',
-      'sleep',
       'together',
       'delete',
     ] as const);
@@ -224,6 +223,11 @@ class Sequence {
     return deploymentWorkflowId(ws, this.name);
   }
 
+  /** Every workflow of this sequence (the deployment and its clones), for a failure report. */
+  get workflowIds(): string[] {
+    return [this.workflowId, ...this.clones.map((c) => c.workflowId)];
+  }
+
   private stepStarted = Date.now();
   private step(line: string): void {
     if (process.env.SEQUENCE_DEBUG && this.log.length > 0)
@@ -236,6 +240,9 @@ class Sequence {
   async run(ops: Op[]): Promise<void> {
     const spec = dedicatedSpec({
       scaling: { minReplicas: 1, maxReplicas: 3, metric: 'concurrency', threshold: 8 },
+      // a rollout cancelled by a delete waits (here, where activities are not cancelled) for its
+      // readiness wait to end
+      readinessTimeoutSeconds: 10,
     });
     this.handle = await gate.send(() => h.startDeployment(ws, this.name, spec));
     this.model = { state: 'creating', spec: parse(spec), mayBeUpdating: false };
@@ -254,6 +261,7 @@ class Sequence {
       await this.apply(op);
     }
     if (this.model.state !== 'deleted') this.step('(end)');
+    await gate.send(() => this.refresh());
     await gate.send(() => this.check());
   }
 
@@ -454,7 +462,8 @@ class Sequence {
       expect(provider.revisionsOf(id)).toEqual([]);
     } else {
       const view = await settled(this.handle);
-      expect(view.state).toBe(this.model.state);
+      // still starting when last looked at: by now it runs
+      expect(view.state).toBe(this.model.state === 'creating' ? 'running' : this.model.state);
       expect(view.spec).toEqual(this.model.spec);
       const revisions = provider.revisionsOf(id);
       if (this.model.state === 'paused') {
@@ -494,7 +503,7 @@ class Sequence {
  * clock to every workflow's execution timeout.
  */
 async function ended(handle: WorkflowHandle<typeof deploymentWorkflow>): Promise<DeploymentEnding> {
-  const until = Date.now() + 30_000;
+  const until = Date.now() + 60_000;
   while ((await handle.describe()).status.name === 'RUNNING') {
     if (Date.now() > until) throw new Error('stuck: the deleted deployment never ended');
     await new Promise((r) => setTimeout(r, 50));
@@ -523,6 +532,26 @@ async function settled(handle: WorkflowHandle<typeof deploymentWorkflow>): Promi
       throw new Error(`stuck: never settled; last view ${JSON.stringify(view)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** What the sequence's workflows wait on: pending activities and children (a stuck sequence). */
+async function inFlight(workflowIds: string[]): Promise<string> {
+  const lines: string[] = [];
+  for (const id of workflowIds) {
+    try {
+      const { raw } = await h.client.workflow.getHandle(id).describe();
+      const activities = (raw.pendingActivities ?? []).map(
+        (a) => `${a.activityType?.name}(attempt ${a.attempt}, state ${a.state})`,
+      );
+      const children = (raw.pendingChildren ?? []).map((c) => `child ${c.workflowId}`);
+      lines.push(
+        `${id} [${raw.workflowExecutionInfo?.status}]: ${[...activities, ...children].join(', ') || 'nothing'}`,
+      );
+    } catch (err) {
+      lines.push(`${id}: ${(err as Error).message}`);
+    }
+  }
+  return lines.join('; ');
 }
 
 /** The last events of a workflow's history, by type: where a stuck sequence stopped. */
@@ -603,7 +632,7 @@ it(`${SEQUENCES} random message sequences: every task completes, the end state i
         if (process.env.SEQUENCE_DEBUG) console.log(`${sequence.workflowId}: done`);
       } catch (err) {
         failures.push(
-          `seed ${seed} (SEQUENCE_SEED=${seed} SEQUENCES=1): ${(err as Error).message}\n  steps: ${sequence.log.join(' -> ')}\n  history ends: ${await historyTail(sequence.workflowId)}`,
+          `seed ${seed} (SEQUENCE_SEED=${seed} SEQUENCES=1): ${(err as Error).message}\n  steps: ${sequence.log.join(' -> ')}\n  history ends: ${await historyTail(sequence.workflowId)}\n  in flight: ${await inFlight(sequence.workflowIds)}`,
         );
       } finally {
         clearTimeout(timer);

@@ -19,12 +19,16 @@
  * (`ACTIVITY_UNKNOWN for scheduledEventId`; the real server records the request and delivers the
  * result), and the workflow then hangs. A workflow that cancels work when a delete arrives meets
  * that race often. So here an activity is never cancelled on the server: it runs to its end, and
- * a cancelled caller is told at once, as a cancellation (what TRY_CANCEL tells it too).
+ * a cancelled caller is told at once, as a cancellation (what TRY_CANCEL tells it too). The
+ * workflow ends only once those have ended: the test server holds its clock for an activity in
+ * flight, and one still running when its workflow closed would hold it for good.
  */
 import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type {
   ActivityInput,
   Next,
+  WorkflowExecuteInput,
+  WorkflowInboundCallsInterceptor,
   WorkflowInterceptors,
   WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
@@ -53,13 +57,41 @@ export function interceptors(): WorkflowInterceptors {
     status.restarts !== known.restarts ||
     status.exists !== known.exists;
 
+  /** Activities a cancelled caller gave up on, still running: the workflow waits for them to end. */
+  const abandoned = new Set<Promise<unknown>>();
+
   /** Runs the activity uncancellable; a cancellation of the caller's scope rejects at once. */
   const uncancelled = <T>(schedule: () => Promise<T>): Promise<T> => {
     const caller = CancellationScope.current();
     const running = CancellationScope.nonCancellable(schedule);
     if (!caller.cancellable) return running;
-    running.catch(() => undefined); // its end may come after the caller gave up on it
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    abandoned.add(settled);
+    void settled.then(() => abandoned.delete(settled));
     return Promise.race([running, caller.cancelRequested.then<never>(() => undefined as never)]);
+  };
+
+  const inbound: WorkflowInboundCallsInterceptor = {
+    async execute(
+      input: WorkflowExecuteInput,
+      next: Next<WorkflowInboundCallsInterceptor, 'execute'>,
+    ) {
+      const drain = async () => {
+        while (abandoned.size > 0)
+          await CancellationScope.nonCancellable(() => Promise.all([...abandoned]));
+      };
+      try {
+        const result = await next(input);
+        await drain();
+        return result;
+      } catch (err) {
+        await drain(); // continue-as-new and failures leave no activity behind either
+        throw err;
+      }
+    },
   };
 
   const outbound: WorkflowOutboundCallsInterceptor = {
@@ -101,5 +133,5 @@ export function interceptors(): WorkflowInterceptors {
       return watch();
     },
   };
-  return { outbound: [outbound] };
+  return { inbound: [inbound], outbound: [outbound] };
 }

@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentService } from '../../../api/deployment-service';
 import { HttpError, errorHandler } from '../../../api/errors';
@@ -159,6 +160,9 @@ describe('a replica that refuses the connection', () => {
   /** The gateway's route over `endpoints` (asked again on every lookup), in memory. */
   async function gatewayApp(endpoints: () => string[]) {
     const app = Fastify();
+    // as buildApp does: the routes' schemas are zod
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
     app.setErrorHandler(errorHandler);
     const lookups: string[][] = [];
     await app.register(endpointRoutes, {
