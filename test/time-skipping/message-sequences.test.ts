@@ -1,25 +1,32 @@
 /**
- * Randomized message sequences against the real deployment workflow, on the Temporal Java test
- * server (time skipping): create, edits (in place and rolling), pause, resume, delete, clone,
- * metric observations (traffic, idle, a request waiting at zero) and time passing (timers
- * expiring: cooldowns, stabilization windows), in seeded random orders, some sent back to back
- * without waiting. After each sequence:
+ * Randomized message sequences against the real deployment workflow: create, edits (in place and
+ * rolling), pause, resume, delete, clone, metric observations (traffic, idle, a request waiting
+ * at zero) and time passing (timers expiring: cooldowns, stabilization windows), in seeded random
+ * orders, some sent back to back without waiting. After each sequence:
  *
- * - every workflow task completed (none failed or timed out: no spin, no bug, no deadlock);
+ * - every workflow task completed (none failed: no spin, no bug, no nondeterminism);
  * - the run is not stuck: it settles (nothing loading, no rollout, replicas applied);
  * - the final state is what the accepted messages imply (a write refused is refused for the
  *   reason the state gives), and the spec holds every accepted edit;
  * - replicas match: the provider runs exactly the active revision with the count the
  *   deployment says, inside its bounds; a paused or deleted one runs nothing.
  *
- * SEQUENCES (default 200) and SEQUENCE_SEED (default: random, printed) repeat a run; a failure
- * names its seed and its steps: `SEQUENCE_SEED=<seed> SEQUENCES=1 npx vitest run <this file>`.
+ * The same sequences run on two servers: the dev server (the real server; time passes for real,
+ * a sleep is cut to 1.5 s) and the Java time-skipping test server (hours pass in a sleep, so
+ * long timers expire). The time-skipping server gets fewer: its clock is shared by every
+ * workflow and skips only while no activity is in flight anywhere, so a run of 200 takes tens
+ * of minutes there; and its quirks are handled in the test double (see watch-interceptor.ts).
+ *
+ * SEQUENCES (dev server, default 200), TIME_SKIPPING_SEQUENCES (default 24) and SEQUENCE_SEED
+ * (default: random, printed) repeat a run; a failure names its seed and its steps:
+ * `SEQUENCE_SEED=<seed> SEQUENCES=1 TIME_SKIPPING_SEQUENCES=1 npx vitest run <this file>`.
  */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEPLOYMENT_WORKFLOW_TYPE,
   deleteUpdate,
   deploymentWorkflowId,
   patchUpdate,
@@ -37,25 +44,35 @@ import { dedicatedSpec } from '../helpers/catalog';
 import { FakeProvider } from '../helpers/fake-provider';
 import { failedWorkflowTasks } from '../helpers/history';
 import { observation } from '../helpers/observations';
+import { startHarness, type Harness } from '../helpers/harness';
 import { startTimeSkipping, type TimeSkippingHarness } from '../helpers/time-skipping';
 
+/** On the dev server: many sequences, time passing for real (sleeps cut to a second or two). */
 const SEQUENCES = Number(process.env.SEQUENCES ?? 200);
+/** On the time-skipping server: fewer (its clock is shared and slow to skip), hours passing. */
+const TIME_SKIPPING_SEQUENCES = Number(process.env.TIME_SKIPPING_SEQUENCES ?? 24);
 const SEED = Number(process.env.SEQUENCE_SEED ?? Math.floor(Math.random() * 2 ** 31));
 /** Sequences run this many at a time (each on its own deployments). */
 const CONCURRENCY = Number(process.env.SEQUENCE_CONCURRENCY ?? 4);
 const STEPS = { min: 3, max: 8 };
 /** Real time one sequence may take before it counts as stuck. */
 const SEQUENCE_TIMEOUT_MS = 180_000;
-
-let h: TimeSkippingHarness;
-const provider = new FakeProvider();
 const ws = 'seq';
 
-beforeAll(async () => {
-  h = await startTimeSkipping();
-  await h.startWorker(provider);
-}, 180_000);
-afterAll(async () => h?.stop());
+/** Where sequences run: the server, its clock, and the provider the worker's activities use. */
+interface SequenceEnv {
+  client: Client;
+  provider: FakeProvider;
+  gate: TimeGate;
+  startDeployment(
+    name: string,
+    spec: Record<string, unknown>,
+  ): Promise<WorkflowHandle<typeof deploymentWorkflow>>;
+  /** Lets this much time pass (the time-skipping server: skipped; the dev server: up to 1.5 s). */
+  sleep(ms: number): Promise<void>;
+  now(): Promise<number>;
+}
+let env: SequenceEnv;
 
 /**
  * Time skips alone: a sleep (which lets the test server skip time) waits until no message is
@@ -63,6 +80,8 @@ afterAll(async () => h?.stop());
  * clock run away (seen: a 60 s sleep moved it 10 years, timing out every workflow).
  */
 class TimeGate {
+  /** `serialize`: a clock that skips (time-skipping server); otherwise the gate only bounds waits. */
+  constructor(private readonly serialize: boolean) {}
   private sending = 0;
   private skipping: Promise<void> | undefined;
   private idle: (() => void)[] = [];
@@ -71,7 +90,7 @@ class TimeGate {
   static readonly SEND_TIMEOUT_MS = 75_000;
 
   async send<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.skipping) await this.skipping;
+    while (this.serialize && this.skipping) await this.skipping;
     this.sending += 1;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -90,6 +109,7 @@ class TimeGate {
   }
 
   async skip(fn: () => Promise<void>): Promise<void> {
+    if (!this.serialize) return fn();
     while (this.skipping) await this.skipping;
     let done!: () => void;
     this.skipping = new Promise<void>((resolve) => (done = resolve));
@@ -102,7 +122,6 @@ class TimeGate {
     }
   }
 }
-const gate = new TimeGate();
 
 /** mulberry32: a small seeded PRNG, so a seed replays the same sequence. */
 function random(seed: number): () => number {
@@ -244,36 +263,37 @@ class Sequence {
       // readiness wait to end
       readinessTimeoutSeconds: 10,
     });
-    this.handle = await gate.send(() => h.startDeployment(ws, this.name, spec));
+    this.handle = await env.gate.send(() => env.startDeployment(this.name, spec));
     this.model = { state: 'creating', spec: parse(spec), mayBeUpdating: false };
     this.step('create');
     for (let i = 0; i < ops.length && this.model.state !== 'deleted'; i++) {
       const op = ops[i]!;
       if (op.kind === 'together' && i + 2 < ops.length) {
         const [a, b] = [ops[i + 1]!, ops[i + 2]!];
-        this.step(`together(${describe(a)}, ${describe(b)})`);
+        this.step(`together(${describeOp(a)}, ${describeOp(b)})`);
         await this.together(a, b);
         i += 2;
         continue;
       }
       if (op.kind === 'together') continue;
-      this.step(describe(op));
+      this.step(describeOp(op));
       await this.apply(op);
     }
     if (this.model.state !== 'deleted') this.step('(end)');
-    await gate.send(() => this.refresh());
-    await gate.send(() => this.check());
+    await env.gate.send(() => this.refresh());
+    await env.gate.send(() => this.check());
   }
 
   /** Two operations sent at once: each outcome must be possible in some order of the two. */
   private async together(a: Op, b: Op): Promise<void> {
-    await gate.send(() => this.refresh());
+    await env.gate.send(() => this.refresh());
     const before = structuredClone(this.model);
-    const sent = (op: Op) => (op.kind === 'sleep' ? this.send(op) : gate.send(() => this.send(op)));
+    const sent = (op: Op) =>
+      op.kind === 'sleep' ? this.send(op) : env.gate.send(() => this.send(op));
     const [ra, rb] = await Promise.all([sent(a), sent(b)]);
     // Either order: replay a-then-b and b-then-a on the model; one must explain both outcomes
     // (and, when both edited the spec, give the spec the workflow holds).
-    const actual = await gate.send(() =>
+    const actual = await env.gate.send(() =>
       this.handle
         .query(statusQuery)
         .then((v) => v.spec)
@@ -293,7 +313,7 @@ class Sequence {
       ) ?? explains[0];
     if (!model) {
       throw new Error(
-        `outcomes ${ra}, ${rb} of ${describe(a)} and ${describe(b)} fit no order (from ${before.state})`,
+        `outcomes ${ra}, ${rb} of ${describeOp(a)} and ${describeOp(b)} fit no order (from ${before.state})`,
       );
     }
     this.model = model;
@@ -311,10 +331,10 @@ class Sequence {
   private async apply(op: Op): Promise<void> {
     await this.refresh();
     const outcome =
-      op.kind === 'sleep' ? await this.send(op) : await gate.send(() => this.send(op));
+      op.kind === 'sleep' ? await this.send(op) : await env.gate.send(() => this.send(op));
     if (!this.expect(op, outcome)) {
       throw new Error(
-        `${describe(op)} was ${outcome}; in state ${this.model.state} it must not be`,
+        `${describeOp(op)} was ${outcome}; in state ${this.model.state} it must not be`,
       );
     }
   }
@@ -381,7 +401,7 @@ class Sequence {
       });
       return undefined;
     };
-    const now = new Date(await h.now());
+    const now = new Date(await env.now());
     switch (op.kind) {
       case 'editScaling':
       case 'editTags':
@@ -409,7 +429,7 @@ class Sequence {
         const view = await this.handle.query(statusQuery).catch(() => undefined);
         debug('queried');
         if (!view) return undefined;
-        const clone = await h.startDeployment(ws, `${this.name}-c${this.clones.length}`, view.spec);
+        const clone = await env.startDeployment(`${this.name}-c${this.clones.length}`, view.spec);
         debug('started');
         this.clones.push(clone);
         return undefined;
@@ -441,11 +461,11 @@ class Sequence {
           },
         ]);
       case 'sleep':
-        await gate.skip(async () => {
-          const before = await h.now();
-          await h.sleep(op.ms);
+        await env.gate.skip(async () => {
+          const before = await env.now();
+          await env.sleep(op.ms);
           if (process.env.SEQUENCE_DEBUG)
-            console.log(`slept ${op.ms}: clock moved ${(await h.now()) - before} ms`);
+            console.log(`slept ${op.ms}: clock moved ${(await env.now()) - before} ms`);
         });
         return undefined;
       case 'together':
@@ -459,20 +479,20 @@ class Sequence {
     if (this.model.state === 'deleted') {
       const ending = await ended(this.handle);
       expect(ending.view.state).toBe('deleted');
-      expect(provider.revisionsOf(id)).toEqual([]);
+      expect(env.provider.revisionsOf(id)).toEqual([]);
     } else {
       const view = await settled(this.handle);
       // still starting when last looked at: by now it runs
       expect(view.state).toBe(this.model.state === 'creating' ? 'running' : this.model.state);
       expect(view.spec).toEqual(this.model.spec);
-      const revisions = provider.revisionsOf(id);
+      const revisions = env.provider.revisionsOf(id);
       if (this.model.state === 'paused') {
         expect(view.health).toBe('NotPresent');
         expect(revisions).toEqual([]);
       } else {
         expect(view.health).toBe('Healthy');
         expect(revisions).toEqual([view.revision]);
-        const runs = provider.revisions.get(`${id}#${view.revision}`)!;
+        const runs = env.provider.revisions.get(`${id}#${view.revision}`)!;
         expect(runs.replicas.length).toBe(view.replicas.desired);
         expect(view.replicas.ready).toBe(view.replicas.desired);
         const { minReplicas, maxReplicas, scaleToZero } = view.spec.scaling;
@@ -480,7 +500,7 @@ class Sequence {
         expect(view.replicas.desired).toBeGreaterThanOrEqual(scaleToZero.enabled ? 0 : minReplicas);
       }
     }
-    expect(await failedWorkflowTasks(h.client, this.handle.workflowId)).toEqual([]);
+    expect(await failedWorkflowTasks(env.client, this.handle.workflowId)).toEqual([]);
     // Checked; now gone, so the deployments of later sequences are not slowed by this one's timers.
     if (this.model.state !== 'deleted') {
       await this.handle.executeUpdate(deleteUpdate, { args: [{}] });
@@ -491,8 +511,8 @@ class Sequence {
       expect(['running', 'paused']).toContain(view.state);
       await clone.executeUpdate(deleteUpdate, { args: [{}] });
       expect((await ended(clone)).view.state).toBe('deleted');
-      expect(await failedWorkflowTasks(h.client, clone.workflowId)).toEqual([]);
-      expect(provider.revisionsOf(`${ws}/${view.name}`)).toEqual([]);
+      expect(await failedWorkflowTasks(env.client, clone.workflowId)).toEqual([]);
+      expect(env.provider.revisionsOf(`${ws}/${view.name}`)).toEqual([]);
     }
   }
 }
@@ -520,12 +540,12 @@ async function settled(handle: WorkflowHandle<typeof deploymentWorkflow>): Promi
     const id = `${view.workspace}/${view.name}`;
     const quiet =
       view.state === 'paused'
-        ? view.health === 'NotPresent' && provider.revisionsOf(id).length === 0
+        ? view.health === 'NotPresent' && env.provider.revisionsOf(id).length === 0
         : view.state === 'running' &&
           view.health === 'Healthy' &&
           view.replicas.ready === view.replicas.desired &&
-          provider.revisionsOf(id).length === 1 &&
-          provider.revisions.get(`${id}#${view.revision}`)?.replicas.length ===
+          env.provider.revisionsOf(id).length === 1 &&
+          env.provider.revisions.get(`${id}#${view.revision}`)?.replicas.length ===
             view.replicas.desired;
     if (quiet) return view;
     if (Date.now() > until)
@@ -539,7 +559,7 @@ async function inFlight(workflowIds: string[]): Promise<string> {
   const lines: string[] = [];
   for (const id of workflowIds) {
     try {
-      const { raw } = await h.client.workflow.getHandle(id).describe();
+      const { raw } = await env.client.workflow.getHandle(id).describe();
       const activities = (raw.pendingActivities ?? []).map(
         (a) => `${a.activityType?.name}(attempt ${a.attempt}, state ${a.state})`,
       );
@@ -558,7 +578,7 @@ async function inFlight(workflowIds: string[]): Promise<string> {
 async function historyTail(workflowId: string): Promise<string> {
   const { EventType } = temporal.api.enums.v1;
   try {
-    const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     return (history.events ?? [])
       .slice(process.env.SEQUENCE_DEBUG ? 0 : -12)
       .map(
@@ -606,20 +626,20 @@ function patchOf(op: Op, spec: DeploymentSpec): Record<string, unknown> {
   }
 }
 
-function describe(op: Op): string {
+function describeOp(op: Op): string {
   const { kind, ...args } = op;
   return Object.keys(args).length > 0 ? `${kind}${JSON.stringify(args)}` : kind;
 }
 
-it(`${SEQUENCES} random message sequences: every task completes, the end state is what they imply`, async () => {
-  console.log(`message sequences: SEQUENCE_SEED=${SEED} SEQUENCES=${SEQUENCES}`);
+async function runSequences(count: number, prefix: string): Promise<void> {
+  console.log(`message sequences (${prefix}): SEQUENCE_SEED=${SEED} SEQUENCES=${count}`);
   const failures: string[] = [];
   let next = 0;
   const worker = async () => {
-    while (next < SEQUENCES) {
+    while (next < count) {
       const i = next++;
       const seed = SEED + i;
-      const sequence = new Sequence(seed, `s${seed.toString(36)}-${i}`);
+      const sequence = new Sequence(seed, `${prefix}${seed.toString(36)}-${i}`);
       let timer: NodeJS.Timeout | undefined;
       try {
         const stuck = new Promise<never>((_, reject) => {
@@ -641,4 +661,53 @@ it(`${SEQUENCES} random message sequences: every task completes, the end state i
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   expect(failures, failures.join('\n')).toEqual([]);
-}, 1_800_000);
+}
+
+describe('on the dev server', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+    const provider = new FakeProvider();
+    await h.startWorker(provider);
+    env = {
+      client: h.env.client,
+      provider,
+      gate: new TimeGate(false),
+      startDeployment: (name, spec) =>
+        h.env.client.workflow.start<typeof deploymentWorkflow>(DEPLOYMENT_WORKFLOW_TYPE, {
+          workflowId: deploymentWorkflowId(ws, name),
+          taskQueue: h.taskQueue,
+          args: [{ workspace: ws, name, spec: parse(spec) }],
+        }),
+      sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 1_500))),
+      now: async () => Date.now(),
+    };
+  }, 180_000);
+  afterAll(async () => h?.stop());
+
+  it(`${SEQUENCES} random message sequences: every task completes, the end state is what they imply`, async () => {
+    await runSequences(SEQUENCES, 'd');
+  }, 1_800_000);
+});
+
+describe('on the time-skipping server', () => {
+  let h: TimeSkippingHarness;
+  beforeAll(async () => {
+    h = await startTimeSkipping();
+    const provider = new FakeProvider();
+    await h.startWorker(provider);
+    env = {
+      client: h.client,
+      provider,
+      gate: new TimeGate(true),
+      startDeployment: (name, spec) => h.startDeployment(ws, name, spec),
+      sleep: (ms) => h.sleep(ms),
+      now: () => h.now(),
+    };
+  }, 180_000);
+  afterAll(async () => h?.stop());
+
+  it(`${TIME_SKIPPING_SEQUENCES} random message sequences with hours passing: the same holds`, async () => {
+    await runSequences(TIME_SKIPPING_SEQUENCES, 't');
+  }, 1_800_000);
+});
