@@ -500,7 +500,8 @@ class Sequence {
         expect(view.replicas.desired).toBeGreaterThanOrEqual(scaleToZero.enabled ? 0 : minReplicas);
       }
     }
-    expect(await failedWorkflowTasks(env.client, this.handle.workflowId)).toEqual([]);
+    const failed = await failedWorkflowTasks(env.client, this.handle.workflowId);
+    expect(failed, `failed workflow tasks: ${failed.join('; ')}`).toEqual([]);
     // Checked; now gone, so the deployments of later sequences are not slowed by this one's timers.
     if (this.model.state !== 'deleted') {
       await this.handle.executeUpdate(deleteUpdate, { args: [{}] });

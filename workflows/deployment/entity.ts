@@ -387,6 +387,15 @@ export class DeploymentEntity {
     this.refreshHealth(now, true);
   }
 
+  /** The runtime does not have the active revision: it is brought up again (the next step). */
+  revisionMissing(now: Date): void {
+    const revision = this.activeRevision;
+    this.activeRevision = null;
+    this.appliedReplicas = 0;
+    this.readyReplicas = 0;
+    this.recordText(now, events.revisionMissing(revision), revision ?? undefined);
+  }
+
   /** Replicas were removed (paused or deleted): nothing runs, nothing is ready. */
   removed(now: Date, how: { reason: string; message: string }): void {
     this.activeRevision = null;

@@ -40,6 +40,11 @@ export const events = {
     lifecycle('Resumed', `resuming revision ${revision} with ${replicas} replica(s)`),
   deleting: () =>
     lifecycle('Deleting', 'delete requested: removing every replica and releasing quota'),
+  revisionMissing: (revision: number | null) =>
+    lifecycle(
+      'RevisionMissing',
+      `revision ${revision} is not on the runtime any more (removed outside this deployment, or the runtime lost it); starting it again`,
+    ),
   deleted: (name: string) => lifecycle('Deleted', `deployment "${name}" deleted`),
   /** A delete that found its runtime unreachable still ends; what may be left is said. */
   removalAbandoned: (error: string) =>

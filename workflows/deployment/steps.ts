@@ -209,53 +209,63 @@ export class DeploymentSteps {
   }
 
   /** BYOC: grow the node group (if needed) before asking for more replicas on it. */
-  private async ensureNodeGroupCapacity(revision: number, replicas: number): Promise<void> {
+  private async ensureNodeGroupCapacity(
+    revision: number,
+    replicas: number,
+    spec: DeploymentSpec,
+  ): Promise<void> {
     if (!this.ctx.byocOnClusters || replicas === 0) return;
     const sized = await nodeGroupActivities.ensureNodeGroupCapacity({
       deploymentId: this.d.id,
       revision,
       replicas,
-      spec: this.d.spec,
+      spec,
       target: this.ctx.target,
     });
     if (sized.message)
       this.d.recordText(new Date(), events.nodeGroupSized(sized.grew, sized.message), revision);
   }
 
+  /**
+   * Starts the current revision and routes traffic to it. What it starts is fixed when it begins:
+   * an edit accepted meanwhile (a new revision) is rolled out after, never mixed into this one.
+   */
   async bringUp(): Promise<void> {
     const d = this.d;
+    const { revision, spec } = d;
+    const replicas = d.desiredReplicas;
     this.provisionAttempted = true;
-    await this.ensureNodeGroupCapacity(d.revision, d.desiredReplicas);
+    await this.ensureNodeGroupCapacity(revision, replicas, spec);
     const now = new Date();
     const status = await quickActivities.applyRevision({
       deploymentId: d.id,
-      revision: d.revision,
-      replicas: d.desiredReplicas,
-      spec: d.spec,
+      revision,
+      replicas,
+      spec,
       ...this.targeted(),
     });
-    await quickActivities.routeTraffic({
-      deploymentId: d.id,
-      revision: d.revision,
-      ...this.targeted(),
-    });
-    d.activeRevision = d.revision;
-    d.appliedReplicas = d.desiredReplicas;
+    await quickActivities.routeTraffic({ deploymentId: d.id, revision, ...this.targeted() });
+    d.activeRevision = revision;
+    d.appliedReplicas = replicas;
     d.unreadySince = undefined;
-    d.recordText(now, events.provisioned(d.revision, d.desiredReplicas, d.spec.model), d.revision);
+    d.recordText(now, events.provisioned(revision, replicas, spec.model), revision);
     d.observe(status, new Date());
+    // brought up again after its revision went missing mid-update: the update is this
+    if (d.state === 'updating' && d.revision === revision) d.state = 'running';
   }
 
   /** Applies the replica count decided (by the autoscaler or an edit, which recorded why). */
   async scaleInPlace(): Promise<void> {
     const d = this.d;
+    const { spec } = d;
+    const revision = d.activeRevision!;
     const to = d.desiredReplicas;
-    if (to > d.appliedReplicas) await this.ensureNodeGroupCapacity(d.activeRevision!, to);
+    if (to > d.appliedReplicas) await this.ensureNodeGroupCapacity(revision, to, spec);
     const status = await quickActivities.applyRevision({
       deploymentId: d.id,
-      revision: d.activeRevision!,
+      revision,
       replicas: to,
-      spec: d.spec,
+      spec,
       ...this.targeted(),
     });
     d.appliedReplicas = to;
@@ -498,6 +508,12 @@ class ReplicaWatch {
     const d = this.ctx.d;
     if (run.result) {
       this.backoffMs = RETRY_FIRST_MS;
+      if (!run.result.exists && this.ctx.deleteWins && d.activeRevision === run.result.revision) {
+        // The runtime no longer has what serves (removed behind our back, its state lost):
+        // start it again rather than watch nothing.
+        d.revisionMissing(at);
+        return true;
+      }
       d.observe(run.result, at);
       return true;
     }
