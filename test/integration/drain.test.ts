@@ -13,6 +13,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRuntimeProvider, replicaSetName } from '../../activities/providers/local';
+import { useZodSchemas } from '../../api/app';
 import type { DeploymentService } from '../../api/deployment-service';
 import { errorHandler } from '../../api/errors';
 import { Gateway } from '../../api/gateway';
@@ -66,6 +67,7 @@ const deployments = { get: async () => running } as unknown as DeploymentService
 /** The gateway's routes on a free port, over `replicas`. */
 async function startGateway(replicas: ReplicaEndpointsSource) {
   const gatewayApp = Fastify();
+  useZodSchemas(gatewayApp); // as buildApp does
   gatewayApp.setErrorHandler(errorHandler);
   await gatewayApp.register(endpointRoutes, {
     gateway: new Gateway({

@@ -42,15 +42,25 @@ const LOADING_WAIT_MS = 5_000;
 export function interceptors(): WorkflowInterceptors {
   /** Set while this module schedules the real watch, so the interceptor lets it through. */
   let bypass = false;
-  /** Parked watches wait for `woken`; a runtime activity completing resolves it. */
+  /**
+   * Parked watches wait for `woken`; a runtime activity completing resolves it, with its result
+   * (a revision's status, for applyRevision) or undefined when it failed.
+   */
+  /** How many runtime activities have completed (a watch parks only if none did meanwhile). */
   let generation = 0;
-  let wake: (() => void) | undefined;
-  let woken = new Promise<void>((resolve) => (wake = resolve));
-  const poke = () => {
+  let wake: ((result: unknown) => void) | undefined;
+  let woken = new Promise<unknown>((resolve) => (wake = resolve));
+  const poke = (result: unknown) => {
     generation += 1;
-    wake?.();
-    woken = new Promise<void>((resolve) => (wake = resolve));
+    wake?.(result);
+    woken = new Promise<unknown>((resolve) => (wake = resolve));
   };
+
+  const isStatusOf = (value: unknown, revision: number): value is RevisionStatus =>
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Partial<RevisionStatus>).revision === revision &&
+    typeof (value as Partial<RevisionStatus>).ready === 'number';
 
   const changed = (status: RevisionStatus, known: WatchInput['known']) =>
     status.ready !== known.ready ||
@@ -101,7 +111,16 @@ export function interceptors(): WorkflowInterceptors {
     ) {
       if (bypass) return uncancelled(() => next(input));
       if (input.activityType !== WATCH) {
-        return uncancelled(() => next(input)).finally(poke);
+        return uncancelled(() => next(input)).then(
+          (result) => {
+            poke(result);
+            return result;
+          },
+          (err: unknown) => {
+            poke(undefined);
+            throw err;
+          },
+        );
       }
       const watchInput = input.args[0] as WatchInput;
       const real = proxyActivities<{ watchRevision(i: WatchInput): Promise<RevisionStatus> }>(
@@ -127,7 +146,14 @@ export function interceptors(): WorkflowInterceptors {
             continue;
           }
           // Settled: nothing changes until the workflow acts on the provider again.
-          if (generation === seen) await Promise.race([woken, scope.cancelRequested]);
+          if (generation === seen) {
+            const result = await Promise.race([woken, scope.cancelRequested]);
+            // An activity answered with this revision's new status (applyRevision does): that
+            // is the change a real watch would see; hand it over rather than take a snapshot
+            // the workflow may already be cancelling (it renews a watch whose counts went stale).
+            if (isStatusOf(result, watchInput.revision) && changed(result, watchInput.known))
+              return result;
+          }
         }
       };
       return watch();

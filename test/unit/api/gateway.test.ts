@@ -2,9 +2,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentService } from '../../../api/deployment-service';
+import { useZodSchemas } from '../../../api/app';
 import { HttpError, errorHandler } from '../../../api/errors';
 import { Gateway, refuseAtOnce } from '../../../api/gateway';
 import { TrafficMeter } from '../../../api/metrics/traffic-meter';
@@ -160,9 +160,7 @@ describe('a replica that refuses the connection', () => {
   /** The gateway's route over `endpoints` (asked again on every lookup), in memory. */
   async function gatewayApp(endpoints: () => string[]) {
     const app = Fastify();
-    // as buildApp does: the routes' schemas are zod
-    app.setValidatorCompiler(validatorCompiler);
-    app.setSerializerCompiler(serializerCompiler);
+    useZodSchemas(app); // as buildApp does
     app.setErrorHandler(errorHandler);
     const lookups: string[][] = [];
     await app.register(endpointRoutes, {
