@@ -255,7 +255,9 @@ export function createRuntimeActivities({ provider, clusters, catalog }: Runtime
       for (;;) {
         const status = await provider.getRevision(deploymentId, revision);
         if (status.exists && status.ready >= replicas) return { ready: true, status };
-        if (Date.now() >= until) return { ready: false, status };
+        // Gone (applyRevision created it, so something removed it since, e.g. the cleanup of a
+        // cancelled rollout): nothing can become ready, so do not wait out the deadline.
+        if (!status.exists || Date.now() >= until) return { ready: false, status };
         ctx.heartbeat({ ready: status.ready, of: replicas });
         await ctx.sleep(Math.min(FAST_POLL_MS, Math.max(0, until - Date.now())));
       }

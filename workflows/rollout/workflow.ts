@@ -58,13 +58,15 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     });
 
     if (!waited.ready) {
-      const why = notReadyMessage(
-        toRevision,
-        waited.status.ready,
-        replicas,
-        input.readinessTimeoutSeconds,
-        waited.status.replicas,
-      );
+      const why = waited.status.exists
+        ? notReadyMessage(
+            toRevision,
+            waited.status.ready,
+            replicas,
+            input.readinessTimeoutSeconds,
+            waited.status.replicas,
+          )
+        : `revision ${toRevision} is no longer on the runtime (removed while it loaded)`;
       await removeRevision(ref);
       step(
         'RolledBack',
