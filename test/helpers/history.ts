@@ -1,4 +1,4 @@
-/** Reading a workflow's history in tests: whether every workflow task completed. */
+/** Reading a workflow's history in tests: whether every workflow task completed; every run of a chain. */
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 
@@ -21,4 +21,39 @@ export async function failedWorkflowTasks(client: Client, workflowId: string): P
     if (e.workflowTaskTimedOutEventAttributes) return [`event ${e.eventId}: timed out`];
     return [];
   });
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/**
+ * Every event of a workflow's chain of runs, first run first: each run's history, then the run
+ * its continue-as-new started. A count over a workflow that continued as new must read them
+ * all (one run's history alone misses the rest, and its indices mean nothing in another run).
+ */
+export async function chainHistory(
+  client: Client,
+  workflowId: string,
+  firstRunId: string,
+): Promise<{ runs: number; events: HistoryEvent[] }> {
+  const events: HistoryEvent[] = [];
+  let runId: string | undefined = firstRunId;
+  let runs = 0;
+  while (runId) {
+    const history: temporal.api.history.v1.IHistory = await client.workflow
+      .getHandle(workflowId, runId)
+      .fetchHistory();
+    const runEvents: HistoryEvent[] = history.events ?? [];
+    events.push(...runEvents);
+    runs += 1;
+    runId =
+      runEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ??
+      undefined;
+  }
+  return { runs, events };
+}
+
+/** An event's time, epoch milliseconds (the server's clock: workflow time when it skips). */
+export function eventTimeMs(event: HistoryEvent): number {
+  const t = event.eventTime;
+  return Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
 }

@@ -6,7 +6,7 @@
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import path from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import {
   InternalConnectionOptionsSymbol,
   type InternalConnectionOptions,
@@ -65,7 +65,7 @@ export interface TimeSkippingHarness {
     workspace: string,
     name: string,
     spec: Record<string, unknown>,
-  ): Promise<WorkflowHandle<typeof deploymentWorkflow>>;
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<typeof deploymentWorkflow>>;
   stop(): Promise<void>;
 }
 
