@@ -49,6 +49,16 @@ const envSchema = z.object({
   SECRETS_DIR: z.string().optional(),
   /** BYOC: how long growing a node group may take before the deployment reports it. */
   NODE_GROUP_SCALE_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(900),
+  /**
+   * Worker capacity, set deliberately rather than left to the SDK (see the README's "Worker
+   * capacity"). Activity slots: every running deployment holds one for its replica watch today,
+   * so this bounds the deployments one worker serves. Workflow-task slots: tasks processed at
+   * once. Cached workflows: deployments kept in memory between their tasks (each one evicted is
+   * replayed from history on its next task).
+   */
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(100),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   QUOTAS_FILE: z.string().optional(),
   /** GPUs per accelerator type per workspace when QUOTAS_FILE does not say. */
   DEFAULT_GPU_QUOTA: z.coerce.number().int().min(0).default(16),

@@ -11,6 +11,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import type { Config } from '../config';
 
 /** The workflows entry: TypeScript source under tests, compiled JavaScript under dist/. */
 export const WORKFLOWS_PATH = ['.ts', '.js']
@@ -25,6 +26,22 @@ export async function bundleWorkflows(): Promise<{ code: string }> {
     workflowsPath: WORKFLOWS_PATH,
     ignoreModules: BUNDLER_OPTIONS.ignoreModules,
   });
+}
+
+/** The worker's slot counts and cache size, from configuration (see config/index.ts). */
+export function workerCapacity(
+  config: Pick<
+    Config,
+    | 'WORKER_MAX_CONCURRENT_ACTIVITIES'
+    | 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS'
+    | 'WORKER_MAX_CACHED_WORKFLOWS'
+  >,
+): Partial<WorkerOptions> {
+  return {
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+  };
 }
 
 export interface CreateWorkerOptions {

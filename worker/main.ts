@@ -4,7 +4,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { gpuQuota, loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal';
 import { createClusters, createProvider } from '../activities/providers';
-import { createWorker } from './create-worker';
+import { createWorker, workerCapacity } from './create-worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -30,9 +30,11 @@ async function main(): Promise<void> {
       clusters: createClusters(config),
       catalog: config.catalog,
     },
+    overrides: workerCapacity(config),
   });
   console.log(
-    `worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})`,
+    `worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
+      `${config.WORKER_MAX_CONCURRENT_ACTIVITIES} activity slots, ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS} workflow-task slots, ${config.WORKER_MAX_CACHED_WORKFLOWS} cached workflows`,
   );
   await worker.run();
   await connection.close();
