@@ -264,6 +264,32 @@ describe('message transitions', () => {
     expect(d.nextStep()).toBe('rollOut');
   });
 
+  it('an edit accepted just before continue-as-new still gets its decision in the next run', () => {
+    const d = entity({
+      state: 'running',
+      activeRevision: 1,
+      desiredReplicas: 3,
+      appliedReplicas: 3,
+    });
+    d.applyEdit(
+      { ...d.spec, scaling: { ...d.spec.scaling, minReplicas: 1, maxReplicas: 2 } },
+      at(1),
+    );
+    d.appliedReplicas = d.desiredReplicas; // scaled in place to the new bound (2)
+    const next = new DeploymentEntity(
+      {
+        workspace: 'ws',
+        name: 'n',
+        spec: d.spec,
+        carried: { ...d.carried(), byocOnClusters: false },
+      },
+      at(2),
+    );
+    // Without it the next run idled at 2 with no load, never deciding to go down to 1.
+    expect(next.decisionDue).toBe(true);
+    expect(next.nextStep()).toBe('decide');
+  });
+
   it('a metric observation while paused is kept, and decides nothing until resumed', () => {
     const d = entity({ state: 'paused', activeRevision: null });
     d.observeMetrics({

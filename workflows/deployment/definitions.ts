@@ -45,6 +45,11 @@ export interface CarriedState {
   writes?: number;
   autoscaler?: AutoscalerState;
   nextDecisionAt?: number | null;
+  /**
+   * A decision asked for and not yet made (an edit accepted while the run waited for its
+   * handlers before continuing as new); absent in older runs: none.
+   */
+  decisionDue?: boolean;
   /** BYOC on its linked cluster (set since BYOC_ON_CLUSTERS_PATCH); absent: the older placement. */
   byocOnClusters?: boolean;
 }

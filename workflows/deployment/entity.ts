@@ -107,6 +107,7 @@ export class DeploymentEntity {
     this.writes = c?.writes ?? 0;
     this.autoscaler = c?.autoscaler ?? initialAutoscalerState();
     this.nextDecisionAt = c?.nextDecisionAt ?? null;
+    this.decisionDue = c?.decisionDue ?? false;
   }
 
   /** The resource version (ETag): unique per incarnation of the name, new on every accepted write. */
@@ -314,6 +315,7 @@ export class DeploymentEntity {
       writes: this.writes,
       autoscaler: this.autoscaler,
       nextDecisionAt: this.nextDecisionAt,
+      decisionDue: this.decisionDue,
     };
   }
 
