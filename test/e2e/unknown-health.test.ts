@@ -6,20 +6,18 @@
  * across a full restart).
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DeploymentService } from '../../api/deployment-service';
 import { TEST_CATALOG, dedicatedSpec } from '../helpers/catalog';
 import { waitFor } from '../helpers/harness';
 import {
-  DIST,
   freePort,
   killAll,
   modelServerPids,
   startAgent,
-  startNode,
+  startWorkerProcess,
+  workerProcessEnv,
   type RunningProcess,
 } from '../helpers/processes';
 import { startDevServer } from '../helpers/temporal';
@@ -32,29 +30,18 @@ const processes: RunningProcess[] = [];
 const ws = `unknown-${Date.now().toString(36)}`;
 const taskQueue = `unknown-${process.pid}`;
 
-const startWorker = () =>
-  startNode(
-    path.join(DIST, 'worker', 'main.js'),
-    workerEnv,
-    (output) => output.includes('polling task queue'),
-    'the worker',
-    60_000,
-  ).then((w) => (processes.push(w), w));
+const startWorker = () => startWorkerProcess(workerEnv).then((w) => (processes.push(w), w));
 const startRuntime = () => startAgent(dataDir, agentPort).then((a) => (processes.push(a), a));
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-unknown-'));
-  const catalogFile = path.join(dataDir, 'catalog.json');
-  fs.writeFileSync(catalogFile, JSON.stringify(TEST_CATALOG));
   agentPort = await freePort();
   env = await startDevServer();
-  workerEnv = {
-    TEMPORAL_ADDRESS: env.address,
-    TASK_QUEUE: taskQueue,
-    LOCAL_AGENT_URL: `http://127.0.0.1:${agentPort}`,
-    CATALOG_FILE: catalogFile,
-    DATA_DIR: dataDir,
-  };
+  ({ dataDir, env: workerEnv } = workerProcessEnv(
+    'md-unknown-',
+    env.address,
+    taskQueue,
+    agentPort,
+  ));
 });
 
 afterAll(async () => {

@@ -4,8 +4,6 @@
  * replicas, and no replica process of the old revision (or a duplicate) may be left behind.
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DeploymentService } from '../../api/deployment-service';
@@ -13,12 +11,12 @@ import { LocalRuntimeProvider, replicaSetName } from '../../activities/providers
 import { TEST_CATALOG, dedicatedSpec } from '../helpers/catalog';
 import { waitFor } from '../helpers/harness';
 import {
-  DIST,
   freePort,
   killAll,
   modelServerPids,
   startAgent,
-  startNode,
+  startWorkerProcess,
+  workerProcessEnv,
   type RunningProcess,
 } from '../helpers/processes';
 import { startDevServer } from '../helpers/temporal';
@@ -32,29 +30,14 @@ const ws = `crash-${Date.now().toString(36)}`;
 const taskQueue = `crash-${process.pid}`;
 
 function startWorker(): Promise<RunningProcess> {
-  return startNode(
-    path.join(DIST, 'worker', 'main.js'),
-    workerEnv,
-    (output) => output.includes('polling task queue'),
-    'the worker',
-    60_000,
-  ).then((w) => (workers.push(w), w));
+  return startWorkerProcess(workerEnv).then((w) => (workers.push(w), w));
 }
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-crash-'));
-  const catalogFile = path.join(dataDir, 'catalog.json');
-  fs.writeFileSync(catalogFile, JSON.stringify(TEST_CATALOG));
   const agentPort = await freePort();
-  agent = await startAgent(dataDir, agentPort);
   env = await startDevServer();
-  workerEnv = {
-    TEMPORAL_ADDRESS: env.address,
-    TASK_QUEUE: taskQueue,
-    LOCAL_AGENT_URL: `http://127.0.0.1:${agentPort}`,
-    CATALOG_FILE: catalogFile,
-    DATA_DIR: dataDir,
-  };
+  ({ dataDir, env: workerEnv } = workerProcessEnv('md-crash-', env.address, taskQueue, agentPort));
+  agent = await startAgent(dataDir, agentPort);
 });
 
 afterAll(async () => {

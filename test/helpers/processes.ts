@@ -1,8 +1,11 @@
 /** Real processes for integration tests: the local runtime agent, free ports, process checks. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TEST_CATALOG } from './catalog';
 
 export const DIST = path.resolve(__dirname, '..', '..', 'dist');
 
@@ -83,6 +86,42 @@ export async function startAgent(
     async () => (await fetch(`${url}/healthz`)).ok,
     'the local runtime agent',
   );
+}
+
+/** The worker process (`dist/worker/main.js`), ready once it polls its task queue. */
+export function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<RunningProcess> {
+  return startNode(
+    path.join(DIST, 'worker', 'main.js'),
+    env,
+    (output) => output.includes('polling task queue'),
+    'the worker',
+    60_000,
+  );
+}
+
+/**
+ * A data directory holding the test catalog, and the environment a worker process needs to run
+ * on it against `temporalAddress` and the agent at `agentPort`.
+ */
+export function workerProcessEnv(
+  prefix: string,
+  temporalAddress: string,
+  taskQueue: string,
+  agentPort: number,
+): { dataDir: string; env: NodeJS.ProcessEnv } {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const catalogFile = path.join(dataDir, 'catalog.json');
+  fs.writeFileSync(catalogFile, JSON.stringify(TEST_CATALOG));
+  return {
+    dataDir,
+    env: {
+      TEMPORAL_ADDRESS: temporalAddress,
+      TASK_QUEUE: taskQueue,
+      LOCAL_AGENT_URL: `http://127.0.0.1:${agentPort}`,
+      CATALOG_FILE: catalogFile,
+      DATA_DIR: dataDir,
+    },
+  };
 }
 
 /** Live (non-zombie) model-server processes whose command line contains `marker`. */
