@@ -226,7 +226,13 @@ export function createRuntimeActivities({ provider, clusters, catalog }: Runtime
       await heartbeating(() => runtime.removeDeployment(input.deploymentId));
     },
 
-    /** Long poll: returns when ready count, restarts or existence change, or after maxWaitMs. */
+    /** One status read: the workflow's safety net when the observer has said nothing for long. */
+    async getRevisionStatus(ref: RevisionRef): Promise<RevisionStatus> {
+      return (await providerFor(ref)).getRevision(ref.deploymentId, ref.revision);
+    },
+
+    /**
+     * Long poll (histories from before OBSERVED_REPLICAS_PATCH only): returns when ready count, restarts or existence change, or after maxWaitMs. */
     async watchRevision(input: WatchInput): Promise<RevisionStatus> {
       const { deploymentId, revision, known, maxWaitMs } = input;
       const provider = await providerFor(input);

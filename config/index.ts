@@ -51,14 +51,21 @@ const envSchema = z.object({
   NODE_GROUP_SCALE_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(900),
   /**
    * Worker capacity, set deliberately rather than left to the SDK (see the README's "Worker
-   * capacity"). Activity slots: every running deployment holds one for its replica watch today,
-   * so this bounds the deployments one worker serves. Workflow-task slots: tasks processed at
+   * capacity"). Activity slots: activities are short (a status call, one rollout step), so this
+   * bounds the calls to runtimes in flight, not the deployments one worker serves (before the
+   * observer, every deployment held one slot for life). Workflow-task slots: tasks processed at
    * once. Cached workflows: deployments kept in memory between their tasks (each one evicted is
    * replayed from history on its next task).
    */
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
+  /**
+   * The runtime's observer (observer/): `worker` runs one in every worker process (one of them
+   * active, by lease; the others stand by to take over), `off` leaves it to a separate
+   * `node dist/observer/main.js` process.
+   */
+  OBSERVER: z.enum(['worker', 'off']).default('worker'),
   QUOTAS_FILE: z.string().optional(),
   /** GPUs per accelerator type per workspace when QUOTAS_FILE does not say. */
   DEFAULT_GPU_QUOTA: z.coerce.number().int().min(0).default(16),

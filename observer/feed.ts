@@ -36,7 +36,13 @@ export interface ObserverLease {
   readonly holder: string;
   /** Lease duration: a holder that stops renewing loses it after this long. */
   readonly durationMs: number;
-  tryAcquire(): Promise<boolean>;
+  /**
+   * Takes or renews the lease. A holder may leave a checkpoint with it (what it has signalled,
+   * so a successor signals only what differs); leases that cannot keep one ignore it.
+   */
+  tryAcquire(checkpoint?: string): Promise<boolean>;
+  /** The checkpoint found with the lease when it was last acquired, if the lease keeps one. */
+  readonly checkpoint?: string;
   /** Gives it up at once (a clean shutdown), so another observer takes over without waiting. */
   release(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { gpuQuota, loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal';
 import { createClusters, createProvider } from '../activities/providers';
+import { startObserver } from '../observer/start';
 import { createWorker, workerCapacity } from './create-worker';
 
 async function main(): Promise<void> {
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
     connection: await Connection.connect(options),
     namespace: config.TEMPORAL_NAMESPACE,
   });
+  const provider = createProvider(config);
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -26,7 +28,7 @@ async function main(): Promise<void> {
       client,
       taskQueue: config.TASK_QUEUE,
       limitFor: (workspace, accelerator) => gpuQuota(config, workspace, accelerator),
-      provider: createProvider(config),
+      provider,
       clusters: createClusters(config),
       catalog: config.catalog,
     },
@@ -36,7 +38,12 @@ async function main(): Promise<void> {
     `worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
       `${config.WORKER_MAX_CONCURRENT_ACTIVITIES} activity slots, ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS} workflow-task slots, ${config.WORKER_MAX_CACHED_WORKFLOWS} cached workflows`,
   );
+  const observer =
+    config.OBSERVER === 'worker'
+      ? startObserver(provider, client, { log: (m) => console.log(`worker: ${m}`) })
+      : undefined;
   await worker.run();
+  await observer?.stop();
   await connection.close();
 }
 

@@ -41,6 +41,15 @@ export const watchActivities = proxyActivities<Activities>({
   retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 3 },
 });
 
+/**
+ * The safety net's status call (signalled-replicas.ts): short, a few tries, then the failure
+ * comes back as health Unknown and a backed-off retry.
+ */
+export const statusActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 3 },
+});
+
 /** Growing a BYOC node group: EKS takes minutes. */
 export const nodeGroupActivities = proxyActivities<Activities>({
   startToCloseTimeout: '20 minutes',

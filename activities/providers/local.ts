@@ -5,7 +5,11 @@
  * Each revision is one agent replica set; the deployment's route points at one of them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ObserverLease, RevisionFeed } from '../../observer/feed';
+import { AgentLease, AgentRevisionFeed } from '../../observer/local-feed';
 import type {
+  ChangeList,
+  LeaseAnswer,
   ReplicaSetList,
   ReplicaSetSpec,
   ReplicaSetStatus,
@@ -139,6 +143,62 @@ export class LocalRuntimeProvider implements RuntimeProvider {
     return { revision: endpoints.revision, urls: endpoints.urls };
   }
 
+  revisionFeed(): RevisionFeed {
+    return new AgentRevisionFeed(this);
+  }
+
+  observerLease(holder: string): ObserverLease {
+    return new AgentLease(this, holder);
+  }
+
+  /** The agent's change stream: what changed since `cursor`, waiting up to `waitMs` for a change. */
+  async changes(
+    cursor: string | undefined,
+    waitMs: number,
+  ): Promise<{
+    cursor: string;
+    resync: boolean;
+    items: RevisionStatus[];
+    gone: { deploymentId: string; revision: number }[];
+  }> {
+    const query = new URLSearchParams({ waitMs: String(waitMs) });
+    if (cursor) query.set('since', cursor);
+    const list = await this.call<ChangeList>(
+      'GET',
+      `/v1/changes?${query.toString()}`,
+      undefined,
+      waitMs + REQUEST_TIMEOUT_MS,
+    );
+    return { ...list, items: list.items.map(toRevisionStatus) };
+  }
+
+  /** Takes or renews the agent-held lease `name`; 409 (another holder) answers held: false. */
+  async acquireLease(
+    name: string,
+    holder: string,
+    durationMs: number,
+    checkpoint?: string,
+  ): Promise<LeaseAnswer> {
+    try {
+      return await this.call<LeaseAnswer>('PUT', `/v1/leases/${encodeURIComponent(name)}`, {
+        holder,
+        durationMs,
+        ...(checkpoint !== undefined ? { checkpoint } : {}),
+      });
+    } catch (err) {
+      if (err instanceof AgentRequestError && err.status === 409)
+        return { held: false, holder: '', expiresAt: 0 };
+      throw err;
+    }
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.call(
+      'DELETE',
+      `/v1/leases/${encodeURIComponent(name)}?holder=${encodeURIComponent(holder)}`,
+    );
+  }
+
   /** Polls `left` (undefined: gone; else what is left) until gone, at most removalTimeoutMs. */
   private async waitUntilGone(
     what: string,
@@ -158,7 +218,12 @@ export class LocalRuntimeProvider implements RuntimeProvider {
   }
 
   /** JSON request to the agent; resolves undefined for 204. */
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  ): Promise<T> {
     const what = `${method} ${path}`;
     let res: Response;
     try {
@@ -166,7 +231,7 @@ export class LocalRuntimeProvider implements RuntimeProvider {
         method,
         headers: body === undefined ? undefined : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       throw new Error(

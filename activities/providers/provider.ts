@@ -9,6 +9,7 @@
  * Every method is idempotent: activities are retried after crashes, so calling any method
  * twice with the same arguments must leave the same result and never duplicate anything.
  */
+import type { ObserverLease, RevisionFeed } from '../../observer/feed';
 
 export interface ReplicaStatus {
   /** Stable id of the replica inside its revision. */
@@ -93,4 +94,11 @@ export interface RuntimeProvider {
   removeDeployment(deploymentId: string): Promise<void>;
   /** Ready replica URLs of the revision that currently gets traffic (the gateway's view). */
   endpoints(deploymentId: string): Promise<{ revision: number | null; urls: string[] }>;
+  /**
+   * For the runtime's observer: every revision it runs, then each change (observer/feed.ts).
+   * A runtime without one is observed only by the workflows' own safety-net status calls.
+   */
+  revisionFeed?(): RevisionFeed;
+  /** The lease that makes one observer of this runtime the active one. */
+  observerLease?(holder: string): ObserverLease;
 }

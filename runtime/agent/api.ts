@@ -61,3 +61,31 @@ export interface RouteEndpoints {
 export interface ErrorBody {
   error: string;
 }
+
+/** Answer of GET /v1/changes?since=CURSOR&waitMs=N (the observer's change stream). */
+export interface ChangeList {
+  /** Pass it as `since` next time. */
+  cursor: string;
+  /** The cursor could not be continued (first call, agent restarted): `items` is every set. */
+  resync: boolean;
+  /** Sets changed since the cursor, as they are now. */
+  items: ReplicaSetStatus[];
+  /** Sets removed since the cursor. */
+  gone: { name: string; deploymentId: string; revision: number }[];
+}
+
+/** Body of PUT /v1/leases/:name. */
+export interface LeaseRequest {
+  holder: string;
+  durationMs: number;
+  /** Replaces the checkpoint kept with the lease (for the holder's successor). */
+  checkpoint?: string;
+}
+
+/** Answer of PUT /v1/leases/:name: 200 held (with the checkpoint), 409 another holder has it. */
+export interface LeaseAnswer {
+  held: boolean;
+  holder: string;
+  expiresAt: number;
+  checkpoint?: string;
+}

@@ -4,7 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { RevisionTemplate } from '../../activities/providers/provider';
-import type { ReplicaSetSpec, RouteSpec } from './api';
+import type { LeaseRequest, ReplicaSetSpec, RouteSpec } from './api';
 import { BadRequestError } from './errors';
 
 /** DNS-label-like, so names are safe in file names, URLs and the REPLICA_ID env. */
@@ -33,6 +33,18 @@ export function parseReplicaSetSpec(body: unknown): ReplicaSetSpec {
 export function parseRouteSpec(body: unknown): RouteSpec {
   return {
     replicaSet: validateName(nonEmptyString(object(body, 'body').replicaSet, 'replicaSet')),
+  };
+}
+
+export function parseLeaseRequest(body: unknown): LeaseRequest {
+  const request = object(body, 'body');
+  const checkpoint = request.checkpoint;
+  if (checkpoint !== undefined && typeof checkpoint !== 'string')
+    throw new BadRequestError('checkpoint must be a string');
+  return {
+    holder: nonEmptyString(request.holder, 'holder'),
+    durationMs: integer(request.durationMs, 'durationMs', 1),
+    ...(checkpoint !== undefined ? { checkpoint } : {}),
   };
 }
 

@@ -5,22 +5,25 @@
  * is split on '/' first and each segment decoded after.
  */
 import http from 'node:http';
-import type { ErrorBody, ReplicaSetList } from './api';
+import type { ChangeList, ErrorBody, LeaseAnswer, ReplicaSetList } from './api';
+import { Leases } from './changes';
 import { BadRequestError, ConflictError, NotFoundError } from './errors';
 import { log } from './log';
-import { parseReplicaSetSpec, parseRouteSpec, validateName } from './requests';
+import { parseLeaseRequest, parseReplicaSetSpec, parseRouteSpec, validateName } from './requests';
 import type { Supervisor } from './supervisor';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** The longest a GET /v1/changes waits for a change before answering "nothing new". */
+const MAX_CHANGES_WAIT_MS = 30_000;
 
 interface Reply {
   status: number;
   body?: object;
 }
 
-export function createAgentServer(supervisor: Supervisor): http.Server {
+export function createAgentServer(supervisor: Supervisor, leases = new Leases()): http.Server {
   return http.createServer((req, res) => {
-    route(supervisor, req)
+    route(supervisor, leases, req)
       .catch((err: unknown): Reply => {
         const status = statusOf(err);
         if (status === 500)
@@ -37,7 +40,11 @@ export function createAgentServer(supervisor: Supervisor): http.Server {
   });
 }
 
-async function route(supervisor: Supervisor, req: http.IncomingMessage): Promise<Reply> {
+async function route(
+  supervisor: Supervisor,
+  leases: Leases,
+  req: http.IncomingMessage,
+): Promise<Reply> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const segments = url.pathname.split('/').slice(1).map(decodeSegment);
   const method = req.method ?? 'GET';
@@ -75,6 +82,43 @@ async function route(supervisor: Supervisor, req: http.IncomingMessage): Promise
       default:
         return methodNotAllowed(method, url.pathname);
     }
+  }
+
+  // The change stream: every set at first (and on a resync), then what changed since the cursor.
+  if (version === 'v1' && collection === 'changes' && param === undefined && method === 'GET') {
+    const waitMs = Math.min(
+      MAX_CHANGES_WAIT_MS,
+      Math.max(0, Number(url.searchParams.get('waitMs') ?? 0) || 0),
+    );
+    const since = await supervisor.changes.since(
+      url.searchParams.get('since') ?? undefined,
+      waitMs,
+      () => supervisor.list().map((s) => s.name),
+    );
+    const body: ChangeList = {
+      cursor: since.cursor,
+      resync: since.resync,
+      items: since.names.flatMap((name) => supervisor.get(name) ?? []),
+      gone: since.gone,
+    };
+    return { status: 200, body };
+  }
+
+  // Leases: the one active observer of this runtime holds "observer".
+  if (version === 'v1' && collection === 'leases' && param && sub === undefined) {
+    const name = validateName(param);
+    if (method === 'PUT') {
+      const { holder, durationMs, checkpoint } = parseLeaseRequest(await readJson(req));
+      const { held, lease } = leases.acquire(name, holder, durationMs, checkpoint);
+      const body: LeaseAnswer = { held, holder: lease.holder, expiresAt: lease.expiresAt };
+      if (held && lease.checkpoint !== undefined) body.checkpoint = lease.checkpoint;
+      return { status: held ? 200 : 409, body };
+    }
+    if (method === 'DELETE') {
+      leases.release(name, url.searchParams.get('holder') ?? '');
+      return { status: 204 };
+    }
+    return methodNotAllowed(method, url.pathname);
   }
 
   if (version === 'v1' && collection === 'routes' && param && rest.length === 0) {

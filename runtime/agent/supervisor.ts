@@ -15,6 +15,7 @@
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { ChangeLog } from './changes';
 import type { ReplicaInfo, ReplicaSetSpec, ReplicaSetStatus, RouteEndpoints } from './api';
 import { ConflictError, NotFoundError } from './errors';
 import { log } from './log';
@@ -82,6 +83,8 @@ export class Supervisor {
   private readonly drains = new Map<number, Promise<void>>();
   private tickTimer?: NodeJS.Timeout;
   private stopping = false;
+  /** What changed, for observers (GET /v1/changes). */
+  readonly changes = new ChangeLog();
 
   constructor(
     private readonly state: AgentState,
@@ -166,6 +169,7 @@ export class Supervisor {
       this.stopReplica(set, record);
     }
     this.save();
+    this.changes.changed(name);
     await Promise.all(pending);
     return { status: this.status(set), created };
   }
@@ -195,6 +199,7 @@ export class Supervisor {
       log(`replica set ${name} removal requested: ${stopping.length} replica(s) to drain`);
       for (const record of stopping) this.stopReplica(set, record);
       this.save();
+      this.changes.changed(name);
     }
     this.forgetIfDrained(set);
     return this.state.replicaSets[name] && this.status(set);
@@ -297,6 +302,7 @@ export class Supervisor {
     };
     (set.draining ??= []).push(drain);
     this.save();
+    this.changes.changed(set.name);
     void this.drain(set, drain);
   }
 
@@ -329,6 +335,7 @@ export class Supervisor {
         this.drains.delete(drain.pid);
         if (this.stopping) return; // shutdown() settles the records itself
         set.draining = (set.draining ?? []).filter((d) => d.pid !== drain.pid);
+        if (this.state.replicaSets[set.name] === set) this.changes.changed(set.name);
         this.forgetIfDrained(set);
         this.save();
       });
@@ -342,6 +349,11 @@ export class Supervisor {
     if (this.state.replicaSets[set.name] !== set) return;
     delete this.state.replicaSets[set.name];
     this.save();
+    this.changes.removed({
+      name: set.name,
+      deploymentId: set.deploymentId,
+      revision: set.revision,
+    });
     log(`replica set ${set.name} deleted`);
   }
 
@@ -392,6 +404,7 @@ export class Supervisor {
     record.port = port;
     record.startedAt = new Date().toISOString();
     this.save();
+    this.changes.changed(set.name);
     log(`replica ${key} started (pid ${child.pid}, port ${port}, log ${logFile})`);
     child.once('exit', (code, signal) => this.onExit(live, proc, describeExit(code, signal)));
   }
@@ -403,6 +416,7 @@ export class Supervisor {
     live.readyAt = undefined;
     live.record.pid = null;
     if (live.removed || this.stopping) return;
+    this.changes.changed(live.set.name);
     this.scheduleRestart(live, reason);
   }
 
@@ -412,6 +426,7 @@ export class Supervisor {
     live.backoffMs = Math.min(delay * 2, RESTART_BACKOFF_MAX_MS);
     record.message = `replica ${record.id} ${reason}; restarting in ${delay} ms`;
     this.save();
+    this.changes.changed(set.name);
     log(`replica ${replicaKey(set, record)} ${reason}; restarting in ${delay} ms`);
     live.restartTimer = setTimeout(() => {
       live.restartTimer = undefined;
@@ -448,6 +463,7 @@ export class Supervisor {
     if (live.process !== proc) return; // restarted or stopped meanwhile
 
     const key = replicaKey(live.set, live.record);
+    const before = [live.ready, live.probeDetail];
     if (result.ok) {
       live.failedProbes = 0;
       live.probeDetail = undefined;
@@ -470,6 +486,8 @@ export class Supervisor {
       }
     }
     live.nextProbeAt = Date.now() + (live.ready ? PROBE_READY_MS : PROBE_NOT_READY_MS);
+    if (before[0] !== live.ready || before[1] !== live.probeDetail)
+      this.changes.changed(live.set.name);
   }
 
   private status(set: ReplicaSetRecord): ReplicaSetStatus {

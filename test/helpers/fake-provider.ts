@@ -3,6 +3,9 @@
  * Replicas become ready `loadMs` after they start, by the real clock; failLoad never does.
  * Integration tests use the real local runtime instead.
  */
+import type { ObserverLease, RevisionFeed } from '../../observer/feed';
+import { MemoryLeaseStore } from '../../observer/memory-lease';
+import { observationFingerprint } from '../../workflows/deployment/observations';
 import {
   absentRevision,
   type ApplyRevisionInput,
@@ -29,6 +32,46 @@ export class FakeProvider implements RuntimeProvider {
   /** Every call, for assertions about what the workflow asked for. */
   readonly calls: { method: string; deploymentId: string; revision?: number; replicas?: number }[] =
     [];
+
+  private readonly leases = new MemoryLeaseStore();
+
+  /**
+   * The observer's feed. A test double: it looks at this provider's memory every 25 ms (no I/O)
+   * and delivers what changed, so changes made by tests straight on `revisions` are seen too.
+   */
+  revisionFeed(): RevisionFeed {
+    let timer: NodeJS.Timeout | undefined;
+    const known = new Map<string, string>();
+    return {
+      start: async (handlers) => {
+        const look = () => {
+          const now = new Set<string>();
+          for (const rev of this.revisions.values()) {
+            const status = this.status(rev.input.deploymentId, rev.input.revision);
+            const k = this.key(status.deploymentId, status.revision);
+            now.add(k);
+            const fingerprint = observationFingerprint(status);
+            if (known.get(k) === fingerprint) continue;
+            known.set(k, fingerprint);
+            handlers.onStatus(status);
+          }
+          for (const k of known.keys()) {
+            if (now.has(k)) continue;
+            known.delete(k);
+            const at = k.lastIndexOf('#');
+            handlers.onStatus(absentRevision(k.slice(0, at), Number(k.slice(at + 1))));
+          }
+        };
+        look();
+        timer = setInterval(look, 25);
+      },
+      stop: async () => clearInterval(timer),
+    };
+  }
+
+  observerLease(holder: string): ObserverLease {
+    return this.leases.lease(holder);
+  }
 
   private key(deploymentId: string, revision: number) {
     return `${deploymentId}#${revision}`;

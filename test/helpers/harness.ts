@@ -8,6 +8,8 @@ import { expect } from 'vitest';
 import { DeploymentService, DomainError } from '../../api/deployment-service';
 import type { ByocClusters } from '../../activities/providers/byoc';
 import type { RuntimeProvider } from '../../activities/providers/provider';
+import type { Observer } from '../../observer/observer';
+import { startObserver } from '../../observer/start';
 import { createWorker } from '../../worker/create-worker';
 import { TEST_CATALOG } from './catalog';
 import { startDevServer, workflowBundle } from './temporal';
@@ -18,6 +20,8 @@ export interface Harness {
   taskQueue: string;
   /** A worker whose dedicated deployments run on `provider`, BYOC ones on `clusters`. */
   startWorker(provider: RuntimeProvider, clusters?: ByocClusters): Promise<Worker>;
+  /** Stops the observers the workers started; `crash`: without releasing their lease. */
+  stopObservers(options?: { crash?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,6 +38,7 @@ export async function startHarness(
     limitFor,
   });
   const workers: { worker: Worker; running: Promise<void> }[] = [];
+  const observers: Observer[] = [];
   return {
     env,
     service,
@@ -54,9 +59,17 @@ export async function startHarness(
         },
       });
       workers.push({ worker, running: worker.run() });
+      // The runtime's observer, as the worker process runs it (it stands by while another holds the lease).
+      const observer = startObserver(provider, env.client);
+      if (observer) observers.push(observer);
       return worker;
     },
+    async stopObservers({ crash = false } = {}) {
+      for (const observer of observers.splice(0))
+        await (crash ? observer.crash() : observer.stop());
+    },
     async stop() {
+      for (const observer of observers) await observer.stop();
       for (const { worker, running } of workers) {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running.catch(() => undefined);

@@ -14,6 +14,10 @@
  * the workflow runs another runtime activity (only those change the fake provider) or cancels
  * the watch. The workflow's own code is untouched; only the watch's cadence differs.
  *
+ * Since the workflow is told of replica changes by the observer's signals (OBSERVED_REPLICAS_PATCH),
+ * no observer runs here: the workflow's own safety-net status calls (`getRevisionStatus`) see the
+ * replicas, and while they load the double waits for their change in real time (see statusCall).
+ *
  * Also, for every activity: the Java test server rejects the completion of a workflow task that
  * requests the cancellation of an activity whose result it already holds but has not delivered
  * (`ACTIVITY_UNKNOWN for scheduledEventId`; the real server records the request and delivers the
@@ -33,9 +37,10 @@ import type {
   WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
 import type { RevisionStatus } from '../../activities/providers/provider';
-import type { WatchInput } from '../../activities/runtime';
+import type { RevisionRef, WatchInput } from '../../activities/runtime';
 
 const WATCH = 'watchRevision';
+const STATUS = 'getRevisionStatus';
 /** Real-time long poll while replicas load. */
 const LOADING_WAIT_MS = 5_000;
 
@@ -104,12 +109,38 @@ export function interceptors(): WorkflowInterceptors {
     },
   };
 
+  /**
+   * The safety net's status call (since OBSERVED_REPLICAS_PATCH; no observer signals here): a
+   * snapshot, and while replicas load, a real-time wait for their change (the clock holds while
+   * they load, as it would for an observer's signal), so loading takes no workflow time.
+   */
+  const statusCall = async (input: ActivityInput): Promise<RevisionStatus> => {
+    const ref = input.args[0] as RevisionRef;
+    const real = proxyActivities<{
+      getRevisionStatus(r: RevisionRef): Promise<RevisionStatus>;
+      watchRevision(i: WatchInput): Promise<RevisionStatus>;
+    }>(input.options);
+    const call = <T>(schedule: () => Promise<T>): Promise<T> => {
+      bypass = true;
+      try {
+        return schedule();
+      } finally {
+        bypass = false;
+      }
+    };
+    const snapshot = await call(() => real.getRevisionStatus(ref));
+    if (!snapshot.exists || snapshot.ready >= snapshot.desired) return snapshot;
+    const known = { ready: snapshot.ready, restarts: snapshot.restarts, exists: true };
+    return call(() => real.watchRevision({ ...ref, known, maxWaitMs: LOADING_WAIT_MS }));
+  };
+
   const outbound: WorkflowOutboundCallsInterceptor = {
     scheduleActivity(
       input: ActivityInput,
       next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
     ) {
       if (bypass) return uncancelled(() => next(input));
+      if (input.activityType === STATUS) return statusCall(input);
       if (input.activityType !== WATCH) {
         return uncancelled(() => next(input)).then(
           (result) => {

@@ -70,6 +70,13 @@ export const DELETE_ALWAYS_WINS_PATCH = 'delete-always-wins';
 /** Since this patch, BYOC deployments run on their linked cluster, admitted against its node group. */
 export const BYOC_ON_CLUSTERS_PATCH = 'byoc-on-linked-clusters';
 
+/**
+ * Since this patch, replicas are observed by signals from the runtime's observer (and a short
+ * status call when nothing was heard for a long while), not by a long-poll activity holding a
+ * worker slot for the deployment's whole life. Older histories keep their watch.
+ */
+export const OBSERVED_REPLICAS_PATCH = 'replicas-observed-by-signal';
+
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {
   /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */

@@ -8,7 +8,6 @@
 import {
   ActivityFailure,
   CancellationScope,
-  ChildWorkflowFailure,
   ParentClosePolicy,
   condition,
   isCancellation,
@@ -33,6 +32,8 @@ import { rolloutWorkflow } from '../rollout/workflow';
 import { rolloutWorkflowId } from './definitions';
 import type { DeploymentEntity } from './entity';
 import { events } from './events';
+import { failureMessage, isOutsideFailure } from './failures';
+import { SignalledReplicas, type ReplicaSource } from './signalled-replicas';
 
 /** How long the loop waits before trying a failed step (or watch) again: doubling, capped. */
 const RETRY_FIRST_MS = 5_000;
@@ -56,6 +57,8 @@ export interface StepContext {
   exclusively<T>(fn: () => Promise<T>): Promise<T>;
   /** Whether a handler is between its check and its change (it may be reserving quota). */
   handlersBusy(): boolean;
+  /** Since OBSERVED_REPLICAS_PATCH: replicas observed by the observer's signals, not a watch. */
+  observedBySignal: boolean;
   /** Temporal suggests continue-as-new (the history is getting long). */
   continueAsNewSuggested(): boolean;
 }
@@ -69,17 +72,7 @@ export function demandOf(ctx: StepContext, spec: DeploymentSpec): GpuDemand {
 export const firstHand = (err: unknown) =>
   (err instanceof ActivityFailure && (quotaExceededIn(err) ?? invalidSpecIn(err))) || err;
 
-/** A failure of the outside world (an activity or child that gave up), as opposed to a bug. */
-export function isOutsideFailure(err: unknown): err is ActivityFailure | ChildWorkflowFailure {
-  return err instanceof ActivityFailure || err instanceof ChildWorkflowFailure;
-}
-
-/** The innermost message of an activity failure (the activity's own words). */
-export function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message : String(err);
-}
+export { failureMessage, isOutsideFailure };
 
 export class DeploymentSteps {
   /** Something was (maybe) created on the runtime: a delete must remove it. */
@@ -87,11 +80,16 @@ export class DeploymentSteps {
   private lastSearchAttributes = '';
   /** The step retry backoff, reset by a step that succeeds. */
   private retryMs = RETRY_FIRST_MS;
-  readonly watch: ReplicaWatch;
+  /** How replicas are observed: the observer's signals (since OBSERVED_REPLICAS_PATCH), or a watch. */
+  readonly watch: ReplicaSource;
+  readonly signalled?: SignalledReplicas;
 
   constructor(private readonly ctx: StepContext) {
     this.provisionAttempted = ctx.d.state !== 'creating';
-    this.watch = new ReplicaWatch(ctx);
+    if (ctx.observedBySignal) {
+      this.signalled = new SignalledReplicas(ctx);
+      this.watch = this.signalled;
+    } else this.watch = new ReplicaWatch(ctx);
   }
 
   private get d(): DeploymentEntity {
@@ -237,6 +235,7 @@ export class DeploymentSteps {
     this.provisionAttempted = true;
     await this.ensureNodeGroupCapacity(revision, replicas, spec);
     const now = new Date();
+    this.watch.stepObserved(now.getTime());
     const status = await quickActivities.applyRevision({
       deploymentId: d.id,
       revision,
@@ -261,6 +260,7 @@ export class DeploymentSteps {
     const revision = d.activeRevision!;
     const to = d.desiredReplicas;
     if (to > d.appliedReplicas) await this.ensureNodeGroupCapacity(revision, to, spec);
+    this.watch.stepObserved(Date.now());
     const status = await quickActivities.applyRevision({
       deploymentId: d.id,
       revision,
@@ -293,6 +293,7 @@ export class DeploymentSteps {
     const toRevision = d.revision;
     this.provisionAttempted = true;
     await this.watch.stop();
+    this.watch.stepObserved(Date.now());
     const scope = new CancellationScope();
     const child = await scope.run(() =>
       startChild(rolloutWorkflow, {
@@ -416,7 +417,7 @@ export class DeploymentSteps {
     else await condition(wake, Math.min(...timeout));
 
     const at = new Date();
-    if (!this.watch.takeResult(at)) d.refreshHealth(at);
+    if (!(await this.watch.take(at))) d.refreshHealth(at);
     d.decisionTimerFired(Date.now());
   }
 }
@@ -427,7 +428,7 @@ export class DeploymentSteps {
  * revision runs, and before continue-as-new. A watch that fails makes health Unknown (with the
  * error) and is tried again after a backoff, asking for the status at once.
  */
-class ReplicaWatch {
+class ReplicaWatch implements ReplicaSource {
   private run?: {
     /** What the watch compares reality with; stale once a step observed something newer. */
     known: { ready: number; restarts: number };
@@ -500,8 +501,12 @@ class ReplicaWatch {
     await run.done;
   }
 
+  stepObserved(): void {
+    // The watch compares with what the entity holds when it is (re)started.
+  }
+
   /** Takes in a finished watch, if there is one. */
-  takeResult(at: Date): boolean {
+  async take(at: Date): Promise<boolean> {
     const run = this.run;
     if (!run || (run.result === undefined && run.failure === undefined)) return false;
     this.run = undefined;

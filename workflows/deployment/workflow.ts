@@ -31,6 +31,7 @@ import { combineDemands } from '../quota/ledger';
 import {
   BYOC_ON_CLUSTERS_PATCH,
   DELETE_ALWAYS_WINS_PATCH,
+  OBSERVED_REPLICAS_PATCH,
   admissionUpdate,
   autoscalerQuery,
   deleteUpdate,
@@ -46,6 +47,7 @@ import {
 import { DeploymentEntity } from './entity';
 import { events } from './events';
 import { observeMetricsSignal } from './metrics';
+import { observeReplicasSignal } from './observations';
 import {
   DeploymentSteps,
   demandOf,
@@ -69,6 +71,7 @@ export async function deploymentWorkflow(
     d.spec.cloud.type === 'byoc' &&
     (input.carried ? input.carried.byocOnClusters === true : patched(BYOC_ON_CLUSTERS_PATCH));
   const deleteWins = patched(DELETE_ALWAYS_WINS_PATCH);
+  const observedBySignal = patched(OBSERVED_REPLICAS_PATCH);
   /** Where replicas run: fixed at create, since an edit cannot change the cloud or cluster. */
   const target: RuntimeTarget = byocOnClusters ? runtimeTargetOf(d.spec) : { type: 'dedicated' };
 
@@ -90,6 +93,7 @@ export async function deploymentWorkflow(
     byocOnClusters,
     target,
     deleteWins,
+    observedBySignal,
     exclusively,
     handlersBusy: () => handlerBusy,
     continueAsNewSuggested: () => workflowInfo().continueAsNewSuggested,
@@ -108,7 +112,12 @@ export async function deploymentWorkflow(
     decisionDue: d.decisionDue,
     nextDecisionAt: d.nextDecisionAt,
   }));
-  setHandler(observeMetricsSignal, (observation) => d.observeMetrics(observation));
+  setHandler(observeMetricsSignal, (observation) => {
+    steps.signalled?.heard();
+    d.observeMetrics(observation);
+  });
+  // Registered in every run (a signal to a run on the older watch is kept and ignored).
+  setHandler(observeReplicasSignal, (observation) => steps.signalled?.receive(observation));
 
   setHandler(admissionUpdate, async () => {
     await condition(() => admission !== 'pending');

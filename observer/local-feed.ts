@@ -1,0 +1,110 @@
+/**
+ * The local runtime's side of the observer: the agent's change stream as a RevisionFeed (one
+ * long poll open at a time, whatever the number of deployments) and the agent-held lease.
+ */
+import { absentRevision } from '../activities/providers/provider';
+import type { LocalRuntimeProvider } from '../activities/providers/local';
+import type { ObserverLease, RevisionFeed, RevisionFeedHandlers } from './feed';
+
+/** How long one long poll waits for a change (the agent answers sooner when one comes). */
+const POLL_WAIT_MS = 25_000;
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+export class AgentRevisionFeed implements RevisionFeed {
+  private running = false;
+  private loop?: Promise<void>;
+  /** Requests made to the agent (for benchmarks: calls to the runtime per second). */
+  requests = 0;
+
+  constructor(private readonly agent: LocalRuntimeProvider) {}
+
+  async start(handlers: RevisionFeedHandlers): Promise<void> {
+    this.running = true;
+    let cursor: string | undefined;
+    // The first list, before start() resolves: the caller then knows every revision.
+    for (let retryMs = RETRY_FIRST_MS; ; retryMs = Math.min(retryMs * 2, RETRY_MAX_MS)) {
+      try {
+        this.requests++;
+        const first = await this.agent.changes(undefined, 0);
+        cursor = first.cursor;
+        deliver(first, handlers);
+        break;
+      } catch (err) {
+        handlers.onError?.(err as Error);
+        if (!this.running) return;
+        await new Promise((r) => setTimeout(r, retryMs));
+      }
+    }
+    this.loop = this.follow(cursor, handlers);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    // A long poll in flight ends by itself (at most POLL_WAIT_MS); nothing is delivered after stop.
+  }
+
+  private async follow(cursor: string, handlers: RevisionFeedHandlers): Promise<void> {
+    let retryMs = RETRY_FIRST_MS;
+    while (this.running) {
+      try {
+        this.requests++;
+        const changes = await this.agent.changes(cursor, POLL_WAIT_MS);
+        if (!this.running) return;
+        cursor = changes.cursor;
+        deliver(changes, handlers);
+        retryMs = RETRY_FIRST_MS;
+      } catch (err) {
+        if (!this.running) return;
+        handlers.onError?.(err as Error);
+        await new Promise((r) => setTimeout(r, retryMs));
+        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+}
+
+function deliver(
+  changes: Awaited<ReturnType<LocalRuntimeProvider['changes']>>,
+  handlers: RevisionFeedHandlers,
+): void {
+  for (const status of changes.items) handlers.onStatus(status);
+  for (const gone of changes.gone)
+    handlers.onStatus(absentRevision(gone.deploymentId, gone.revision));
+  if (changes.resync)
+    handlers.onResync?.(
+      changes.items.map(({ deploymentId, revision }) => ({ deploymentId, revision })),
+    );
+}
+
+/** The lease held by the agent itself: it is the runtime, so "one observer per runtime" is its call. */
+export class AgentLease implements ObserverLease {
+  readonly durationMs: number;
+  checkpoint?: string;
+
+  constructor(
+    private readonly agent: LocalRuntimeProvider,
+    readonly holder: string,
+    options: { durationMs?: number; name?: string } = {},
+  ) {
+    this.durationMs = options.durationMs ?? 10_000;
+    this.name = options.name ?? 'observer';
+  }
+
+  private readonly name: string;
+
+  async tryAcquire(checkpoint?: string): Promise<boolean> {
+    const answer = await this.agent.acquireLease(
+      this.name,
+      this.holder,
+      this.durationMs,
+      checkpoint,
+    );
+    if (answer.held) this.checkpoint = answer.checkpoint;
+    return answer.held;
+  }
+
+  async release(): Promise<void> {
+    await this.agent.releaseLease(this.name, this.holder);
+  }
+}

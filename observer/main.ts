@@ -1,0 +1,32 @@
+/**
+ * The observer as a process of its own (OBSERVER=off on the workers): watches the configured
+ * runtime and signals deployments' workflows. Run as many as you like; one is active (lease).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config';
+import { temporalConnectionOptions } from '../config/temporal';
+import { createProvider } from '../activities/providers';
+import { startObserver } from './start';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const observer = startObserver(createProvider(config), client, {
+    log: (m) => console.log(m),
+  });
+  if (!observer) throw new Error(`the ${config.RUNTIME_PROVIDER} runtime cannot be observed`);
+  console.log(`observer: watching the ${config.RUNTIME_PROVIDER} runtime`);
+  const stop = async () => {
+    await observer.stop();
+    await connection.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err) => {
+  console.error('observer failed:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

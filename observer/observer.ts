@@ -1,0 +1,261 @@
+/**
+ * The observer of one runtime: watches every revision it runs (a RevisionFeed) and signals a
+ * deployment's workflow only when something that matters changed (observationFingerprint: ready
+ * count, restarts and why, Pending reasons, existence). One observer per runtime is active (a
+ * lease); the others stand by and take over within the lease's duration.
+ *
+ * Nothing here is per deployment per second: the feed is one watch, a steady deployment gets no
+ * signal at all, and signals of a burst are coalesced per revision (only the newest status is
+ * sent) and sent a bounded number at a time.
+ *
+ * Failover: the active observer leaves a checkpoint with its lease (a short hash of what it last
+ * signalled per revision); its successor starts from it and signals only what differs, so a
+ * takeover neither loses a change nor repeats a signal (at most the few sent since the last
+ * renewal are sent again, and the workflow ignores a status it already has).
+ */
+import { createHash } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { RevisionStatus } from '../activities/providers/provider';
+import { deploymentWorkflowId } from '../workflows/deployment/definitions';
+import {
+  observationFingerprint,
+  observeReplicasSignal,
+} from '../workflows/deployment/observations';
+import type { ObserverLease, RevisionFeed } from './feed';
+
+export interface ObserverOptions {
+  feed: RevisionFeed;
+  lease: ObserverLease;
+  client: Client;
+  /** How often the lease is renewed (or tried, standing by); default a third of its duration. */
+  renewEveryMs?: number;
+  /** Signals in flight at once (to different deployments). */
+  concurrency?: number;
+  log?: (message: string) => void;
+}
+
+export interface ObserverStats {
+  /** Signals delivered to workflows. */
+  signals: number;
+  /** Statuses from the feed that changed nothing a workflow needs. */
+  unchanged: number;
+  /** Signals that failed and were tried again. */
+  retried: number;
+  /** Times this observer became the active one. */
+  takeovers: number;
+}
+
+const key = (s: { deploymentId: string; revision: number }) => `${s.deploymentId}#${s.revision}`;
+const hash = (text: string) => createHash('sha1').update(text).digest('base64').slice(0, 12);
+
+export class Observer {
+  readonly stats: ObserverStats = { signals: 0, unchanged: 0, retried: 0, takeovers: 0 };
+  private active = false;
+  private stopped = false;
+  private renewTimer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  /** What each revision's workflow was last told (a hash of its fingerprint). */
+  private signalled = new Map<string, string>();
+  private checkpointDirty = false;
+  /** The newest status of each revision, and the revisions waiting for a signal (in order). */
+  private readonly latest = new Map<string, RevisionStatus>();
+  private readonly queue = new Set<string>();
+  private readonly inFlight = new Set<string>();
+  /** Revisions whose signal failed, sent again after a pause (not in a tight loop). */
+  private readonly deferred = new Set<string>();
+  private retryTimer?: NodeJS.Timeout;
+
+  constructor(private readonly options: ObserverOptions) {}
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** Starts trying for the lease (at once, then every renewal interval). */
+  start(): void {
+    const every = this.options.renewEveryMs ?? Math.max(100, this.options.lease.durationMs / 3);
+    const tick = () => {
+      if (this.stopped) return;
+      this.ticking = this.tick().finally(() => {
+        if (!this.stopped) this.renewTimer = setTimeout(tick, every);
+      });
+    };
+    tick();
+  }
+
+  /** Stops watching and gives the lease up at once, so a standby takes over without waiting. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.retryTimer);
+    await this.ticking;
+    if (!this.active) return;
+    this.active = false;
+    await this.options.feed.stop();
+    await this.options.lease.tryAcquire(this.checkpoint()).catch(() => undefined);
+    await this.options.lease.release().catch(() => undefined);
+  }
+
+  /** Simulates a crash (tests): stops without releasing the lease or saving anything. */
+  async crash(): Promise<void> {
+    this.stopped = true;
+    this.active = false;
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.retryTimer);
+    await this.ticking;
+    await this.options.feed.stop();
+  }
+
+  private async tick(): Promise<void> {
+    const { lease, log } = this.options;
+    let held: boolean;
+    try {
+      held = await lease.tryAcquire(this.active ? this.checkpoint() : undefined);
+    } catch (err) {
+      log?.(`observer: lease not renewed: ${(err as Error).message}`);
+      held = false;
+    }
+    if (held && !this.active) await this.becomeActive();
+    else if (!held && this.active) await this.standBy();
+  }
+
+  private async becomeActive(): Promise<void> {
+    const { lease, feed, log } = this.options;
+    this.active = true;
+    this.stats.takeovers++;
+    this.signalled = parseCheckpoint(lease.checkpoint);
+    log?.(
+      `observer: active (holder ${lease.holder}${lease.checkpoint ? `, resuming from ${this.signalled.size} revision(s) signalled before` : ''})`,
+    );
+    await feed.start({
+      onStatus: (status) => this.onStatus(status),
+      onResync: (existing) => this.onResync(existing),
+      onError: (err) => log?.(`observer: watch interrupted, resuming: ${err.message}`),
+    });
+    // Revisions the predecessor signalled that are gone now: their workflows must hear it.
+    const seen = new Set(this.latest.keys());
+    for (const k of this.signalled.keys()) {
+      if (seen.has(k)) continue;
+      const [deploymentId, revision] = splitKey(k);
+      this.onStatus({
+        deploymentId,
+        revision,
+        exists: false,
+        desired: 0,
+        ready: 0,
+        restarts: 0,
+        replicas: [],
+      });
+    }
+  }
+
+  private async standBy(): Promise<void> {
+    this.active = false;
+    this.options.log?.('observer: lease lost; standing by');
+    await this.options.feed.stop();
+    this.latest.clear();
+    this.queue.clear();
+    this.deferred.clear();
+  }
+
+  private onStatus(status: RevisionStatus): void {
+    if (!this.active) return;
+    const k = key(status);
+    this.latest.set(k, status);
+    const known = this.signalled.get(k);
+    const next = hash(observationFingerprint(status));
+    // A revision never signalled that is gone already: nobody needs to hear it.
+    if (known === next || (known === undefined && !status.exists)) {
+      if (!status.exists) this.latest.delete(k);
+      this.queue.delete(k);
+      this.stats.unchanged++;
+      return;
+    }
+    this.queue.add(k);
+    this.pump();
+  }
+
+  private onResync(existing: { deploymentId: string; revision: number }[]): void {
+    const now = new Set(existing.map(key));
+    for (const [k, status] of this.latest) {
+      if (!now.has(k) && status.exists)
+        this.onStatus({ ...status, exists: false, ready: 0, replicas: [] });
+    }
+  }
+
+  /** Sends queued signals, a bounded number at a time and one at a time per revision. */
+  private pump(): void {
+    const limit = this.options.concurrency ?? 32;
+    for (const k of this.queue) {
+      if (this.inFlight.size >= limit) return;
+      if (this.inFlight.has(k)) continue;
+      const status = this.latest.get(k);
+      this.queue.delete(k);
+      if (!status) continue;
+      this.inFlight.add(k);
+      void this.send(k, status).finally(() => {
+        this.inFlight.delete(k);
+        if (this.active) this.pump();
+      });
+    }
+  }
+
+  private async send(k: string, status: RevisionStatus): Promise<void> {
+    const fingerprint = hash(observationFingerprint(status));
+    const [workspace, ...rest] = status.deploymentId.split('/');
+    const name = rest.join('/');
+    try {
+      await this.options.client.workflow
+        .getHandle(deploymentWorkflowId(workspace ?? '', name))
+        .signal(observeReplicasSignal, { ...status, observedAt: new Date().toISOString() });
+      this.stats.signals++;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) {
+        // Temporal unreachable: keep it queued (a newer status replaces it) and try again soon.
+        this.stats.retried++;
+        this.deferred.add(k);
+        this.options.log?.(
+          `observer: signal to ${status.deploymentId} failed (tried again in 1 s): ${(err as Error).message}`,
+        );
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = undefined;
+          for (const d of this.deferred) this.queue.add(d);
+          this.deferred.clear();
+          if (this.active) this.pump();
+        }, 1000);
+        return;
+      }
+      // No workflow runs this deployment (deleted): nothing to tell.
+    }
+    if (status.exists) this.signalled.set(k, fingerprint);
+    else {
+      this.signalled.delete(k);
+      if (this.latest.get(k) === status) this.latest.delete(k);
+    }
+    this.checkpointDirty = true;
+  }
+
+  /** What was signalled, for the successor; only when something changed since the last renewal. */
+  private checkpoint(): string | undefined {
+    if (!this.checkpointDirty) return undefined;
+    this.checkpointDirty = false;
+    return JSON.stringify(Object.fromEntries(this.signalled));
+  }
+}
+
+function parseCheckpoint(text: string | undefined): Map<string, string> {
+  if (!text) return new Map();
+  try {
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    return new Map(
+      Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    );
+  } catch {
+    return new Map();
+  }
+}
+
+function splitKey(k: string): [string, number] {
+  const at = k.lastIndexOf('#');
+  return [k.slice(0, at), Number(k.slice(at + 1))];
+}
