@@ -11,7 +11,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
-# tsconfig.build.json compiles workflows, activities, worker, api, runtime, scripts, config.
+# tsconfig.build.json compiles workflows, activities, worker, api, observer, runtime, scripts, config.
 COPY . .
 RUN npm run build
 

@@ -13,7 +13,7 @@
  * scheduled / started / completed): 12 events an hour, added to the figures below.
  */
 import { afterAll, beforeAll, it } from 'vitest';
-import { shouldSend } from '../api/metrics/collector';
+import { shouldSend } from '../observer/load-rules';
 import { observeMetricsSignal, type MetricsObservation } from '../workflows/deployment/metrics';
 import { statusQuery } from '../workflows/deployment/definitions';
 import { FakeProvider } from '../test/helpers/fake-provider';

@@ -1,7 +1,7 @@
-/** When the collector signals a workflow: only on moves past tolerance, urgent changes, or keepalive. */
+/** When a workflow is signalled (the collector's and the observer's rules): only on moves past tolerance, urgent changes, or keepalive. */
 import { describe, expect, it } from 'vitest';
-import { KEEPALIVE_MS, MIN_INTERVAL_MS, shouldSend } from '../../../api/metrics/collector';
-import type { MetricsObservation } from '../../../workflows/deployment/metrics';
+import { KEEPALIVE_MS, MIN_INTERVAL_MS, shouldSend } from '../../observer/load-rules';
+import type { MetricsObservation } from '../../workflows/deployment/metrics';
 
 function obs(
   replicas: Partial<MetricsObservation['replicas'][number]>[],
