@@ -15,6 +15,11 @@ export const FAILS_TO_LOAD_ANNOTATION = 'model-deployments.dev/fails-to-load';
 export const SIMULATE_RESTARTS_ANNOTATION = 'model-deployments.dev/simulate-restarts';
 export const DEPLOYMENT_LABEL = 'model-deployments.dev/deployment';
 export const REVISION_LABEL = 'model-deployments.dev/revision';
+/**
+ * The deployment id (`ws/name`) as it is, on the revision's Deployment object (not its pods, so
+ * adding it changed no pod template): the label is sanitized, and hashed when the id is long.
+ */
+export const DEPLOYMENT_ID_ANNOTATION = 'model-deployments.dev/deployment-id';
 /** The label EKS managed node groups put on their nodes (our kwok nodes carry it too). */
 export const NODE_GROUP_LABEL = 'eks.amazonaws.com/nodegroup';
 export const GPU_PRODUCT_LABEL = 'nvidia.com/gpu.product';
@@ -52,6 +57,26 @@ export function revisionName(deploymentId: string, revision: number): string {
   return objectName(deploymentId, `-r${revision}`);
 }
 
+/**
+ * Which revision a Deployment object runs, from its annotation, or from its labels when it was
+ * applied before the annotation existed (a `ws.name` label reads back as `ws/name`: both parts are
+ * DNS labels, without dots; a hashed label cannot be read back). Undefined when neither says.
+ */
+export function revisionOf(metadata?: {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}): { deploymentId: string; revision: number } | undefined {
+  const revisionLabel = metadata?.labels?.[REVISION_LABEL] ?? '';
+  if (!/^[0-9]+$/.test(revisionLabel)) return undefined;
+  const revision = Number(revisionLabel);
+  const annotated = metadata?.annotations?.[DEPLOYMENT_ID_ANNOTATION];
+  if (annotated) return { deploymentId: annotated, revision };
+  const label = metadata?.labels?.[DEPLOYMENT_LABEL] ?? '';
+  const parts = label.split('.');
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return undefined;
+  return { deploymentId: `${parts[0]}/${parts[1]}`, revision };
+}
+
 export function selectorOf(deploymentId: string, revision?: number): Record<string, string> {
   return {
     [DEPLOYMENT_LABEL]: deploymentLabel(deploymentId),
@@ -82,7 +107,12 @@ export function deploymentManifest(
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: revisionName(deploymentId, revision), namespace, labels },
+    metadata: {
+      name: revisionName(deploymentId, revision),
+      namespace,
+      labels,
+      annotations: { [DEPLOYMENT_ID_ANNOTATION]: deploymentId },
+    },
     spec: {
       replicas,
       selector: { matchLabels: selectorOf(deploymentId, revision) },

@@ -9,6 +9,7 @@ import {
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
+  type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node';
 import {
@@ -73,18 +74,8 @@ export class KubernetesProvider implements RuntimeProvider {
     const deployment = await this.apps
       .readNamespacedDeployment({ name, namespace: this.namespace })
       .catch(notFoundAs(undefined));
-    if (!deployment) return absentRevision(deploymentId, revision);
-    const pods = await this.pods(deploymentId, revision);
-    const replicas = pods.map(replicaStatus);
-    return {
-      deploymentId,
-      revision,
-      exists: true,
-      desired: deployment.spec?.replicas ?? 0,
-      ready: replicas.filter((r) => r.ready).length,
-      restarts: replicas.reduce((sum, r) => sum + r.restarts, 0),
-      replicas,
-    };
+    const pods = deployment ? await this.pods(deploymentId, revision) : [];
+    return revisionStatusOf(deployment, pods, deploymentId, revision);
   }
 
   async listRevisions(deploymentId: string): Promise<RevisionStatus[]> {
@@ -193,6 +184,31 @@ export class KubernetesProvider implements RuntimeProvider {
   }
 }
 
+/**
+ * A revision's status from its Deployment (undefined: there is none) and its pods, as getRevision
+ * reads them and as the observer's informers cache them (objects from a watch keep their
+ * timestamps as strings, those from a list as Dates: both are read through `new Date`). Pods being
+ * deleted are no replicas any more.
+ */
+export function revisionStatusOf(
+  deployment: V1Deployment | undefined,
+  pods: readonly V1Pod[],
+  deploymentId: string,
+  revision: number,
+): RevisionStatus {
+  if (!deployment) return absentRevision(deploymentId, revision);
+  const replicas = pods.filter((p) => !p.metadata?.deletionTimestamp).map(replicaStatus);
+  return {
+    deploymentId,
+    revision,
+    exists: true,
+    desired: deployment.spec?.replicas ?? 0,
+    ready: replicas.filter((r) => r.ready).length,
+    restarts: replicas.reduce((sum, r) => sum + r.restarts, 0),
+    replicas,
+  };
+}
+
 /** A pod as a replica: ready from its Ready condition, restarts from its containers, and why not. */
 export function replicaStatus(pod: V1Pod): ReplicaStatus {
   const ready =
@@ -208,7 +224,7 @@ export function replicaStatus(pod: V1Pod): ReplicaStatus {
   const ended = (pod.status?.containerStatuses ?? [])
     .filter((c) => c.lastState?.terminated)
     .map((c) => ({ name: c.name, ...c.lastState!.terminated! }))
-    .sort((a, b) => String(a.finishedAt ?? '').localeCompare(String(b.finishedAt ?? '')))
+    .sort((a, b) => timeOf(a.finishedAt) - timeOf(b.finishedAt))
     .at(-1);
   const message = unschedulable
     ? `pod ${pod.metadata?.name} is Pending: ${unschedulable.message ?? unschedulable.reason ?? 'not scheduled'}`
@@ -224,6 +240,11 @@ export function replicaStatus(pod: V1Pod): ReplicaStatus {
     startedAt: started ? new Date(started).toISOString() : '',
     ...(message ? { message } : {}),
   };
+}
+
+/** A timestamp as a list (Date) or a watch (RFC 3339 string) gives it; 0 when absent. */
+function timeOf(t: Date | string | undefined): number {
+  return t ? new Date(t).getTime() : 0;
 }
 
 function notFoundAs<T>(value: T) {

@@ -4,6 +4,7 @@ import {
   deploymentManifest,
   objectName,
   revisionName,
+  revisionOf,
   serviceManifest,
 } from '../../activities/providers/kubernetes-manifests';
 
@@ -132,5 +133,36 @@ describe('Kubernetes manifests', () => {
       'model-deployments.dev/deployment': 'ws.chat',
       'model-deployments.dev/revision': '4',
     });
+  });
+
+  it.each([
+    ['a short id', 'ws/chat'],
+    ['a long id, whose label is a hash', `ws/${'x'.repeat(70)}`],
+  ])('says which revision a Deployment runs, for %s', (_sentence, id) => {
+    const d = deploymentManifest(
+      { deploymentId: id, revision: 7, replicas: 1, template: dedicated },
+      'ns',
+    );
+    expect(revisionOf(d.metadata)).toEqual({ deploymentId: id, revision: 7 });
+    // The id is on the Deployment only: a pod template that changed would roll every revision.
+    expect(d.spec.template.metadata.annotations).not.toHaveProperty(
+      'model-deployments.dev/deployment-id',
+    );
+  });
+
+  it('reads the revision of a Deployment applied before the id annotation from its labels, when they tell', () => {
+    const { labels } = deploymentManifest(
+      { deploymentId: 'ws/chat', revision: 2, replicas: 1, template: dedicated },
+      'ns',
+    ).metadata;
+    expect(revisionOf({ labels })).toEqual({ deploymentId: 'ws/chat', revision: 2 });
+    const hashed = deploymentManifest(
+      { deploymentId: `ws/${'x'.repeat(70)}`, revision: 2, replicas: 1, template: dedicated },
+      'ns',
+    ).metadata.labels;
+    expect(revisionOf({ labels: hashed })).toBeUndefined();
+    expect(
+      revisionOf({ labels: { ...labels, 'model-deployments.dev/revision': '' } }),
+    ).toBeUndefined();
   });
 });
