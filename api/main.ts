@@ -6,7 +6,7 @@ import { createClusters, createProvider } from '../activities/providers';
 import { buildApp, DOCS_PATH } from './app';
 import { loadOrCreateLocalKey, parseApiKeys, type ApiKeys } from './auth';
 import { DeploymentService } from './deployment-service';
-import { MetricsCollector } from './metrics/collector';
+import { WakeNudger } from './metrics/wake-nudger';
 import { ReplicaEndpoints } from './replica-endpoints';
 import { TrafficMeter } from './metrics/traffic-meter';
 
@@ -42,18 +42,13 @@ async function main(): Promise<void> {
     log: (m) => console.warn(`api: ${m}`),
   });
   const meter = new TrafficMeter();
-  const collector = new MetricsCollector({
-    client,
-    replicas,
-    meter,
-    log: (m) => console.warn(`api: ${m}`),
-  });
-  collector.start();
+  // Load is measured at the replicas by the observer; the gateway only wakes deployments at zero.
+  const nudger = new WakeNudger({ client, meter, log: (m) => console.warn(`api: ${m}`) });
   const app = await buildApp({
     service,
     replicas,
     meter,
-    wake: () => collector.nudge(),
+    wake: (id) => nudger.nudge(id),
     catalog: config.catalog,
     clusters,
     apiKeys,
@@ -64,7 +59,6 @@ async function main(): Promise<void> {
   console.log(`api: listening on ${config.publicUrl} (docs ${config.publicUrl}${DOCS_PATH})`);
 
   const stop = async () => {
-    collector.stop();
     await app.close();
     await connection.close();
     process.exit(0);

@@ -66,6 +66,17 @@ const envSchema = z.object({
    * `node dist/observer/main.js` process.
    */
   OBSERVER: z.enum(['worker', 'off']).default('worker'),
+  /** How often the observer scrapes every ready replica's /metrics. */
+  OBSERVER_SCRAPE_INTERVAL_MS: z.coerce.number().int().min(100).default(1000),
+  /**
+   * Scrape replicas at any address. Off by default: only loopback replicas (the local runtime's)
+   * are scraped, so a development machine never dials a cluster's pod IPs (kwok's are private
+   * addresses). Turn it on where the observer runs inside the cluster it observes.
+   */
+  OBSERVER_SCRAPE_ANY_ADDRESS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   QUOTAS_FILE: z.string().optional(),
   /** GPUs per accelerator type per workspace when QUOTAS_FILE does not say. */
   DEFAULT_GPU_QUOTA: z.coerce.number().int().min(0).default(16),

@@ -14,6 +14,10 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const observer = startObserver(createProvider(config), client, {
     log: (m) => console.log(m),
+    load: {
+      intervalMs: config.OBSERVER_SCRAPE_INTERVAL_MS,
+      allowNonLoopback: config.OBSERVER_SCRAPE_ANY_ADDRESS,
+    },
   });
   if (!observer) throw new Error(`the ${config.RUNTIME_PROVIDER} runtime cannot be observed`);
   console.log(`observer: watching the ${config.RUNTIME_PROVIDER} runtime`);

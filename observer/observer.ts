@@ -22,6 +22,7 @@ import {
   observeReplicasSignal,
 } from '../workflows/deployment/observations';
 import type { ObserverLease, RevisionFeed } from './feed';
+import { LoadObserver, type LoadObserverOptions } from './load-observer';
 
 export interface ObserverOptions {
   feed: RevisionFeed;
@@ -32,6 +33,8 @@ export interface ObserverOptions {
   /** Signals in flight at once (to different deployments). */
   concurrency?: number;
   log?: (message: string) => void;
+  /** Load at the replicas: scraped and signalled while active (off when absent). */
+  load?: Omit<LoadObserverOptions, 'client' | 'log'>;
 }
 
 export interface ObserverStats {
@@ -65,7 +68,17 @@ export class Observer {
   private readonly deferred = new Set<string>();
   private retryTimer?: NodeJS.Timeout;
 
-  constructor(private readonly options: ObserverOptions) {}
+  /** Scrapes the replicas' metrics while this observer is the active one. */
+  readonly load?: LoadObserver;
+
+  constructor(private readonly options: ObserverOptions) {
+    if (options.load)
+      this.load = new LoadObserver({
+        ...options.load,
+        client: options.client,
+        ...(options.log ? { log: options.log } : {}),
+      });
+  }
 
   get isActive(): boolean {
     return this.active;
@@ -92,6 +105,7 @@ export class Observer {
     if (!this.active) return;
     this.active = false;
     await this.options.feed.stop();
+    await this.load?.stop();
     await this.options.lease.tryAcquire(this.checkpoint()).catch(() => undefined);
     await this.options.lease.release().catch(() => undefined);
   }
@@ -104,6 +118,7 @@ export class Observer {
     clearTimeout(this.retryTimer);
     await this.ticking;
     await this.options.feed.stop();
+    await this.load?.stop();
   }
 
   private async tick(): Promise<void> {
@@ -127,6 +142,7 @@ export class Observer {
     log?.(
       `observer: active (holder ${lease.holder}${lease.checkpoint ? `, resuming from ${this.signalled.size} revision(s) signalled before` : ''})`,
     );
+    this.load?.start();
     await feed.start({
       onStatus: (status) => this.onStatus(status),
       onResync: (existing) => this.onResync(existing),
@@ -153,6 +169,7 @@ export class Observer {
     this.active = false;
     this.options.log?.('observer: lease lost; standing by');
     await this.options.feed.stop();
+    await this.load?.stop();
     this.latest.clear();
     this.queue.clear();
     this.deferred.clear();
@@ -160,6 +177,7 @@ export class Observer {
 
   private onStatus(status: RevisionStatus): void {
     if (!this.active) return;
+    this.load?.update(status);
     const k = key(status);
     this.latest.set(k, status);
     const known = this.signalled.get(k);

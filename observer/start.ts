@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import type { RuntimeProvider } from '../activities/providers/provider';
+import type { LoadObserverOptions } from './load-observer';
 import { Observer } from './observer';
 
 /**
@@ -12,7 +13,12 @@ import { Observer } from './observer';
 export function startObserver(
   provider: RuntimeProvider,
   client: Client,
-  options: { holder?: string; log?: (message: string) => void } = {},
+  options: {
+    holder?: string;
+    log?: (message: string) => void;
+    /** Scrape the replicas' load (default on, loopback replicas only). */
+    load?: Omit<LoadObserverOptions, 'client' | 'log'> | false;
+  } = {},
 ): Observer | undefined {
   if (!provider.revisionFeed || !provider.observerLease) return undefined;
   const holder = options.holder ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -21,6 +27,7 @@ export function startObserver(
     lease: provider.observerLease(holder),
     client,
     ...(options.log ? { log: options.log } : {}),
+    ...(options.load !== false ? { load: options.load ?? {} } : {}),
   });
   observer.start();
   return observer;

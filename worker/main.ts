@@ -40,7 +40,13 @@ async function main(): Promise<void> {
   );
   const observer =
     config.OBSERVER === 'worker'
-      ? startObserver(provider, client, { log: (m) => console.log(`worker: ${m}`) })
+      ? startObserver(provider, client, {
+          log: (m) => console.log(`worker: ${m}`),
+          load: {
+            intervalMs: config.OBSERVER_SCRAPE_INTERVAL_MS,
+            allowNonLoopback: config.OBSERVER_SCRAPE_ANY_ADDRESS,
+          },
+        })
       : undefined;
   await worker.run();
   await observer?.stop();

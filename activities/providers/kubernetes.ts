@@ -12,6 +12,9 @@ import {
   type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node';
+import type { ObserverLease, RevisionFeed } from '../../observer/feed';
+import { KubernetesRevisionFeed } from '../../observer/kubernetes-feed';
+import { KubernetesLease } from '../../observer/kubernetes-lease';
 import {
   absentRevision,
   type ApplyRevisionInput,
@@ -159,6 +162,22 @@ export class KubernetesProvider implements RuntimeProvider {
       (p) => replicaStatus(p).ready && p.status?.podIP,
     );
     return { revision, urls: ready.map((p) => `http://${p.status!.podIP}:${SERVER_PORT}`) };
+  }
+
+  /** The observer's feed: one LIST+WATCH informer pair over everything this provider runs. */
+  revisionFeed(): RevisionFeed {
+    return new KubernetesRevisionFeed({
+      kubeconfig: this.options.kubeconfig,
+      namespace: this.namespace,
+    });
+  }
+
+  observerLease(holder: string): ObserverLease {
+    return new KubernetesLease({
+      kubeconfig: this.options.kubeconfig,
+      namespace: this.namespace,
+      holder,
+    });
   }
 
   private async apply(manifest: { kind: string; metadata: { name: string } }): Promise<void> {

@@ -3,11 +3,12 @@
  * activities over an injected provider, and the same DeploymentService the API uses.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
 import { expect } from 'vitest';
 import { DeploymentService, DomainError } from '../../api/deployment-service';
 import type { ByocClusters } from '../../activities/providers/byoc';
 import type { RuntimeProvider } from '../../activities/providers/provider';
+import type { LoadObserverOptions } from '../../observer/load-observer';
 import type { Observer } from '../../observer/observer';
 import { startObserver } from '../../observer/start';
 import { createWorker } from '../../worker/create-worker';
@@ -19,14 +20,23 @@ export interface Harness {
   service: DeploymentService;
   taskQueue: string;
   /** A worker whose dedicated deployments run on `provider`, BYOC ones on `clusters`. */
-  startWorker(provider: RuntimeProvider, clusters?: ByocClusters): Promise<Worker>;
+  startWorker(
+    provider: RuntimeProvider,
+    clusters?: ByocClusters,
+    overrides?: Partial<WorkerOptions>,
+  ): Promise<Worker>;
   /** Stops the observers the workers started; `crash`: without releasing their lease. */
   stopObservers(options?: { crash?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startHarness(
-  options: { limits?: Record<string, number>; devServerArgs?: string[] } = {},
+  options: {
+    limits?: Record<string, number>;
+    devServerArgs?: string[];
+    /** The observer's load measurement (tests shorten its windows). */
+    observerLoad?: Omit<LoadObserverOptions, 'client' | 'log'>;
+  } = {},
 ): Promise<Harness> {
   const env = await startDevServer(options.devServerArgs);
   const taskQueue = `test-${Date.now().toString(36)}`;
@@ -43,7 +53,7 @@ export async function startHarness(
     env,
     service,
     taskQueue,
-    async startWorker(provider, clusters) {
+    async startWorker(provider, clusters, overrides) {
       const worker = await createWorker({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
@@ -57,10 +67,13 @@ export async function startHarness(
           ...(clusters ? { clusters } : {}),
           catalog: TEST_CATALOG,
         },
+        ...(overrides ? { overrides } : {}),
       });
       workers.push({ worker, running: worker.run() });
       // The runtime's observer, as the worker process runs it (it stands by while another holds the lease).
-      const observer = startObserver(provider, env.client);
+      const observer = startObserver(provider, env.client, {
+        ...(options.observerLoad ? { load: options.observerLoad } : {}),
+      });
       if (observer) observers.push(observer);
       return worker;
     },

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { LocalRuntimeProvider } from '../../activities/providers/local';
 import { buildApp } from '../../api/app';
 import { DeploymentService } from '../../api/deployment-service';
-import { MetricsCollector } from '../../api/metrics/collector';
+import { WakeNudger } from '../../api/metrics/wake-nudger';
 import { ReplicaEndpoints } from '../../api/replica-endpoints';
 import { TrafficMeter } from '../../api/metrics/traffic-meter';
 import { TEST_CATALOG } from './catalog';
@@ -34,6 +34,8 @@ export interface Stack {
   replicaPids(): number[];
   /** What the gateway's replica lookup logged (e.g. falling back to the last known endpoints). */
   gatewayLog: string[];
+  /** Another API process's worth (REST API and gateway) over the same stack; its base URL. */
+  startApiReplica(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -44,50 +46,25 @@ export async function startStack(
   const agentUrl = `http://127.0.0.1:${await freePort()}`;
   const agent = await startAgent(dataDir, Number(new URL(agentUrl).port));
   const provider = new LocalRuntimeProvider(agentUrl);
-  const harness = await startHarness({ limits: options.limits });
+  // Short windows so tests see scaling within seconds (production averages over 30 s).
+  const harness = await startHarness({
+    limits: options.limits,
+    observerLoad: { windowMs: 4000, shortWindowMs: 2000 },
+  });
   await harness.startWorker(provider);
   const workspace = `ws-${Date.now().toString(36)}`;
   const otherWorkspace = `${workspace}-other`;
   const key = `test-key-${workspace}`;
   const otherKey = `test-key-${otherWorkspace}`;
-  const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const service = new DeploymentService({
-    client: harness.env.client,
-    taskQueue: harness.taskQueue,
-    catalog: TEST_CATALOG,
-    limitFor: () => options.limits?.H100 ?? 1000,
-  });
-  // As the API process does: replicas found through each deployment's placement.
+  const apiKeys = new Map([
+    [key, workspace],
+    [otherKey, otherWorkspace],
+  ]);
+  const limitFor = () => options.limits?.H100 ?? 1000;
   const gatewayLog: string[] = [];
-  const replicas = new ReplicaEndpoints({
-    dedicated: provider,
-    deployments: service,
-    log: (m) => gatewayLog.push(m),
-  });
-  const meter = new TrafficMeter();
-  // Short windows so tests see scaling within seconds (production averages over 30 s).
-  const collector = new MetricsCollector({
-    client: harness.env.client,
-    replicas,
-    meter,
-    windowMs: 4000,
-    shortWindowMs: 2000,
-  });
-  collector.start();
-  const app = await buildApp({
-    service,
-    replicas,
-    meter,
-    wake: () => collector.nudge(),
-    catalog: TEST_CATALOG,
-    apiKeys: new Map([
-      [key, workspace],
-      [otherKey, otherWorkspace],
-    ]),
-    publicUrl: baseUrl,
-  });
-  await app.listen({ host: '127.0.0.1', port });
+  const first = await startApiReplica(harness, provider, apiKeys, limitFor, gatewayLog);
+  const more: FastifyInstance[] = [];
+  const { app, baseUrl } = first;
   const replicaPids = () => modelServerPids(`${workspace}--`);
   return {
     harness,
@@ -103,8 +80,13 @@ export async function startStack(
     otherKey,
     replicaPids,
     gatewayLog,
+    async startApiReplica() {
+      const replica = await startApiReplica(harness, provider, apiKeys, limitFor, []);
+      more.push(replica.app);
+      return replica.baseUrl;
+    },
     async stop(this: Stack) {
-      collector.stop();
+      for (const other of more) await other.close();
       await app.close();
       await harness.stop();
       await this.agent.stop('SIGTERM');
@@ -112,6 +94,45 @@ export async function startStack(
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One API process's worth (REST API and gateway) on a free port, as api/main.ts builds it:
+ * replicas found through each deployment's placement, held requests nudging the workflow.
+ */
+async function startApiReplica(
+  harness: Harness,
+  provider: LocalRuntimeProvider,
+  apiKeys: Map<string, string>,
+  limitFor: () => number,
+  gatewayLog: string[],
+): Promise<{ app: FastifyInstance; baseUrl: string }> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const service = new DeploymentService({
+    client: harness.env.client,
+    taskQueue: harness.taskQueue,
+    catalog: TEST_CATALOG,
+    limitFor,
+  });
+  const replicas = new ReplicaEndpoints({
+    dedicated: provider,
+    deployments: service,
+    log: (m) => gatewayLog.push(m),
+  });
+  const meter = new TrafficMeter();
+  const nudger = new WakeNudger({ client: harness.env.client, meter });
+  const app = await buildApp({
+    service,
+    replicas,
+    meter,
+    wake: (id) => nudger.nudge(id),
+    catalog: TEST_CATALOG,
+    apiKeys,
+    publicUrl: baseUrl,
+  });
+  await app.listen({ host: '127.0.0.1', port });
+  return { app, baseUrl };
 }
 
 /** fetch with the stack's key and JSON in and out. */

@@ -180,6 +180,35 @@ describe('record replay histories', () => {
     await deleteAndSaveScaling(h, name);
   });
 
+  it('records replicas observed by the observer: readiness, a restart, a revision removed out of band, delete', async () => {
+    const { h, provider } = await harness();
+    const name = 'observed-replicas';
+    await h.service.create(ws, { name, ...dedicatedSpec() });
+    await until(h, name, healthy, 'Healthy (the observer signalled the ready replica)');
+    provider.crashReplica(`${ws}/${name}`, 1);
+    await until(
+      h,
+      name,
+      (v) => healthy(v) && v.replicas.ready === 1,
+      'Healthy again after the restart',
+    );
+    await waitFor(
+      () => h.service.events(ws, name),
+      (events) => events.some((e) => e.reason === 'ReplicaRestarted'),
+      `${name}: the restart recorded`,
+    );
+    // removed behind the control plane's back: the observer says it is gone, the workflow brings it up again
+    provider.revisions.delete(`${ws}/${name}#1`);
+    await waitFor(
+      () => h.service.events(ws, name),
+      (events) => events.filter((e) => e.reason === 'Provisioned').length === 2,
+      `${name}: brought up again`,
+    );
+    await until(h, name, healthy, 'Healthy after being brought up again');
+    await deleteAndWait(h, name);
+    await save(h, name, 'deploymentWorkflow', deploymentWorkflowId(ws, name));
+  });
+
   it('records a BYOC deployment on a linked cluster: admission, node group growth, rollout, pause, resume, delete', async () => {
     const h = await startHarness();
     harnesses.push(h);

@@ -48,16 +48,22 @@ function workflowTypeOf(history: History): string | null | undefined {
 }
 
 /**
+ * Replica observation calls: how often they run depends on when replicas became ready (the
+ * watch's long poll, or the safety net's status call when no signal came in time).
+ */
+const TIMING_DEPENDENT = new Set(['watchRevision', 'getRevisionStatus']);
+
+/**
  * What a history did, in order, without what depends on timing: accepted updates, scheduled
- * activities (watchRevision and readiness timers excluded: how often they run depends on when
- * replicas became ready) and started child workflows.
+ * activities (replica observation calls and readiness timers excluded) and started child
+ * workflows.
  */
 function trace(history: History): string[] {
   return events(history).flatMap((e) => {
     const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name;
     if (update) return [`update:${update}`];
     const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
-    if (activity) return activity === 'watchRevision' ? [] : [activity];
+    if (activity) return TIMING_DEPENDENT.has(activity) ? [] : [activity];
     const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name;
     if (child) return [`child:${child}`];
     return [];
@@ -350,6 +356,34 @@ const EXPECTED: Record<string, (history: History) => void> = {
       ['applyRevision', 'routeTraffic', 'removeDeployment'].includes(a.type ?? ''),
     ))
       expect(a.input.target).toEqual({ type: 'byoc', cluster: 'team-eks' });
+  },
+  'observed-replicas--deploymentWorkflow.json': (history) => {
+    // since OBSERVED_REPLICAS_PATCH: told by the observer's signals, no watch holding a slot
+    expect(trace(history)).toEqual([...CREATE, 'applyRevision', 'routeTraffic', ...DELETE]);
+    const all = events(history);
+    expect(all.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toBe(
+      true,
+    );
+    expect(
+      all.filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'watchRevision',
+      ),
+    ).toEqual([]);
+    const signals = all.flatMap((e) => {
+      const s = e.workflowExecutionSignaledEventAttributes;
+      return s?.signalName === 'observeReplicas'
+        ? [
+            fromPayload<{ exists: boolean; ready: number; restarts: number }>(
+              s.input?.payloads?.[0],
+            ),
+          ]
+        : [];
+    });
+    // ready, a restart, the revision gone (then ready again after it was brought up)
+    expect(signals.some((o) => o.exists && o.ready === 1)).toBe(true);
+    expect(signals.some((o) => o.restarts === 1)).toBe(true);
+    expect(signals.some((o) => !o.exists)).toBe(true);
+    expect(ending(history)).toEqual({ completed: undefined });
   },
   'byoc--rolloutWorkflow.json': (history) => {
     expect(trace(history)).toEqual([

@@ -6,6 +6,7 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { DeploymentEvent, DeploymentView } from '../domain/deployment';
 import type { DeploymentSpec } from '../domain/spec';
 import type { AutoscalerState } from './autoscaler';
+import type { MetricsObservation } from './metrics';
 
 export const DEPLOYMENT_WORKFLOW_TYPE = 'deploymentWorkflow';
 
@@ -114,6 +115,8 @@ export const statusQuery = defineQuery<DeploymentView>('status');
 export interface AutoscalerView {
   /** `time` of the last metrics observation taken in. */
   observedAt?: string;
+  /** The last metrics observation taken in (what the observer measured at the replicas). */
+  observation?: MetricsObservation;
   decisionDue: boolean;
   nextDecisionAt: number | null;
 }

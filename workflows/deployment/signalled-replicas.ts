@@ -3,8 +3,9 @@
  * runtime's observer signals each change (observations.ts), and the workflow only asks itself
  * (a short status call, never a held slot) when it has heard nothing for a while:
  *
- * - while replicas are not all ready, or health is Unknown: after 5 s, doubling to a minute
- *   (with an observer the signal comes first; without one, readiness is still seen);
+ * - while replicas are not all ready, or health is Unknown: after 5 s, doubling to 5 minutes
+ *   (with an observer the signal comes first; without one, readiness is still seen, and a
+ *   replica that never loads costs a dozen calls an hour, not one a second);
  * - when steady: after two hours of silence (SAFETY_NET_MS), on one long timer that a signal
  *   does not cancel, so a steady deployment costs a handful of history events an hour;
  * - with nothing running (paused, scaled to zero): never (there is nothing to lose track of).
@@ -27,7 +28,7 @@ import type { RuntimeTarget } from '../domain/spec';
 export const SAFETY_NET_MS = 2 * 60 * 60_000;
 /** Not converged: ask after this long without news, doubling up to LOADING_CHECK_MAX_MS. */
 export const LOADING_CHECK_FIRST_MS = 5_000;
-export const LOADING_CHECK_MAX_MS = 60_000;
+export const LOADING_CHECK_MAX_MS = 5 * 60_000;
 const FAILURE_RETRY_FIRST_MS = 5_000;
 const FAILURE_RETRY_MAX_MS = 5 * 60_000;
 

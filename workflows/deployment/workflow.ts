@@ -108,7 +108,9 @@ export async function deploymentWorkflow(
   setHandler(statusQuery, () => d.view());
   setHandler(eventsQuery, () => d.events);
   setHandler(autoscalerQuery, () => ({
-    ...(d.autoscaler.observation ? { observedAt: d.autoscaler.observation.time } : {}),
+    ...(d.autoscaler.observation
+      ? { observedAt: d.autoscaler.observation.time, observation: d.autoscaler.observation }
+      : {}),
     decisionDue: d.decisionDue,
     nextDecisionAt: d.nextDecisionAt,
   }));

@@ -1,0 +1,52 @@
+/**
+ * The gateway's one job besides proxying: a request waits for a deployment with no ready replica
+ * (scaled to zero, or still loading), so the deployment's workflow is told at once how many
+ * requests wait. Load itself is measured at the replicas by the observer, not here.
+ */
+import type { Client } from '@temporalio/client';
+import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
+import { observeMetricsSignal } from '../../workflows/deployment/metrics';
+import { METRIC_WINDOW_MS, SHORT_WINDOW_MS } from '../../observer/load-rules';
+import type { TrafficMeter } from './traffic-meter';
+
+/** A deployment is nudged again at most this often, unless more requests wait than last time. */
+const MIN_INTERVAL_MS = 1000;
+
+export class WakeNudger {
+  private readonly last = new Map<string, { queued: number; at: number }>();
+
+  constructor(
+    private readonly options: {
+      client: Client;
+      meter: TrafficMeter;
+      log?: (message: string) => void;
+    },
+  ) {}
+
+  /** Requests wait for `deploymentId` ("workspace/name"): tell its workflow. */
+  nudge(deploymentId: string, now = Date.now()): void {
+    const { meter, client } = this.options;
+    const queued = meter.queuedFor(deploymentId);
+    const last = this.last.get(deploymentId);
+    if (last && queued <= last.queued && now - last.at < MIN_INTERVAL_MS) return;
+    this.last.set(deploymentId, { queued, at: now });
+    const lastRequestAt = meter.lastRequestAt(deploymentId);
+    const [workspace = '', ...rest] = deploymentId.split('/');
+    client.workflow
+      .getHandle(deploymentWorkflowId(workspace, rest.join('/')))
+      .signal(observeMetricsSignal, {
+        time: new Date(now).toISOString(),
+        windowSeconds: METRIC_WINDOW_MS / 1000,
+        replicas: [],
+        queued,
+        ...(lastRequestAt !== undefined
+          ? { lastRequestAt: new Date(lastRequestAt).toISOString() }
+          : {}),
+        shortWindow: { seconds: SHORT_WINDOW_MS / 1000, concurrency: 0, throughput: 0 },
+      })
+      .catch((err: unknown) => {
+        this.last.delete(deploymentId); // not delivered: the next waiting request tries again
+        this.options.log?.(`wake for ${deploymentId} not delivered: ${(err as Error).message}`);
+      });
+  }
+}
