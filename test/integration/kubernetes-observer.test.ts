@@ -334,6 +334,18 @@ describe('Kubernetes observer lease', () => {
     expect(await a!.tryAcquire()).toBe(false);
   });
 
+  it("hands the holder's checkpoint to its successor (what was signalled, so nothing is signalled twice)", async () => {
+    const {
+      holders: [a, b],
+    } = leases(10_000, 'a', 'b');
+    expect(await a!.tryAcquire()).toBe(true);
+    expect(await a!.tryAcquire('{"ws/x#1":"abc"}')).toBe(true); // a renewal leaving a checkpoint
+    expect(await a!.tryAcquire()).toBe(true); // a renewal without one keeps it
+    await a!.release();
+    expect(await b!.tryAcquire()).toBe(true);
+    expect(b!.checkpoint).toBe('{"ws/x#1":"abc"}');
+  });
+
   it('lets exactly one of observers trying at once win, when created and when taken over', async () => {
     const { holders, spec } = leases(10_000, 'a', 'b', 'c', 'd');
     const first = await Promise.all(holders.map((l) => l.tryAcquire()));
