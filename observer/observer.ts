@@ -63,7 +63,8 @@ export class Observer {
   /** The newest status of each revision, and the revisions waiting for a signal (in order). */
   private readonly latest = new Map<string, RevisionStatus>();
   private readonly queue = new Set<string>();
-  private readonly inFlight = new Set<string>();
+  /** Revisions with a signal in flight, and the fingerprint being sent. */
+  private readonly inFlight = new Map<string, string>();
   /** Revisions whose signal failed, sent again after a pause (not in a tight loop). */
   private readonly deferred = new Set<string>();
   private retryTimer?: NodeJS.Timeout;
@@ -182,8 +183,13 @@ export class Observer {
     this.latest.set(k, status);
     const known = this.signalled.get(k);
     const next = hash(observationFingerprint(status));
-    // A revision never signalled that is gone already: nobody needs to hear it.
-    if (known === next || (known === undefined && !status.exists)) {
+    // Already told (or being told), or never told and gone already: nothing to send.
+    const sending = this.inFlight.get(k);
+    if (
+      (sending === undefined && known === next) ||
+      sending === next ||
+      (known === undefined && sending === undefined && !status.exists)
+    ) {
       if (!status.exists) this.latest.delete(k);
       this.queue.delete(k);
       this.stats.unchanged++;
@@ -210,16 +216,17 @@ export class Observer {
       const status = this.latest.get(k);
       this.queue.delete(k);
       if (!status) continue;
-      this.inFlight.add(k);
-      void this.send(k, status).finally(() => {
+      const fingerprint = hash(observationFingerprint(status));
+      if (fingerprint === this.signalled.get(k)) continue; // changed back meanwhile
+      this.inFlight.set(k, fingerprint);
+      void this.send(k, status, fingerprint).finally(() => {
         this.inFlight.delete(k);
         if (this.active) this.pump();
       });
     }
   }
 
-  private async send(k: string, status: RevisionStatus): Promise<void> {
-    const fingerprint = hash(observationFingerprint(status));
+  private async send(k: string, status: RevisionStatus, fingerprint: string): Promise<void> {
     const [workspace, ...rest] = status.deploymentId.split('/');
     const name = rest.join('/');
     try {
