@@ -13,8 +13,12 @@ export const METRIC_WINDOW_MS = 30_000;
 export const SHORT_WINDOW_MS = 6_000;
 /** Relative change that counts as "moved": the HPA tolerance. */
 export const TOLERANCE = 0.1;
-/** Even a steady deployment is told now and then that its metrics are fresh. */
-export const KEEPALIVE_MS = 30 * 60_000;
+/**
+ * Even a steady deployment is told now and then that its metrics are fresh: within the 45 minutes
+ * after which the workflow counts them stale (STALE_OBSERVATION_MS), and rarely enough that a
+ * steady deployment costs under 10 history events an hour (bench:history-events).
+ */
+export const KEEPALIVE_MS = 40 * 60_000;
 /** Ordinary changes are sent at most this often; urgent ones (a burst, a wake) at once. */
 export const MIN_INTERVAL_MS = 10_000;
 

@@ -286,11 +286,11 @@ describe('a simulated week on the time-skipping test server', () => {
       shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
       ...extra,
     });
-    // Traffic stopped at T: the collector says so at once, then sends a keepalive every 30 min
+    // Traffic stopped at T: the observer says so at once, then sends a keepalive every 40 min
     // (its KEEPALIVE_MS; observations older than 45 min cannot justify a scale-down).
     const stoppedAt = await h.env.currentTimeMs();
     await handle.signal(observeMetricsSignal, observation(stoppedAt));
-    await advanceTo(stoppedAt + 30 * MINUTE);
+    await advanceTo(stoppedAt + 40 * MINUTE);
     await handle.signal(observeMetricsSignal, observation(await h.env.currentTimeMs()));
 
     await advanceTo(stoppedAt + 59 * MINUTE);

@@ -16,7 +16,7 @@ import {
 import { nextScheduleChange, scheduleFloor } from '../schedule';
 import type { MetricsObservation, ReplicaObservation } from './metrics';
 
-/** Metrics older than this cannot justify a scale-down (the collector sends a keepalive every 30 min). */
+/** Metrics older than this cannot justify a scale-down (the observer sends a keepalive every 40 min). */
 export const STALE_OBSERVATION_MS = 45 * 60_000;
 /** Rapid autoscaling: a short-window load of this many times the threshold starts panic mode... */
 export const PANIC_THRESHOLD_RATIO = 2;
