@@ -43,6 +43,43 @@ beforeAll(async () => {
   agent = await startAgent(dataDir, port);
 });
 
+/** Short windows, so what the observer measures follows the traffic within seconds. */
+const LOAD = { windowMs: 4000, shortWindowMs: 2000 };
+
+/** Keeps `clients` requests in flight straight at the deployment's ready replicas until stopped. */
+function load(deploymentId: string, clients: number): { stop: () => Promise<number> } {
+  let running = true;
+  let ok = 0;
+  let turn = 0;
+  const client = async () => {
+    while (running) {
+      const { urls } = await provider.endpoints(deploymentId);
+      const url = urls[turn++ % Math.max(1, urls.length)];
+      if (!url) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'load', max_tokens: 100 }),
+      }).catch(() => undefined);
+      await res?.arrayBuffer();
+      if (res?.status === 200) ok += 1;
+    }
+  };
+  const all = Array.from({ length: clients }, client);
+  let stopped: Promise<number> | undefined;
+  return {
+    stop: () =>
+      (stopped ??= (async () => {
+        running = false;
+        await Promise.all(all);
+        return ok;
+      })()),
+  };
+}
+
 afterAll(async () => {
   if (agent?.running()) {
     agent.child.kill('SIGKILL');
@@ -157,7 +194,8 @@ describe('observers on a live stack', () => {
   let harness: Harness;
 
   beforeAll(async () => {
-    harness = await startHarness();
+    // Short load windows, so scaling follows the traffic within seconds.
+    harness = await startHarness({ observerLoad: LOAD });
     // The worker starts an observer over this runtime, as the worker process does.
     await harness.startWorker(provider);
   });
@@ -167,31 +205,46 @@ describe('observers on a live stack', () => {
   });
 
   const spec = (name: string) => ({ name, ...dedicatedSpec() });
+  /** Scales 1 -> 2 past 2 requests in flight per replica, back to 1 two seconds after it stops. */
+  const busy = {
+    name: 'busy',
+    ...dedicatedSpec({
+      scaling: { minReplicas: 1, maxReplicas: 2, metric: 'concurrency', threshold: 2 },
+      autoscalingPolicy: {
+        scaleUp: { stabilizationWindowSeconds: 0 },
+        scaleDown: { stabilizationWindowSeconds: 2 },
+      },
+    }),
+  };
+  const replicasOf = (name: string) => async () => (await harness.service.get(WS, name)).replicas;
 
-  it('takes over within the lease when the active observer dies: the change after it arrives, nothing is signalled twice', async () => {
+  it('takes over within the lease when the active observer dies under load: no decision lost, nothing signalled twice', async () => {
     const names = ['one', 'two', 'three'];
     for (const name of names) await harness.service.create(WS, spec(name));
+    await harness.service.create(WS, busy);
+    await waitFor(replicasOf('busy'), (r) => r.ready === 1, 'busy ready');
+    // Under load: 6 requests in flight straight at the replicas, so "busy" scales out to 2.
+    const traffic = load(`${WS}/busy`, 6);
     for (const name of names)
       await waitFor(
         () => harness.service.get(WS, name),
         (v) => v.health === 'Healthy',
         `${name} Healthy`,
       );
+    await waitFor(replicasOf('busy'), (r) => r.desired === 2 && r.ready === 2, 'busy scaled out');
 
     // Two more observers over the same runtime: the one the worker started holds the lease.
     const lease = (holder: string) => new AgentLease(provider, holder, { durationMs: 3_000 });
-    const standby1 = new Observer({
-      feed: new AgentRevisionFeed(provider),
-      lease: lease('standby-1'),
-      client: harness.env.client,
-      renewEveryMs: 500,
-    });
-    const standby2 = new Observer({
-      feed: new AgentRevisionFeed(provider),
-      lease: lease('standby-2'),
-      client: harness.env.client,
-      renewEveryMs: 500,
-    });
+    const standby = (holder: string) =>
+      new Observer({
+        feed: new AgentRevisionFeed(provider),
+        lease: lease(holder),
+        client: harness.env.client,
+        renewEveryMs: 500,
+        load: LOAD,
+      });
+    const standby1 = standby('standby-1');
+    const standby2 = standby('standby-2');
     standby1.start();
     standby2.start();
     try {
@@ -208,9 +261,21 @@ describe('observers on a live stack', () => {
         15_000,
       );
       const successor = active[0]!;
-      // It starts from its predecessor's checkpoint: the three steady deployments are not signalled again.
+      // It starts from its predecessor's checkpoint: no replica status is signalled again.
       await new Promise((r) => setTimeout(r, 1_000));
       expect(successor.stats.signals).toBe(0);
+
+      // No decision lost: the load stops, the successor measures it, and "busy" scales back in.
+      expect(await traffic.stop()).toBeGreaterThan(0);
+      await waitFor(
+        replicasOf('busy'),
+        (r) => r.desired === 1,
+        'busy to scale in on what the new observer measured',
+        30_000,
+      );
+      expect(successor.load!.stats.signals).toBeGreaterThan(0);
+      const reasons = (await harness.service.events(WS, 'busy')).map((e) => e.type);
+      expect(reasons.filter((t) => t === 'ScaleOut')).toHaveLength(1); // one scale-out, not one per observer
 
       // A change after the failover reaches the workflow: a replica of "two" is killed and restarts.
       const set = await fetch(`${agentUrl}/v1/replicasets/${replicaSetName(`${WS}/two`, 1)}`).then(
@@ -228,6 +293,7 @@ describe('observers on a live stack', () => {
       // The other deployments heard nothing new.
       expect([standby1, standby2].filter((o) => o.isActive)).toEqual([successor]);
     } finally {
+      await traffic.stop();
       await standby1.stop();
       await standby2.stop();
     }
