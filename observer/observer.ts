@@ -102,11 +102,12 @@ export class Observer {
     this.stopped = true;
     clearTimeout(this.renewTimer);
     clearTimeout(this.retryTimer);
+    // The feed first: a takeover in progress may be waiting for its first list (runtime down).
+    await this.options.feed.stop();
     await this.ticking;
+    await this.load?.stop();
     if (!this.active) return;
     this.active = false;
-    await this.options.feed.stop();
-    await this.load?.stop();
     await this.options.lease.tryAcquire(this.checkpoint()).catch(() => undefined);
     await this.options.lease.release().catch(() => undefined);
   }
@@ -117,12 +118,21 @@ export class Observer {
     this.active = false;
     clearTimeout(this.renewTimer);
     clearTimeout(this.retryTimer);
-    await this.ticking;
     await this.options.feed.stop();
+    await this.ticking;
+    await this.options.feed.stop(); // a takeover that finished meanwhile started it again
     await this.load?.stop();
   }
 
   private async tick(): Promise<void> {
+    try {
+      await this.renew();
+    } catch (err) {
+      this.options.log?.(`observer: ${(err as Error).message}`);
+    }
+  }
+
+  private async renew(): Promise<void> {
     const { lease, log } = this.options;
     let held: boolean;
     try {
@@ -131,7 +141,7 @@ export class Observer {
       log?.(`observer: lease not renewed: ${(err as Error).message}`);
       held = false;
     }
-    if (held && !this.active) await this.becomeActive();
+    if (held && !this.active && !this.stopped) await this.becomeActive();
     else if (!held && this.active) await this.standBy();
   }
 

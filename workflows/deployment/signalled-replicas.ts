@@ -146,6 +146,18 @@ export class SignalledReplicas implements ReplicaSource {
     return Math.max(1, this.lastHeardAt + this.loadingCheckMs - now);
   }
 
+  /**
+   * Takes in a signal that came and was not taken yet (before continue-as-new: the next run does
+   * not have this run's signals). No call: synchronous, so nothing can arrive in between.
+   */
+  takeSignalled(at: Date): boolean {
+    const observation = this.pending();
+    if (!observation) return false;
+    this.latest.delete(observation.revision);
+    this.apply(observation, at);
+    return true;
+  }
+
   async take(at: Date): Promise<boolean> {
     const d = this.ctx.d;
     const observation = this.pending();

@@ -311,6 +311,8 @@ export async function deploymentWorkflow(
           await condition(allHandlersFinished);
           const state = stateNow();
           if (state === 'running' || state === 'paused') {
+            // A replica observation signalled and not taken in yet would be lost with this run.
+            if (steps.signalled?.takeSignalled(new Date()) && d.nextStep() !== 'idle') break;
             await continueAsNew<typeof deploymentWorkflow>({
               workspace: d.workspace,
               name: d.name,
