@@ -18,8 +18,13 @@ export interface RevisionFeedHandlers {
    * and absent here went away while the feed was not watching.
    */
   onResync?(existing: { deploymentId: string; revision: number }[]): void;
-  /** The feed lost its connection and is reconnecting (for logs and metrics; it resyncs itself). */
+  /** The feed lost its connection and is reconnecting (it resyncs itself). */
   onError?(err: Error): void;
+  /**
+   * The feed works (again): after its first list, and after every recovery from an error, once
+   * what changed meanwhile was delivered.
+   */
+  onRecovered?(): void;
 }
 
 export interface RevisionFeed {

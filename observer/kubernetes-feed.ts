@@ -266,6 +266,7 @@ export class KubernetesRevisionFeed implements RevisionFeed {
     this.goneSinceResync.clear();
     try {
       handlers.onResync?.(existing);
+      handlers.onRecovered?.();
     } catch (err) {
       this.report(err);
     }

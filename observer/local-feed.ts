@@ -29,6 +29,7 @@ export class AgentRevisionFeed implements RevisionFeed {
         const first = await this.agent.changes(undefined, 0);
         cursor = first.cursor;
         deliver(first, handlers);
+        handlers.onRecovered?.();
         break;
       } catch (err) {
         handlers.onError?.(err as Error);
@@ -46,16 +47,21 @@ export class AgentRevisionFeed implements RevisionFeed {
 
   private async follow(cursor: string, handlers: RevisionFeedHandlers): Promise<void> {
     let retryMs = RETRY_FIRST_MS;
+    let failing = false;
     while (this.running) {
       try {
         this.requests++;
-        const changes = await this.agent.changes(cursor, POLL_WAIT_MS);
+        // Right after an error, ask without waiting: the answer says the agent is back.
+        const changes = await this.agent.changes(cursor, failing ? 0 : POLL_WAIT_MS);
         if (!this.running) return;
         cursor = changes.cursor;
         deliver(changes, handlers);
         retryMs = RETRY_FIRST_MS;
+        if (failing) handlers.onRecovered?.();
+        failing = false;
       } catch (err) {
         if (!this.running) return;
+        failing = true;
         handlers.onError?.(err as Error);
         await new Promise((r) => setTimeout(r, retryMs));
         retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);

@@ -30,6 +30,8 @@ export interface ObserverOptions {
   client: Client;
   /** How often the lease is renewed (or tried, standing by); default a third of its duration. */
   renewEveryMs?: number;
+  /** How long the runtime may be unwatchable before its deployments are told (default 5 s). */
+  unreachableAfterMs?: number;
   /** Signals in flight at once (to different deployments). */
   concurrency?: number;
   log?: (message: string) => void;
@@ -48,6 +50,9 @@ export interface ObserverStats {
   takeovers: number;
 }
 
+/** How long the feed may fail before the deployments hear that their runtime is unreachable. */
+const UNREACHABLE_AFTER_MS = 5_000;
+
 const key = (s: { deploymentId: string; revision: number }) => `${s.deploymentId}#${s.revision}`;
 const hash = (text: string) => createHash('sha1').update(text).digest('base64').slice(0, 12);
 
@@ -60,11 +65,18 @@ export class Observer {
   /** What each revision's workflow was last told (a hash of its fingerprint). */
   private signalled = new Map<string, string>();
   private checkpointDirty = false;
+  /** When the lease was last taken or renewed. */
+  private renewedAt = 0;
   /** The newest status of each revision, and the revisions waiting for a signal (in order). */
   private readonly latest = new Map<string, RevisionStatus>();
   private readonly queue = new Set<string>();
   /** Revisions with a signal in flight, and the fingerprint being sent. */
   private readonly inFlight = new Map<string, string>();
+  /** Why the feed fails, while it does; the deployments told so, and the timer before telling. */
+  private feedError?: string;
+  private toldUnreachable = false;
+  private readonly unreachable = new Map<string, string>();
+  private unreachableTimer?: NodeJS.Timeout;
   /** Revisions whose signal failed, sent again after a pause (not in a tight loop). */
   private readonly deferred = new Set<string>();
   private retryTimer?: NodeJS.Timeout;
@@ -100,6 +112,7 @@ export class Observer {
   /** Stops watching and gives the lease up at once, so a standby takes over without waiting. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.unreachableTimer);
     clearTimeout(this.renewTimer);
     clearTimeout(this.retryTimer);
     // The feed first: a takeover in progress may be waiting for its first list (runtime down).
@@ -116,6 +129,7 @@ export class Observer {
   async crash(): Promise<void> {
     this.stopped = true;
     this.active = false;
+    clearTimeout(this.unreachableTimer);
     clearTimeout(this.renewTimer);
     clearTimeout(this.retryTimer);
     await this.options.feed.stop();
@@ -135,11 +149,17 @@ export class Observer {
   private async renew(): Promise<void> {
     const { lease, log } = this.options;
     let held: boolean;
+    const checkpoint = this.active ? this.checkpoint() : undefined;
     try {
-      held = await lease.tryAcquire(this.active ? this.checkpoint() : undefined);
+      held = await lease.tryAcquire(checkpoint);
+      if (held) this.renewedAt = Date.now();
     } catch (err) {
       log?.(`observer: lease not renewed: ${(err as Error).message}`);
-      held = false;
+      if (checkpoint !== undefined) this.checkpointDirty = true; // not saved: next time
+      // The lease lives on the runtime (the agent, the apiserver): unreachable, nobody else can
+      // take it before it expires, so the holder stays active (and tells the deployments their
+      // runtime is unreachable) until then, like leader election's renew deadline.
+      held = this.active && Date.now() - this.renewedAt < lease.durationMs;
     }
     if (held && !this.active && !this.stopped) await this.becomeActive();
     else if (!held && this.active) await this.standBy();
@@ -157,7 +177,8 @@ export class Observer {
     await feed.start({
       onStatus: (status) => this.onStatus(status),
       onResync: (existing) => this.onResync(existing),
-      onError: (err) => log?.(`observer: watch interrupted, resuming: ${err.message}`),
+      onError: (err) => this.onFeedError(err),
+      onRecovered: () => this.onFeedRecovered(),
     });
     // Revisions the predecessor signalled that are gone now: their workflows must hear it.
     const seen = new Set(this.latest.keys());
@@ -184,12 +205,15 @@ export class Observer {
     this.latest.clear();
     this.queue.clear();
     this.deferred.clear();
+    clearTimeout(this.unreachableTimer);
+    this.unreachableTimer = undefined;
   }
 
   private onStatus(status: RevisionStatus): void {
     if (!this.active) return;
     this.load?.update(status);
     const k = key(status);
+    this.unreachable.delete(k); // a fresh status from the feed supersedes "unreachable"
     this.latest.set(k, status);
     const known = this.signalled.get(k);
     const next = hash(observationFingerprint(status));
@@ -209,6 +233,43 @@ export class Observer {
     this.pump();
   }
 
+  /**
+   * The runtime cannot be watched: after UNREACHABLE_AFTER_MS of that, every deployment it runs is
+   * told (its health turns Unknown, with why) once, not on every retry.
+   */
+  private onFeedError(err: Error): void {
+    this.options.log?.(`observer: watch interrupted, resuming: ${err.message}`);
+    this.feedError = err.message;
+    if (this.unreachableTimer || this.toldUnreachable) return;
+    this.unreachableTimer = setTimeout(() => {
+      this.unreachableTimer = undefined;
+      if (!this.active || this.feedError === undefined) return;
+      this.toldUnreachable = true;
+      for (const [k, status] of this.latest) {
+        if (!status.exists) continue;
+        this.unreachable.set(k, this.feedError);
+        this.queue.add(k);
+      }
+      this.pump();
+    }, this.options.unreachableAfterMs ?? UNREACHABLE_AFTER_MS);
+  }
+
+  /** Watching again: deployments told the runtime was unreachable hear how their replicas are. */
+  private onFeedRecovered(): void {
+    this.feedError = undefined;
+    clearTimeout(this.unreachableTimer);
+    this.unreachableTimer = undefined;
+    if (!this.toldUnreachable) return;
+    this.toldUnreachable = false;
+    this.unreachable.clear();
+    for (const [k, status] of this.latest) {
+      if (!status.exists) continue;
+      this.signalled.delete(k);
+      this.queue.add(k);
+    }
+    this.pump();
+  }
+
   private onResync(existing: { deploymentId: string; revision: number }[]): void {
     const now = new Set(existing.map(key));
     for (const [k, status] of this.latest) {
@@ -223,10 +284,13 @@ export class Observer {
     for (const k of this.queue) {
       if (this.inFlight.size >= limit) return;
       if (this.inFlight.has(k)) continue;
-      const status = this.latest.get(k);
+      const known = this.latest.get(k);
       this.queue.delete(k);
-      if (!status) continue;
-      const fingerprint = hash(observationFingerprint(status));
+      if (!known) continue;
+      const why = this.unreachable.get(k);
+      const status = why !== undefined ? { ...known, unreachable: why } : known;
+      const fingerprint =
+        why !== undefined ? `unreachable:${why}` : hash(observationFingerprint(status));
       if (fingerprint === this.signalled.get(k)) continue; // changed back meanwhile
       this.inFlight.set(k, fingerprint);
       void this.send(k, status, fingerprint).finally(() => {
@@ -236,7 +300,11 @@ export class Observer {
     }
   }
 
-  private async send(k: string, status: RevisionStatus, fingerprint: string): Promise<void> {
+  private async send(
+    k: string,
+    status: RevisionStatus & { unreachable?: string },
+    fingerprint: string,
+  ): Promise<void> {
     const [workspace, ...rest] = status.deploymentId.split('/');
     const name = rest.join('/');
     try {

@@ -75,7 +75,9 @@ it('Unknown health after the runtime and the worker are killed clears within a m
     (v) => v.health === 'Unknown',
     'Unknown while the runtime is away',
     60_000,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\nworker output:\n${worker.output().slice(-3000)}`);
+  });
   expect(unknown.state).toBe('running');
   const why = (await service.events(ws, 'llm')).filter((e) => e.reason === 'RuntimeUnreachable');
   expect(why.at(-1)?.message).toMatch(/replica status cannot be determined: .*not reachable/);

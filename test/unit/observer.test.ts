@@ -221,6 +221,90 @@ describe('the observer', () => {
     await b.stop();
   });
 
+  it('tells every deployment once when the runtime cannot be watched, and how its replicas are when it can again', async () => {
+    const feed = new ManualFeed();
+    const { client, sent } = recordingClient();
+    const observer = new Observer({
+      feed,
+      lease: new MemoryLeaseStore().lease('a'),
+      client,
+      renewEveryMs: 10,
+      unreachableAfterMs: 30,
+    });
+    observer.start();
+    await waitUntil(() => observer.isActive);
+    feed.handlers!.onStatus(status('ws/a', 2));
+    feed.handlers!.onStatus(status('ws/b', 2));
+    await settle();
+    sent.length = 0;
+    feed.handlers!.onError!(new Error('agent not reachable'));
+    feed.handlers!.onError!(new Error('agent not reachable')); // retries do not tell again
+    await new Promise((r) => setTimeout(r, 100));
+    expect(
+      sent.map((s) => [s.workflowId, (s.status as { unreachable?: string }).unreachable]),
+    ).toEqual([
+      ['deployment:ws:a', 'agent not reachable'],
+      ['deployment:ws:b', 'agent not reachable'],
+    ]);
+    sent.length = 0;
+    feed.handlers!.onRecovered!(); // back, nothing changed meanwhile: the same counts, told again
+    await settle();
+    expect(sent.map((s) => [s.workflowId, s.status.ready, 'unreachable' in s.status])).toEqual([
+      ['deployment:ws:a', 2, false],
+      ['deployment:ws:b', 2, false],
+    ]);
+    await observer.stop();
+  });
+
+  it('does not tell anyone when the watch recovers before the grace', async () => {
+    const feed = new ManualFeed();
+    const { client, sent } = recordingClient();
+    const observer = new Observer({
+      feed,
+      lease: new MemoryLeaseStore().lease('a'),
+      client,
+      renewEveryMs: 10,
+      unreachableAfterMs: 200,
+    });
+    observer.start();
+    await waitUntil(() => observer.isActive);
+    feed.handlers!.onStatus(status('ws/a', 2));
+    await settle();
+    feed.handlers!.onError!(new Error('blip'));
+    feed.handlers!.onRecovered!();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sent).toHaveLength(1);
+    await observer.stop();
+  });
+
+  it('stays active while its lease cannot be renewed (the runtime holding it is down) until the lease would have expired', async () => {
+    let down = false;
+    const inner = new MemoryLeaseStore().lease('a', 150);
+    const lease = {
+      holder: 'a',
+      durationMs: 150,
+      get checkpoint() {
+        return inner.checkpoint;
+      },
+      tryAcquire: async (c?: string) => {
+        if (down) throw new Error('lease store unreachable');
+        return inner.tryAcquire(c);
+      },
+      release: () => inner.release(),
+    };
+    const { client } = recordingClient();
+    const observer = new Observer({ feed: new ManualFeed(), lease, client, renewEveryMs: 10 });
+    observer.start();
+    await waitUntil(() => observer.isActive);
+    down = true;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(observer.isActive).toBe(true); // within the lease: nobody else can have it
+    await waitUntil(() => !observer.isActive, 1000); // past it: stands by
+    down = false;
+    await waitUntil(() => observer.isActive, 1000); // and takes it again once it can
+    await observer.stop();
+  });
+
   it('stands by while another holds the lease, and watches nothing meanwhile', async () => {
     const store = new MemoryLeaseStore();
     const { client } = recordingClient();

@@ -9,6 +9,11 @@ import type { RevisionStatus } from '../../activities/providers/provider';
 export interface ReplicasObservation extends RevisionStatus {
   /** When the observer saw this (ISO): an older observation never replaces a newer one. */
   observedAt: string;
+  /**
+   * Set when the observer cannot see the runtime any more (why): the counts are the last known
+   * ones, and health is Unknown until an observation without it comes.
+   */
+  unreachable?: string;
 }
 
 export const observeReplicasSignal = defineSignal<[ReplicasObservation]>('observeReplicas');

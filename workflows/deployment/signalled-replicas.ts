@@ -207,9 +207,16 @@ export class SignalledReplicas implements ReplicaSource {
     }
   }
 
-  private apply(status: RevisionStatus, at: Date): void {
+  private apply(status: RevisionStatus & { unreachable?: string }, at: Date): void {
     const d = this.ctx.d;
     this.lastHeardAt = at.getTime();
+    if (status.unreachable !== undefined) {
+      d.unreachable(
+        at,
+        events.runtimeUnreachable('replica status cannot be determined', status.unreachable),
+      );
+      return;
+    }
     if (!status.exists && d.activeRevision === status.revision) {
       // The runtime no longer has what serves (removed behind our back, its state lost):
       // start it again rather than watch nothing.
