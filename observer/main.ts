@@ -5,24 +5,27 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal';
-import { createProvider } from '../activities/providers';
-import { startObserver } from './start';
+import { createClusters, createProvider } from '../activities/providers';
+import { startObservers } from './start';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const observer = startObserver(createProvider(config), client, {
+  const observers = startObservers(createProvider(config), createClusters(config), client, {
     log: (m) => console.log(m),
     load: {
       intervalMs: config.OBSERVER_SCRAPE_INTERVAL_MS,
       allowNonLoopback: config.OBSERVER_SCRAPE_ANY_ADDRESS,
     },
   });
-  if (!observer) throw new Error(`the ${config.RUNTIME_PROVIDER} runtime cannot be observed`);
-  console.log(`observer: watching the ${config.RUNTIME_PROVIDER} runtime`);
+  if (observers.length === 0)
+    throw new Error(`the ${config.RUNTIME_PROVIDER} runtime cannot be observed`);
+  console.log(
+    `observer: watching the ${config.RUNTIME_PROVIDER} runtime and ${observers.length - 1} BYOC cluster(s)`,
+  );
   const stop = async () => {
-    await observer.stop();
+    for (const observer of observers) await observer.stop();
     await connection.close();
     process.exit(0);
   };

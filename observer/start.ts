@@ -1,10 +1,21 @@
-/** Starts the observer of a runtime, when the runtime offers a feed and a lease. */
+/** Starts the observers of the runtimes a worker uses: the dedicated one, and each BYOC cluster. */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
+import type { ByocClusters } from '../activities/providers/byoc';
 import type { RuntimeProvider } from '../activities/providers/provider';
+import { startByocObservers } from './byoc';
 import type { LoadObserverOptions } from './load-observer';
 import { Observer } from './observer';
+
+export interface StartObserverOptions {
+  holder?: string;
+  log?: (message: string) => void;
+  /** Scrape the replicas' load (default on, loopback replicas only). */
+  load?: Omit<LoadObserverOptions, 'client' | 'log'> | false;
+}
+
+const defaultHolder = () => `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
 /**
  * The observer for `provider`, started (it stands by until it holds the lease), or undefined
@@ -13,22 +24,34 @@ import { Observer } from './observer';
 export function startObserver(
   provider: RuntimeProvider,
   client: Client,
-  options: {
-    holder?: string;
-    log?: (message: string) => void;
-    /** Scrape the replicas' load (default on, loopback replicas only). */
-    load?: Omit<LoadObserverOptions, 'client' | 'log'> | false;
-  } = {},
+  options: StartObserverOptions = {},
 ): Observer | undefined {
   if (!provider.revisionFeed || !provider.observerLease) return undefined;
-  const holder = options.holder ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const observer = new Observer({
     feed: provider.revisionFeed(),
-    lease: provider.observerLease(holder),
+    lease: provider.observerLease(options.holder ?? defaultHolder()),
     client,
     ...(options.log ? { log: options.log } : {}),
     ...(options.load !== false ? { load: options.load ?? {} } : {}),
   });
   observer.start();
   return observer;
+}
+
+/** The dedicated runtime's observer and one per linked BYOC cluster. */
+export function startObservers(
+  provider: RuntimeProvider,
+  clusters: ByocClusters | undefined,
+  client: Client,
+  options: StartObserverOptions = {},
+): Observer[] {
+  const holder = options.holder ?? defaultHolder();
+  const dedicated = startObserver(provider, client, { ...options, holder });
+  const byoc = clusters
+    ? startByocObservers(clusters, client, holder, {
+        ...(options.log ? { log: options.log } : {}),
+        ...(options.load !== false ? { load: options.load ?? {} } : {}),
+      })
+    : [];
+  return [...(dedicated ? [dedicated] : []), ...byoc];
 }

@@ -4,7 +4,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { gpuQuota, loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal';
 import { createClusters, createProvider } from '../activities/providers';
-import { startObserver } from '../observer/start';
+import { startObservers } from '../observer/start';
 import { createWorker, workerCapacity } from './create-worker';
 
 async function main(): Promise<void> {
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     namespace: config.TEMPORAL_NAMESPACE,
   });
   const provider = createProvider(config);
+  const clusters = createClusters(config);
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
       taskQueue: config.TASK_QUEUE,
       limitFor: (workspace, accelerator) => gpuQuota(config, workspace, accelerator),
       provider,
-      clusters: createClusters(config),
+      clusters,
       catalog: config.catalog,
     },
     overrides: workerCapacity(config),
@@ -38,18 +39,19 @@ async function main(): Promise<void> {
     `worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
       `${config.WORKER_MAX_CONCURRENT_ACTIVITIES} activity slots, ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS} workflow-task slots, ${config.WORKER_MAX_CACHED_WORKFLOWS} cached workflows`,
   );
-  const observer =
+  // The runtimes' observers (the dedicated runtime, each linked BYOC cluster): one active each.
+  const observers =
     config.OBSERVER === 'worker'
-      ? startObserver(provider, client, {
+      ? startObservers(provider, clusters, client, {
           log: (m) => console.log(`worker: ${m}`),
           load: {
             intervalMs: config.OBSERVER_SCRAPE_INTERVAL_MS,
             allowNonLoopback: config.OBSERVER_SCRAPE_ANY_ADDRESS,
           },
         })
-      : undefined;
+      : [];
   await worker.run();
-  await observer?.stop();
+  for (const observer of observers) await observer.stop();
   await connection.close();
 }
 

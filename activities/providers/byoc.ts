@@ -63,6 +63,11 @@ export interface ByocClusters {
   /** The provider that runs replicas on the cluster (Kubernetes, with an EKS token). */
   provider(workspace: string, cluster: string): Promise<RuntimeProvider>;
   /**
+   * Every linked cluster, once per place (clusters shared by workspaces appear once per
+   * workspace, with the same key), for their observers (observer/byoc.ts).
+   */
+  observable?(): { key: string; workspace: string; cluster: string }[];
+  /**
    * Grows the node group (never shrinks it) so every replica we run there fits once `replicas`
    * of this revision run, and waits until EKS says it is ACTIVE. Returns what changed, if anything.
    */
@@ -92,6 +97,17 @@ export class EksClusters implements ByocClusters {
   private readonly groups = new Map<string, { groups: NodeGroupInfo[]; until: number }>();
 
   constructor(private readonly options: EksClustersOptions) {}
+
+  observable(): { key: string; workspace: string; cluster: string }[] {
+    return Object.entries(this.options.registry).flatMap(([workspace, clusters]) =>
+      Object.keys(clusters).flatMap((name) => {
+        const found = findCluster(this.options.registry, workspace, name);
+        if (!found) return [];
+        const where = found.kubernetes?.server ?? `${found.region}/${found.eksClusterName}`;
+        return [{ key: `${where}/${found.namespace}`, workspace, cluster: name }];
+      }),
+    );
+  }
 
   /** The clusters linked to the workspace. */
   linked(workspace: string): RegisteredCluster[] {

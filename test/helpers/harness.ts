@@ -10,7 +10,7 @@ import type { ByocClusters } from '../../activities/providers/byoc';
 import type { RuntimeProvider } from '../../activities/providers/provider';
 import type { LoadObserverOptions } from '../../observer/load-observer';
 import type { Observer } from '../../observer/observer';
-import { startObserver } from '../../observer/start';
+import { startObservers } from '../../observer/start';
 import { createWorker } from '../../worker/create-worker';
 import { TEST_CATALOG } from './catalog';
 import { startDevServer, workflowBundle } from './temporal';
@@ -71,10 +71,11 @@ export async function startHarness(
       });
       workers.push({ worker, running: worker.run() });
       // The runtime's observer, as the worker process runs it (it stands by while another holds the lease).
-      const observer = startObserver(provider, env.client, {
-        ...(options.observerLoad ? { load: options.observerLoad } : {}),
-      });
-      if (observer) observers.push(observer);
+      observers.push(
+        ...startObservers(provider, clusters, env.client, {
+          ...(options.observerLoad ? { load: options.observerLoad } : {}),
+        }),
+      );
       return worker;
     },
     async stopObservers({ crash = false } = {}) {

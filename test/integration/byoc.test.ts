@@ -166,6 +166,15 @@ describe('a BYOC deployment on a linked EKS cluster', () => {
     });
     expect(await namesIn('dedicated')).toEqual([]);
 
+    // the cluster's own observer (with the cluster's EKS token) told the workflow its replica is ready
+    const history = await h.env.client.workflow
+      .getHandle(deploymentWorkflowId(ws, 'llm'))
+      .fetchHistory();
+    const observed = (history.events ?? []).filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'observeReplicas',
+    );
+    expect(observed.length).toBeGreaterThan(0);
+
     // every call went through the EKS token, accepted by the apiserver's webhook
     const reviews = byoc.authenticator.reviews.slice(reviewsBefore);
     expect(reviews.length).toBeGreaterThan(0);

@@ -4,8 +4,9 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
-import type { RevisionStatus } from '../../activities/providers/provider';
+import type { RevisionStatus, RuntimeProvider } from '../../activities/providers/provider';
 import type { RevisionFeed, RevisionFeedHandlers } from '../../observer/feed';
+import { RefreshingFeed } from '../../observer/byoc';
 import { MemoryLeaseStore } from '../../observer/memory-lease';
 import { Observer } from '../../observer/observer';
 
@@ -319,5 +320,29 @@ describe('the observer', () => {
     await waitUntil(() => b.isActive);
     expect(feed.handlers).toBeDefined();
     await b.stop();
+  });
+});
+
+describe('a BYOC cluster feed', () => {
+  it('connects through the current provider (a fresh token) again before the token expires, stopping the old watch', async () => {
+    const feeds: { started: boolean; stopped: boolean }[] = [];
+    const provider = async () =>
+      ({
+        revisionFeed: () => {
+          const state = { started: false, stopped: false };
+          feeds.push(state);
+          return {
+            start: async () => void (state.started = true),
+            stop: async () => void (state.stopped = true),
+          };
+        },
+      }) as unknown as RuntimeProvider;
+    const feed = new RefreshingFeed(provider, 30);
+    await feed.start({ onStatus: () => undefined });
+    await waitUntil(() => feeds.length >= 3);
+    await feed.stop();
+    const last = feeds.at(-1)!;
+    expect(feeds.slice(0, -1).every((f) => f.started && f.stopped)).toBe(true);
+    expect(last.stopped).toBe(true);
   });
 });
