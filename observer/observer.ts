@@ -14,6 +14,7 @@
  * renewal are sent again, and the workflow ignores a status it already has).
  */
 import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { RevisionStatus } from '../activities/providers/provider';
 import { deploymentWorkflowId } from '../workflows/deployment/definitions';
@@ -54,7 +55,7 @@ export interface ObserverStats {
 const UNREACHABLE_AFTER_MS = 5_000;
 
 const key = (s: { deploymentId: string; revision: number }) => `${s.deploymentId}#${s.revision}`;
-const hash = (text: string) => createHash('sha1').update(text).digest('base64').slice(0, 12);
+const hash = (text: string) => createHash('sha1').update(text).digest('base64').slice(0, 8);
 
 export class Observer {
   readonly stats: ObserverStats = { signals: 0, unchanged: 0, retried: 0, takeovers: 0 };
@@ -151,7 +152,14 @@ export class Observer {
     let held: boolean;
     const checkpoint = this.active ? this.checkpoint() : undefined;
     try {
-      held = await lease.tryAcquire(checkpoint);
+      held = await lease.tryAcquire(checkpoint).catch(async (err: unknown) => {
+        if (checkpoint === undefined) throw err;
+        // The lease may refuse the checkpoint (too large for where it is kept): keep the lease.
+        log?.(
+          `observer: checkpoint not saved (${(err as Error).message}); lease renewed without it`,
+        );
+        return lease.tryAcquire();
+      });
       if (held) this.renewedAt = Date.now();
     } catch (err) {
       log?.(`observer: lease not renewed: ${(err as Error).message}`);
@@ -338,18 +346,25 @@ export class Observer {
     this.checkpointDirty = true;
   }
 
-  /** What was signalled, for the successor; only when something changed since the last renewal. */
+  /**
+   * What was signalled, for the successor; only when something changed since the last renewal.
+   * Compressed: about 10 bytes a revision (a Kubernetes annotation holds 256 KB).
+   */
   private checkpoint(): string | undefined {
     if (!this.checkpointDirty) return undefined;
     this.checkpointDirty = false;
-    return JSON.stringify(Object.fromEntries(this.signalled));
+    const json = JSON.stringify(Object.fromEntries(this.signalled));
+    return `gz:${gzipSync(json).toString('base64')}`;
   }
 }
 
 function parseCheckpoint(text: string | undefined): Map<string, string> {
   if (!text) return new Map();
   try {
-    const parsed = JSON.parse(text) as Record<string, unknown>;
+    const json = text.startsWith('gz:')
+      ? gunzipSync(Buffer.from(text.slice(3), 'base64')).toString('utf8')
+      : text;
+    const parsed = JSON.parse(json) as Record<string, unknown>;
     return new Map(
       Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'),
     );
