@@ -104,8 +104,8 @@ const requestHeadersForReplica: NonNullable<FastifyReplyFromHooks['rewriteReques
   request,
   headers,
 ) => {
-  for (const name of HOP_BY_HOP) delete headers[name];
-  delete headers.authorization;
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+  if (headers.authorization !== undefined) delete headers.authorization;
   // reply-from names a type for a body it is given; the replica gets the client's, or none.
   if (request.headers['content-type'] === undefined) delete headers['content-type'];
   return headers;
@@ -113,7 +113,7 @@ const requestHeadersForReplica: NonNullable<FastifyReplyFromHooks['rewriteReques
 
 /** The replica's answer headers for the client, less hop-by-hop ones. */
 const answerHeadersForClient: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => {
-  for (const name of HOP_BY_HOP) delete headers[name];
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
   return headers;
 };
 
@@ -231,11 +231,12 @@ export class Gateway {
     // Ends with the answer sent in full, or the client gone (whichever comes first).
     reply.raw.once('close', () => end(true));
 
-    const body = request.body;
+    const body = Buffer.isBuffer(request.body) ? request.body : undefined;
     const hooks: FastifyReplyFromHooks = {
-      ...(Buffer.isBuffer(body)
-        ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
-        : {}),
+      // A body is sent as is, with the client's content type (reply-from would encode it
+      // otherwise); none for a request without one.
+      body,
+      contentType: request.headers['content-type'] ?? 'application/octet-stream',
       rewriteRequestHeaders: requestHeadersForReplica,
       rewriteHeaders: answerHeadersForClient,
       onError: (_reply, { error }) => {

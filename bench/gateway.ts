@@ -14,11 +14,12 @@
  * gateway, ROUNDS times, SECONDS each. Every answer must be a 200.
  *
  * A completion decodes MAX_TOKENS tokens at MS_PER_TOKEN ms each (a timer in the replica, as a
- * GPU's decode is time the CPU does not spend); MAX_TOKENS=0 measures bare HTTP, where the
+ * GPU's decode is time the CPU does not spend); MS_PER_TOKEN=0 measures bare HTTP, where the
  * gateway's own CPU is all there is to compare.
  *
  *   npm run bench:gateway        (CLIENTS=32, SECONDS=4, ROUNDS=2, MAX_TOKENS=10, MS_PER_TOKEN=1)
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
@@ -103,6 +104,39 @@ function loadThread(): void {
 interface Totals {
   latencies: number[];
   elapsedMs: number;
+  /** CPU time the machine spent busy (all cores, anyone's), and its wall time x cores. */
+  busyMs: number;
+  capacityMs: number;
+  /** The gateway's event loop (this thread) busy, and its CPU time, in ms. */
+  gatewayBusyMs: number;
+  gatewayCpuMs: number;
+}
+
+/**
+ * CPU time this thread (the gateway's event loop) has used, in ms: Linux's per-thread counters
+ * (/proc/self/task/<pid>/stat, in ticks of 10 ms), undefined elsewhere. Unlike event-loop
+ * utilisation it does not count time the thread waited for a core.
+ */
+function gatewayThreadCpuMs(): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time spent busy and in all, over every core, in ms (Linux: from /proc/stat via os.cpus). */
+function machineCpu(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of os.cpus()) {
+    const all = times.user + times.nice + times.sys + times.idle + times.irq;
+    total += all;
+    busy += all - times.idle;
+  }
+  return { busy, total };
 }
 
 async function main(): Promise<void> {
@@ -186,19 +220,33 @@ async function main(): Promise<void> {
 
     await run({ ...direct, seconds: WARM_UP_SECONDS });
     await run({ ...gateway, seconds: WARM_UP_SECONDS });
-    const totals: Record<'direct' | 'gateway', Totals> = {
-      direct: { latencies: [], elapsedMs: 0 },
-      gateway: { latencies: [], elapsedMs: 0 },
-    };
+    const empty = (): Totals => ({
+      latencies: [],
+      elapsedMs: 0,
+      busyMs: 0,
+      capacityMs: 0,
+      gatewayBusyMs: 0,
+      gatewayCpuMs: 0,
+    });
+    const totals: Record<'direct' | 'gateway', Totals> = { direct: empty(), gateway: empty() };
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, phase] of [
         ['direct', direct],
         ['gateway', gateway],
       ] as const) {
+        const cpu = machineCpu();
+        const loop = performance.eventLoopUtilization();
+        const threadCpu = gatewayThreadCpuMs() ?? NaN;
         const result = await run(phase);
+        const { active } = performance.eventLoopUtilization(loop);
+        const cpuAfter = machineCpu();
         const total = totals[name];
         total.latencies.push(...result.latencies);
         total.elapsedMs += result.elapsedMs;
+        total.busyMs += cpuAfter.busy - cpu.busy;
+        total.capacityMs += cpuAfter.total - cpu.total;
+        total.gatewayBusyMs += active;
+        total.gatewayCpuMs += (gatewayThreadCpuMs() ?? NaN) - threadCpu;
       }
     }
 
@@ -209,6 +257,9 @@ async function main(): Promise<void> {
         p99: percentile(sorted, 99),
         rps: t.latencies.length / (t.elapsedMs / 1000),
         n: t.latencies.length,
+        machineBusy: t.busyMs / t.capacityMs,
+        gatewayBusy: t.gatewayBusyMs / t.elapsedMs,
+        gatewayCpuUs: (t.gatewayCpuMs * 1000) / t.latencies.length,
       };
     };
     const d = stats(totals.direct);
@@ -220,11 +271,17 @@ async function main(): Promise<void> {
         `${MAX_TOKENS} x ${MS_PER_TOKEN} ms, 2 model-server replicas, ${ROUNDS} x ${SECONDS} s per side, ` +
         `${os.cpus().length} cores`,
     );
+    const pct = (v: number) => `${(v * 100).toFixed(0)} %`;
+    const ratio = (v: number, width: number) => `${v.toFixed(2)}x`.padStart(width);
     console.log(`             p50         p99   throughput   answers`);
     console.log(`  direct  ${ms(d.p50)}  ${ms(d.p99)}   ${rps(d.rps)}   ${d.n}`);
     console.log(`  gateway ${ms(g.p50)}  ${ms(g.p99)}   ${rps(g.rps)}   ${g.n}`);
     console.log(
-      `  ratio   ${`${(g.p50 / d.p50).toFixed(2)}x`.padStart(10)}  ${`${(g.p99 / d.p99).toFixed(2)}x`.padStart(10)}   ${`${(g.rps / d.rps).toFixed(2)}x`.padStart(8)}   (targets: <= 1.2x, <= 1.5x, >= 0.8x)`,
+      `  ratio   ${ratio(g.p50 / d.p50, 10)}  ${ratio(g.p99 / d.p99, 10)}   ${ratio(g.rps / d.rps, 8)}   (targets: <= 1.2x, <= 1.5x, >= 0.8x)`,
+    );
+    console.log(
+      `  gateway thread: event loop busy ${pct(g.gatewayBusy)}, ${Number.isNaN(g.gatewayCpuUs) ? 'CPU time per request not measured (no /proc)' : `${g.gatewayCpuUs.toFixed(0)} µs CPU per request`}; ` +
+        `machine CPU busy (every process, this bench's or not): direct ${pct(d.machineBusy)}, gateway ${pct(g.machineBusy)}`,
     );
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);

@@ -44,14 +44,19 @@ export const endpointRoutes: FastifyPluginAsync<{ gateway: Gateway }> = async (
         },
       },
     },
-    handler: (request, reply) =>
-      gateway.proxy(
-        request,
-        reply,
-        request.params.workspace,
-        request.params.name,
-        encodedRemainder(request.url),
-      ),
+    // Not async: the answer is sent by the proxy (or the error handler), and returning the
+    // reply as a promise would cost fastify a wait on the response's end per request.
+    handler: (request, reply) => {
+      gateway
+        .proxy(
+          request,
+          reply,
+          request.params.workspace,
+          request.params.name,
+          encodedRemainder(request.url),
+        )
+        .catch((err: unknown) => reply.send(err));
+    },
   });
 };
 
