@@ -70,7 +70,7 @@ export interface GatewayOptions {
   endpointsTtlMs?: number;
   /** Connections to one replica at most (default 128); more requests wait for one in its pool. */
   connectionsPerReplica?: number;
-  /** How long an unused connection to a replica is kept (default 60 s, or less if it says so). */
+  /** How long an unused connection to a replica is kept (default 60 s; a shorter Keep-Alive hint from the replica wins). */
   keepAliveTimeoutMs?: number;
 }
 
