@@ -15,9 +15,16 @@
  *
  * A completion decodes MAX_TOKENS tokens at MS_PER_TOKEN ms each (a timer in the replica, as a
  * GPU's decode is time the CPU does not spend); MS_PER_TOKEN=0 measures bare HTTP, where the
- * gateway's own CPU is all there is to compare.
+ * gateway's own CPU is all there is to compare. With every answer taking the same time, the
+ * closed loop keeps the clients in step: answers arrive in bursts, which one event loop forwards
+ * one after another. TOKENS_SPREAD=n draws each request's length from MAX_TOKENS +- n instead.
  *
- *   npm run bench:gateway        (CLIENTS=32, SECONDS=4, ROUNDS=2, MAX_TOKENS=10, MS_PER_TOKEN=1)
+ * Also printed: the gateway thread's event-loop utilisation and its CPU time per request (Linux),
+ * and how busy the machine's CPUs were during each side (every process, this bench's or not: on
+ * a shared machine, compare runs whose direct side was as busy).
+ *
+ *   npm run bench:gateway        (CLIENTS=32, SECONDS=3, ROUNDS=3, MAX_TOKENS=10, MS_PER_TOKEN=1,
+ *                                 TOKENS_SPREAD=0)
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,9 +42,10 @@ import { percentile, startBenchAgent } from './agent';
 import { freePort } from './stack';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 32);
-const SECONDS = Number(process.env.SECONDS ?? 4);
-const ROUNDS = Number(process.env.ROUNDS ?? 2);
+const SECONDS = Number(process.env.SECONDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const MAX_TOKENS = Number(process.env.MAX_TOKENS ?? 10);
+const TOKENS_SPREAD = Number(process.env.TOKENS_SPREAD ?? 0);
 const MS_PER_TOKEN = Number(process.env.MS_PER_TOKEN ?? 1);
 const WARM_UP_SECONDS = 1;
 const KEY = 'md_bench_gateway_key';
@@ -61,8 +69,11 @@ interface PhaseResult {
 /** The load thread: runs each phase it is sent and posts back its latencies. */
 function loadThread(): void {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-  const body = JSON.stringify({ prompt: 'bench', max_tokens: MAX_TOKENS });
-  const send = (url: URL, headers: Record<string, string>) =>
+  // One body per length: MAX_TOKENS - TOKENS_SPREAD .. MAX_TOKENS + TOKENS_SPREAD.
+  const bodies = Array.from({ length: 2 * TOKENS_SPREAD + 1 }, (_, i) =>
+    JSON.stringify({ prompt: 'bench', max_tokens: MAX_TOKENS - TOKENS_SPREAD + i }),
+  );
+  const send = (url: URL, headers: Record<string, string>, body: string) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
         let text = '';
@@ -86,7 +97,8 @@ function loadThread(): void {
         const url = targets[i % targets.length]!;
         while (performance.now() < until) {
           const t0 = performance.now();
-          const res = await send(url, headers);
+          const body = bodies[Math.floor(Math.random() * bodies.length)]!;
+          const res = await send(url, headers, body);
           latencies.push(performance.now() - t0);
           if (res.status !== 200) failures.push(`${res.status} ${res.text.slice(0, 200)}`);
         }
@@ -268,7 +280,7 @@ async function main(): Promise<void> {
     const rps = (v: number) => `${v.toFixed(0)}/s`.padStart(8);
     console.log(
       `gateway vs direct: ${CLIENTS} closed-loop clients, POST /v1/completions decoding ` +
-        `${MAX_TOKENS} x ${MS_PER_TOKEN} ms, 2 model-server replicas, ${ROUNDS} x ${SECONDS} s per side, ` +
+        `${MAX_TOKENS}${TOKENS_SPREAD ? ` +- ${TOKENS_SPREAD}` : ''} x ${MS_PER_TOKEN} ms, 2 model-server replicas, ${ROUNDS} x ${SECONDS} s per side, ` +
         `${os.cpus().length} cores`,
     );
     const pct = (v: number) => `${(v * 100).toFixed(0)} %`;
