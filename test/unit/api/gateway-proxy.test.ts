@@ -5,8 +5,13 @@
  * replica never received, and the TrafficMeter hooks. The gateway's routes listen on 127.0.0.1
  * too, so a real client reads the streamed answers.
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { useZodSchemas } from '../../../api/app';
@@ -68,7 +73,7 @@ interface Replica {
   connections: number;
 }
 
-const servers: http.Server[] = [];
+const servers: (http.Server | https.Server)[] = [];
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
@@ -310,6 +315,53 @@ describe('what is passed on', () => {
     });
     expect(echo.requests[0]?.body.toString()).toBe('raw bytes');
     expect(echo.requests[0]?.headers).not.toHaveProperty('content-type');
+  });
+
+  it("checks a replica's TLS certificate (reply-from would not): a self-signed one is a 502", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-gateway-tls-'));
+    try {
+      const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { stdio: 'ignore' },
+      );
+      let received = 0;
+      const server = https.createServer(
+        { key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
+        (_req, res) => {
+          received += 1;
+          res.end('secret');
+        },
+      );
+      servers.push(server);
+      const port = await new Promise<number>((resolve) =>
+        server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+      );
+      const { url } = await gatewayOver(() => [`https://127.0.0.1:${port}`]);
+      const res = await fetch(`${url}/v1/models`);
+      expect(res.status).toBe(502);
+      expect(await res.json()).toMatchObject({
+        error: { code: 'bad_gateway', message: expect.stringMatching(/self[- ]signed/) },
+      });
+      expect(received).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a replica that answers 503 is answered 503, not retried', async () => {
