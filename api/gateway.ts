@@ -1,6 +1,17 @@
 /**
  * The inference gateway: `/v1/endpoints/{ws}/{name}/...` is proxied to a ready replica of the
- * revision that gets traffic, round robin, and measured (the TrafficMeter feeds autoscaling).
+ * revision that gets traffic, and measured (the TrafficMeter feeds autoscaling).
+ *
+ * The proxy is @fastify/reply-from on undici connection pools: one pool of keep-alive connections
+ * per replica, reused from request to request; the replica's answer is streamed to the client as
+ * it comes (an SSE token stream reaches the client token by token). The request body is passed on
+ * as received, whatever its type, from a buffer (bounded by the route's body limit), so that a
+ * request a replica never got can be sent, body and all, to another one.
+ *
+ * Which replica: the one with the fewest requests outstanding from this gateway (sent and not yet
+ * answered to the end), ties round robin; a replica slowed down by long generations gets fewer
+ * new requests. A deployment's ready replicas are asked of the runtime at most once per
+ * `endpointsTtlMs`, and again at once when a replica refuses a connection.
  *
  * With no ready replica:
  * - paused, or scaled to zero outside schedule windows: 503 at once, with Retry-After until the
@@ -9,8 +20,7 @@
  *   wait) while the deployment is woken, and proxied as soon as a replica is ready; past the wait,
  *   503 with Retry-After.
  */
-import { Readable } from 'node:stream';
-import type { ReadableStream } from 'node:stream/web';
+import type { FastifyReplyFromHooks, FastifyReplyFromOptions } from '@fastify/reply-from';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ReplicaEndpointsSource } from './replica-endpoints';
@@ -22,20 +32,22 @@ import { DomainError } from './deployment-service';
 import { HttpError } from './errors';
 import type { TrafficMeter } from './metrics/traffic-meter';
 
-/** Headers that describe one hop, not the message (RFC 9110 section 7.6.1), plus our credentials. */
-const HOP_BY_HOP = new Set([
+/**
+ * Headers that describe one hop, not the message (RFC 9110 section 7.6.1), plus our credentials:
+ * not passed on, either way. (reply-from sets `host` and `content-length` for the replica, and
+ * drops the headers a `connection` header names.)
+ */
+const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-authenticate',
   'proxy-authorization',
+  'proxy-connection',
   'te',
   'trailer',
   'transfer-encoding',
   'upgrade',
-  'host',
-  'content-length',
-  'authorization',
-]);
+] as const;
 
 export interface GatewayOptions {
   /** Where each deployment's ready replicas are (see replica-endpoints.ts). */
@@ -50,15 +62,26 @@ export interface GatewayOptions {
   maxHeld?: number;
   /** How often a held request looks for a ready replica. */
   pollMs?: number;
+  /**
+   * How long a deployment's list of ready replicas is reused before the runtime is asked again
+   * (default 1000 ms; 0: every request asks). A replica that left the list meanwhile refuses the
+   * connection (it drains), and the request is sent to another one with the list asked again.
+   */
+  endpointsTtlMs?: number;
+  /** Connections to one replica at most (default 128); more requests wait for one in its pool. */
+  connectionsPerReplica?: number;
+  /** How long an unused connection to a replica is kept (default 60 s; a shorter Keep-Alive hint from the replica wins). */
+  keepAliveTimeoutMs?: number;
 }
 
 /** Tries of one request: the first replica and at most two others that refused it. */
 const MAX_ATTEMPTS = 3;
 
 /**
- * fetch failed before any answer because the connection was refused, or closed or reset before
- * a response byte: the replica is gone or draining (a draining model server closes its idle
- * keep-alive connections and stops accepting). undici puts the code on the error's cause.
+ * The request failed before any answer because the connection was refused, or closed or reset
+ * before a response byte: the replica is gone or draining (a draining model server closes its
+ * idle keep-alive connections and stops accepting). reply-from wraps undici's error; the code is
+ * on a cause.
  */
 const NEVER_REACHED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
@@ -69,15 +92,94 @@ function neverReachedReplica(err: unknown): boolean {
   return false;
 }
 
-function describeFetchError(err: unknown): string {
-  const cause = (err as Error).cause as { code?: string; message?: string } | undefined;
-  return cause?.message ?? cause?.code ?? (err as Error).message;
+/** The innermost cause's message (undici's own words: "connect ECONNREFUSED ...", "other side closed"). */
+function describeError(err: unknown): string {
+  let e = err as Error;
+  for (let depth = 0; e.cause instanceof Error && depth < 5; depth++) e = e.cause;
+  return e.message || (e as { code?: string }).code || String(e);
+}
+
+/** The request's headers for the replica, less hop-by-hop ones and our credentials. */
+const requestHeadersForReplica: NonNullable<FastifyReplyFromHooks['rewriteRequestHeaders']> = (
+  request,
+  headers,
+) => {
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+  if (headers.authorization !== undefined) delete headers.authorization;
+  // reply-from names a type for a body it is given; the replica gets the client's, or none.
+  if (request.headers['content-type'] === undefined) delete headers['content-type'];
+  return headers;
+};
+
+/** The replica's answer headers for the client, less hop-by-hop ones. */
+const answerHeadersForClient: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => {
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+  return headers;
+};
+
+/**
+ * The replica for a request: the fewest outstanding requests, ties broken round robin (the first
+ * of the least loaded after `last`, the index chosen last time). Returns the index.
+ */
+export function leastOutstanding(
+  candidates: readonly string[],
+  outstanding: (url: string) => number,
+  last: number,
+): number {
+  let best = -1;
+  let fewest = Infinity;
+  for (let i = 1; i <= candidates.length; i++) {
+    const index = (last + i) % candidates.length;
+    const load = outstanding(candidates[index]!);
+    if (load < fewest) {
+      best = index;
+      fewest = load;
+    }
+  }
+  return best;
+}
+
+/** One request's way through the gateway: where it is going and what it was refused. */
+interface Forward {
+  id: string;
+  workspace: string;
+  name: string;
+  /** The path and query for the replica, from the first `/` after the deployment name. */
+  path: string;
+  /** Replicas that refused this request (left out of its next attempts). */
+  refused: Set<string>;
 }
 
 export class Gateway {
+  /** Per deployment: the index of the replica chosen last (round robin among equals). */
   private readonly cursor = new Map<string, number>();
+  /** Per replica URL: requests sent by this gateway and not yet answered to the end. */
+  private readonly outstanding = new Map<string, number>();
+  /** Per deployment: its ready replicas, as last asked (or being asked), until `until`. */
+  private readonly known = new Map<string, { urls: Promise<string[]>; until: number }>();
+  private readonly outstandingOf = (url: string) => this.outstanding.get(url) ?? 0;
 
   constructor(private readonly options: GatewayOptions) {}
+
+  /** The options for @fastify/reply-from, registered with the gateway's route (routes/endpoints.ts). */
+  replyFromOptions(): FastifyReplyFromOptions {
+    return {
+      undici: {
+        connections: this.options.connectionsPerReplica ?? 128,
+        // One request at a time per connection: a long generation must not hold up the next.
+        pipelining: 1,
+        keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 60_000,
+        // reply-from turns certificate checks off by default; a replica behind TLS is checked.
+        connect: { rejectUnauthorized: true },
+      },
+      // Retries are the gateway's own (to another replica, for a request none received), never
+      // reply-from's (to the same replica, for GETs it answered 503).
+      retryMethods: [],
+      disableRequestLogging: true,
+      // The pools are closed with the app.
+      destroyAgent: true,
+    };
+  }
 
   async proxy(
     request: FastifyRequest,
@@ -86,61 +188,119 @@ export class Gateway {
     name: string,
     rest: string,
   ): Promise<FastifyReply> {
-    const id = deploymentId(workspace, name);
-    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
-    const headers = new Headers();
-    for (const [key, value] of Object.entries(request.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(key)) continue;
-      headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-    }
-    const hasBody =
-      request.method !== 'GET' && request.method !== 'HEAD' && request.body !== undefined;
+    const queryAt = request.url.indexOf('?');
+    const forward: Forward = {
+      id: deploymentId(workspace, name),
+      workspace,
+      name,
+      path: `/${rest}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
+      refused: new Set(),
+    };
+    await this.attempt(request, reply, forward, 1);
+    return reply;
+  }
 
-    // A replica picked just before it left the endpoints (scale-in, rollout, pause) refuses the
-    // connection once it drains: that request never reached a model server, so it is safe to
-    // send it to another ready replica, with the endpoints asked again.
-    const refused = new Set<string>();
-    for (let attempt = 1; ; attempt++) {
-      const target =
-        (await this.pickReplica(id, refused)) ??
-        (await this.holdForReplica(workspace, name, refused));
-      const end = this.options.meter.begin(id, target, Date.now());
-      let upstream: Response;
-      try {
-        upstream = await fetch(`${target}/${rest}${query}`, {
-          method: request.method,
-          headers,
-          ...(hasBody ? { body: request.body as Buffer } : {}),
-          redirect: 'manual',
-        });
-      } catch (err) {
-        end(Date.now(), false);
-        if (neverReachedReplica(err) && attempt < MAX_ATTEMPTS) {
+  /**
+   * Sends the request to a replica; resolves once it is under way (the answer, or the 502, is
+   * sent by reply-from's hooks). A replica picked just before it left the endpoints (scale-in,
+   * rollout, pause) refuses the connection once it drains: that request never reached a model
+   * server, so it is sent to another ready replica, with the endpoints asked again.
+   */
+  private async attempt(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    forward: Forward,
+    attempt: number,
+  ): Promise<void> {
+    const { id, refused } = forward;
+    const target =
+      (await this.pickReplica(id, refused, attempt > 1)) ??
+      (await this.holdForReplica(forward.workspace, forward.name, refused));
+
+    const endMeter = this.options.meter.begin(id, target, Date.now());
+    this.outstanding.set(target, this.outstandingOf(target) + 1);
+    let done = false;
+    const end = (completed: boolean) => {
+      if (done) return;
+      done = true;
+      const left = this.outstandingOf(target) - 1;
+      if (left > 0) this.outstanding.set(target, left);
+      else this.outstanding.delete(target);
+      endMeter(Date.now(), completed);
+    };
+    // Ends with the answer sent in full, or the client gone (whichever comes first).
+    reply.raw.once('close', () => end(true));
+
+    const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+    const hooks: FastifyReplyFromHooks = {
+      // A body is sent as is, with the client's content type (reply-from would encode it
+      // otherwise); none for a request without one.
+      body,
+      contentType: request.headers['content-type'] ?? 'application/octet-stream',
+      rewriteRequestHeaders: requestHeadersForReplica,
+      rewriteHeaders: answerHeadersForClient,
+      onError: (_reply, { error }) => {
+        end(false);
+        if (neverReachedReplica(error) && attempt < MAX_ATTEMPTS) {
           refused.add(target);
-          continue;
+          this.attempt(request, reply, forward, attempt + 1).catch((err: unknown) =>
+            reply.send(err),
+          );
+          return;
         }
-        throw new HttpError(
-          502,
-          'bad_gateway',
-          `replica ${target} did not answer: ${describeFetchError(err)}${attempt > 1 ? ` (attempt ${attempt} of ${MAX_ATTEMPTS})` : ''}`,
+        reply.send(
+          new HttpError(
+            502,
+            'bad_gateway',
+            `replica ${target} did not answer: ${describeError(error)}${attempt > 1 ? ` (attempt ${attempt} of ${MAX_ATTEMPTS})` : ''}`,
+          ),
         );
-      }
-      reply.raw.once('close', () => end(Date.now()));
-      reply.status(upstream.status);
-      upstream.headers.forEach((value, key) => {
-        if (!HOP_BY_HOP.has(key)) reply.header(key, value);
-      });
-      return reply.send(
-        upstream.body ? Readable.fromWeb(upstream.body as ReadableStream) : undefined,
-      );
+      },
+    };
+    try {
+      reply.from(target + forward.path, hooks);
+    } catch (err) {
+      end(false);
+      throw err;
     }
   }
 
-  /** The next ready replica, round robin, leaving out the ones that refused this request. */
-  private async pickReplica(id: string, refused: Set<string>): Promise<string | undefined> {
-    let urls: string[];
+  /**
+   * The next ready replica (fewest outstanding requests, ties round robin), leaving out the ones
+   * that refused this request; `fresh` asks the runtime again instead of using the list known.
+   */
+  private async pickReplica(
+    id: string,
+    refused: Set<string>,
+    fresh: boolean,
+  ): Promise<string | undefined> {
+    const urls = await this.readyReplicas(id, fresh);
+    const candidates = refused.size > 0 ? urls.filter((url) => !refused.has(url)) : urls;
+    if (candidates.length === 0) return undefined;
+    const chosen = leastOutstanding(candidates, this.outstandingOf, this.cursor.get(id) ?? -1);
+    this.cursor.set(id, chosen);
+    return candidates[chosen];
+  }
+
+  /** A deployment's ready replicas: as known if asked within `endpointsTtlMs`, else asked now. */
+  private readyReplicas(id: string, fresh: boolean): Promise<string[]> {
+    const now = Date.now();
+    const known = this.known.get(id);
+    if (!fresh && known && known.until > now) return known.urls;
+    const urls = this.askReplicas(id);
+    const entry = { urls, until: now + (this.options.endpointsTtlMs ?? 1000) };
+    this.known.set(id, entry);
+    // None ready, or the runtime not answering: not kept, the next request asks again.
+    const forget = () => {
+      if (this.known.get(id) === entry) this.known.delete(id);
+    };
+    urls.then((found) => found.length === 0 && forget(), forget);
+    return urls;
+  }
+
+  private async askReplicas(id: string): Promise<string[]> {
     try {
-      ({ urls } = await this.options.replicas.endpoints(id));
+      return (await this.options.replicas.endpoints(id)).urls;
     } catch (err) {
       throw new HttpError(
         503,
@@ -149,11 +309,6 @@ export class Gateway {
         { 'retry-after': '5' },
       );
     }
-    const candidates = urls.filter((url) => !refused.has(url));
-    if (candidates.length === 0) return undefined;
-    const next = ((this.cursor.get(id) ?? -1) + 1) % candidates.length;
-    this.cursor.set(id, next);
-    return candidates[next];
   }
 
   /** No replica is ready: answer 503 now when none will come, else wait (bounded) for one. */
@@ -182,7 +337,7 @@ export class Gateway {
       const until = Date.now() + holdTimeoutMs;
       while (Date.now() < until) {
         await sleep(pollMs);
-        const target = await this.pickReplica(id, refused);
+        const target = await this.pickReplica(id, refused, true);
         if (target) return target;
       }
     } finally {

@@ -1,4 +1,5 @@
 /** /v1/endpoints/{workspace}/{name}/...: inference traffic, proxied by the gateway. */
+import replyFrom from '@fastify/reply-from';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Gateway } from '../gateway';
@@ -14,7 +15,11 @@ export const endpointRoutes: FastifyPluginAsync<{ gateway: Gateway }> = async (
   app,
   { gateway },
 ) => {
-  // Bodies pass through untouched, whatever their type (JSON, audio, multipart...).
+  // The proxy (reply.from), its connection pools closed with the app.
+  await app.register(replyFrom, gateway.replyFromOptions());
+
+  // Bodies pass through untouched, whatever their type (JSON, audio, multipart...): read into a
+  // buffer, so that a request a replica never received can be sent again to another one.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     '*',
@@ -39,14 +44,19 @@ export const endpointRoutes: FastifyPluginAsync<{ gateway: Gateway }> = async (
         },
       },
     },
-    handler: (request, reply) =>
-      gateway.proxy(
-        request,
-        reply,
-        request.params.workspace,
-        request.params.name,
-        encodedRemainder(request.url),
-      ),
+    // Not async: the answer is sent by the proxy (or the error handler), and returning the
+    // reply as a promise would cost fastify a wait on the response's end per request.
+    handler: (request, reply) => {
+      gateway
+        .proxy(
+          request,
+          reply,
+          request.params.workspace,
+          request.params.name,
+          encodedRemainder(request.url),
+        )
+        .catch((err: unknown) => reply.send(err));
+    },
   });
 };
 

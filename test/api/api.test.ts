@@ -121,7 +121,7 @@ describe('deployments', () => {
       expect(((await res.json()) as { object: string }).object).toBe('text_completion');
       replicas.add(res.headers.get('x-replica-id') ?? '');
     }
-    expect(replicas.size).toBe(2); // round robin over both ready replicas
+    expect(replicas.size).toBe(2); // one after another: both ready replicas take turns
 
     const quotas = await api('GET', `/v1/workspaces/${stack.workspace}/quotas`);
     expect(quotas.body.items).toContainEqual({

@@ -146,26 +146,47 @@ describe('the gateway while the local runtime agent is down', () => {
     expect((await infer(name, 1)).status).toBe(200);
 
     await stack.agent.stop('SIGKILL');
-    try {
-      const results = await Promise.all(Array.from({ length: 6 }, () => infer(name, 1)));
-      expect(results.map((r) => r.status)).toEqual(Array(6).fill(200));
-      expect(new Set(results.map((r) => r.replica)).size).toBe(2);
-      const fallbacks = stack.gatewayLog.filter((line) =>
+    const fallbacks = () =>
+      stack.gatewayLog.filter((line) =>
         line.startsWith(`replicas of ${id}: the runtime cannot be reached`),
       );
-      // Rate-limited: one line for the six requests.
-      expect(fallbacks).toHaveLength(1);
-      expect(fallbacks[0]).toMatch(/is not reachable.*using the 2 endpoint\(s\) last seen/);
+    try {
+      // The gateway reuses the replicas it knows for up to a second, then asks the runtime again:
+      // it is down, and the replicas last seen are used (and logged).
+      const statuses: number[] = [];
+      await waitFor(
+        async () => {
+          statuses.push((await infer(name, 1)).status);
+          return fallbacks().length;
+        },
+        (n) => n > 0,
+        'the gateway asking the runtime again',
+      );
+      const results = await Promise.all(Array.from({ length: 6 }, () => infer(name, 1)));
+      statuses.push(...results.map((r) => r.status));
+      expect(statuses).toEqual(Array(statuses.length).fill(200));
+      expect(new Set(results.map((r) => r.replica)).size).toBe(2);
+      // Rate-limited: one line for all these requests.
+      expect(fallbacks()).toHaveLength(1);
+      expect(fallbacks()[0]).toMatch(/is not reachable.*using the 2 endpoint\(s\) last seen/);
     } finally {
       stack.agent = await startAgent(stack.dataDir, stack.agentPort);
     }
-    // Back: the agent re-adopts the replicas and the gateway asks it again.
+    // Back: the agent re-adopts the replicas, and the gateway hears it once it asks again.
     await waitFor(
       () => stack.provider.endpoints(id),
       (e) => e.urls.length === 2,
       'the agent answering again',
     );
-    expect((await infer(name, 1)).status).toBe(200);
-    expect(stack.gatewayLog).toContain(`replicas of ${id}: the runtime answers again`);
+    const statuses: number[] = [];
+    await waitFor(
+      async () => {
+        statuses.push((await infer(name, 1)).status);
+        return stack.gatewayLog;
+      },
+      (log) => log.includes(`replicas of ${id}: the runtime answers again`),
+      'the gateway hearing the runtime again',
+    );
+    expect(statuses).toEqual(Array(statuses.length).fill(200));
   });
 });
