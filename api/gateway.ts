@@ -1,6 +1,6 @@
 /**
  * The inference gateway: `/v1/endpoints/{ws}/{name}/...` is proxied to a ready replica of the
- * revision that gets traffic, and measured (the TrafficMeter feeds autoscaling).
+ * revision that gets traffic (load is measured at the replicas by the observer).
  *
  * The proxy is @fastify/reply-from on undici connection pools: one pool of keep-alive connections
  * per replica, reused from request to request; the replica's answer is streamed to the client as
