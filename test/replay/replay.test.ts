@@ -383,7 +383,7 @@ const EXPECTED: Record<string, (history: History) => void> = {
     expect(signals.some((o) => o.exists && o.ready === 1)).toBe(true);
     expect(signals.some((o) => o.restarts === 1)).toBe(true);
     expect(signals.some((o) => !o.exists)).toBe(true);
-    expect(ending(history)).toEqual({ completed: undefined });
+    expect(ending(history).completed).toMatchObject({ view: { state: 'deleted' } });
   },
   'byoc--rolloutWorkflow.json': (history) => {
     expect(trace(history)).toEqual([
