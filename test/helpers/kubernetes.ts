@@ -9,7 +9,11 @@ import { kubernetesToolsPath } from '../../scripts/toolchain';
 import { freePort } from './processes';
 
 const run = promisify(execFile);
-const SCRIPT = path.resolve(__dirname, '..', '..', 'scripts', 'k8s', 'control-plane.sh');
+/** The script in the source tree, from test/helpers or from its compiled copy in dist/test/helpers (benches). */
+const SCRIPT = [
+  path.resolve(__dirname, '..', '..', 'scripts', 'k8s', 'control-plane.sh'),
+  path.resolve(__dirname, '..', '..', '..', 'scripts', 'k8s', 'control-plane.sh'),
+].find((file) => fs.existsSync(file))!;
 
 export interface ControlPlane {
   kubeconfigPath: string;
