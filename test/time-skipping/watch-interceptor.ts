@@ -31,6 +31,7 @@ import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type {
   ActivityInput,
   Next,
+  TimerInput,
   WorkflowExecuteInput,
   WorkflowInboundCallsInterceptor,
   WorkflowInterceptors,
@@ -137,6 +138,19 @@ export function interceptors(): WorkflowInterceptors {
   };
 
   const outbound: WorkflowOutboundCallsInterceptor = {
+    /**
+     * Timers too are never cancelled on the server: the test server rejects a workflow task that
+     * cancels a timer it has just fired but not yet delivered ("invalid history builder state
+     * for action"), and the workflow then hangs. A wait that ends early (a signal came) leaves its
+     * timer to fire unseen; the caller is told at once, as a cancellation would tell it.
+     */
+    startTimer(input: TimerInput, next: Next<WorkflowOutboundCallsInterceptor, 'startTimer'>) {
+      const caller = CancellationScope.current();
+      const running = CancellationScope.nonCancellable(() => next(input));
+      if (!caller.cancellable) return running;
+      return Promise.race([running, caller.cancelRequested.then<never>(() => undefined as never)]);
+    },
+
     scheduleActivity(
       input: ActivityInput,
       next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
