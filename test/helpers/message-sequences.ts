@@ -226,6 +226,7 @@ function outcomeOf(err: unknown): Outcome {
 class Sequence {
   readonly log: string[] = [];
   private readonly clones: WorkflowHandle<typeof deploymentWorkflow>[] = [];
+  private clonesNamed = 0;
   private handle!: WorkflowHandle<typeof deploymentWorkflow>;
   private model!: Model;
   /** The merge patch each edit sent (made from the spec it read just before). */
@@ -426,13 +427,15 @@ class Sequence {
       case 'delete':
         return write(() => this.handle.executeUpdate(deleteUpdate, { args: [{}] }));
       case 'clone': {
+        // Named before any await: two clones sent together must not pick the same name.
+        const cloneName = `${this.name}-c${this.clonesNamed++}`;
         const debug = (m: string) =>
           process.env.SEQUENCE_DEBUG && console.log(`${this.name}: clone ${m}`);
         debug('query');
         const view = await this.handle.query(statusQuery).catch(() => undefined);
         debug('queried');
         if (!view) return undefined;
-        const clone = await env.startDeployment(`${this.name}-c${this.clones.length}`, view.spec);
+        const clone = await env.startDeployment(cloneName, view.spec);
         debug('started');
         this.clones.push(clone);
         return undefined;
