@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   if (observers.length === 0)
     throw new Error(`the ${config.RUNTIME_PROVIDER} runtime cannot be observed`);
   console.log(
-    `observer: watching the ${config.RUNTIME_PROVIDER} runtime and ${observers.length - 1} BYOC cluster(s)`,
+    `observer: ${observers.length} observer(s) started: the ${config.RUNTIME_PROVIDER} runtime and each linked BYOC cluster`,
   );
   const stop = async () => {
     for (const observer of observers) await observer.stop();

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { dedicatedSpec } from '../helpers/catalog';
 import { waitFor } from '../helpers/harness';
 import { modelServerPids } from '../helpers/processes';
+import { closedLoop } from '../helpers/load';
 import { apiClient, startStack, type Stack } from '../helpers/stack';
 
 let stack: Stack;
@@ -32,33 +33,13 @@ const events = async (name: string) =>
     message: string;
   }[];
 
-/** Keeps `concurrency` requests in flight (each ~200 ms of simulated decoding) until stopped. */
-function load(name: string, concurrency: number): { stop: () => Promise<number> } {
-  let running = true;
-  let ok = 0;
-  const worker = async () => {
-    while (running) {
-      const res = await fetch(
-        `${stack.baseUrl}/v1/endpoints/${stack.workspace}/${name}/v1/completions`,
-        {
-          method: 'POST',
-          headers: { authorization: `Bearer ${stack.key}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ prompt: 'load', max_tokens: 100 }),
-        },
-      );
-      await res.arrayBuffer();
-      if (res.status === 200) ok += 1;
-    }
-  };
-  const workers = Array.from({ length: concurrency }, worker);
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(workers);
-      return ok;
-    },
-  };
-}
+/** Keeps `concurrency` requests in flight through the gateway until stopped. */
+const load = (name: string, concurrency: number) =>
+  closedLoop(
+    () => `${stack.baseUrl}/v1/endpoints/${stack.workspace}/${name}/v1/completions`,
+    concurrency,
+    { authorization: `Bearer ${stack.key}` },
+  );
 
 it('scales out under load through the gateway and back in when it stops', async () => {
   await api('POST', base, {

@@ -8,6 +8,7 @@ import { autoscalerQuery, deploymentWorkflowId } from '../../workflows/deploymen
 import type { MetricsObservation } from '../../workflows/deployment/metrics';
 import { dedicatedSpec } from '../helpers/catalog';
 import { waitFor } from '../helpers/harness';
+import { closedLoop } from '../helpers/load';
 import { apiClient, startStack, type Stack } from '../helpers/stack';
 
 let stack: Stack;
@@ -21,33 +22,9 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.stop());
 
-/** Keeps `clients` requests in flight against `url` (each ~200 ms of simulated decoding) until stopped. */
-function load(url: string, clients: number, key?: string): { stop: () => Promise<number> } {
-  let running = true;
-  let ok = 0;
-  const client = async () => {
-    while (running) {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(key ? { authorization: `Bearer ${key}` } : {}),
-        },
-        body: JSON.stringify({ prompt: 'load', max_tokens: 100 }),
-      });
-      await res.arrayBuffer();
-      if (res.status === 200) ok += 1;
-    }
-  };
-  const all = Array.from({ length: clients }, client);
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(all);
-      return ok;
-    },
-  };
-}
+/** Keeps `clients` requests in flight against `url` until stopped. */
+const load = (url: string, clients: number, key?: string) =>
+  closedLoop(() => url, clients, key ? { authorization: `Bearer ${key}` } : {});
 
 /** A deployment that never scales (1 replica), so what it observes is the load, nothing else. */
 async function steady(name: string): Promise<void> {

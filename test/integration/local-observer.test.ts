@@ -16,6 +16,7 @@ import { AgentLease, AgentRevisionFeed } from '../../observer/local-feed';
 import { Observer } from '../../observer/observer';
 import { eventsQuery, deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { startHarness, waitFor, type Harness } from '../helpers/harness';
+import { closedLoop } from '../helpers/load';
 import {
   freePort,
   killAll,
@@ -47,37 +48,13 @@ beforeAll(async () => {
 const LOAD = { windowMs: 4000, shortWindowMs: 2000 };
 
 /** Keeps `clients` requests in flight straight at the deployment's ready replicas until stopped. */
-function load(deploymentId: string, clients: number): { stop: () => Promise<number> } {
-  let running = true;
-  let ok = 0;
+function load(deploymentId: string, clients: number) {
   let turn = 0;
-  const client = async () => {
-    while (running) {
-      const { urls } = await provider.endpoints(deploymentId);
-      const url = urls[turn++ % Math.max(1, urls.length)];
-      if (!url) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      const res = await fetch(`${url}/v1/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ prompt: 'load', max_tokens: 100 }),
-      }).catch(() => undefined);
-      await res?.arrayBuffer();
-      if (res?.status === 200) ok += 1;
-    }
-  };
-  const all = Array.from({ length: clients }, client);
-  let stopped: Promise<number> | undefined;
-  return {
-    stop: () =>
-      (stopped ??= (async () => {
-        running = false;
-        await Promise.all(all);
-        return ok;
-      })()),
-  };
+  return closedLoop(async () => {
+    const { urls } = await provider.endpoints(deploymentId);
+    const url = urls[turn++ % Math.max(1, urls.length)];
+    return url && `${url}/v1/completions`;
+  }, clients);
 }
 
 afterAll(async () => {

@@ -321,25 +321,30 @@ describe('what is passed on', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-gateway-tls-'));
     try {
       const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-        ],
-        { stdio: 'ignore' },
-      );
+      const openssl = (args: string[]) => {
+        try {
+          execFileSync('openssl', args, { stdio: 'ignore' });
+        } catch (err) {
+          throw new Error(
+            `this test makes a self-signed certificate with the \`openssl\` command, which failed or is missing (Debian: apt-get install openssl): ${(err as Error).message}`,
+          );
+        }
+      };
+      openssl([
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ]);
       let received = 0;
       const server = https.createServer(
         { key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
