@@ -47,6 +47,12 @@ export default tseslint.config(
               group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
               message: 'Workflow code imports only @temporalio/workflow and @temporalio/common.',
             },
+            {
+              group: ['**/domain/spec'],
+              allowTypeImports: true,
+              message:
+                'Workflow code takes values from domain/spec-facts and the schema check from domain/lazy-spec: importing domain/spec builds every zod schema in every cached workflow (about 1.3 MB each).',
+            },
           ],
         },
       ],

@@ -35,7 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { KubernetesProvider } from '../activities/providers/kubernetes';
 import { DEPLOYMENT_LABEL, deploymentLabel } from '../activities/providers/kubernetes-manifests';
@@ -51,12 +51,7 @@ import type { Observer } from '../observer/observer';
 import { startObserver } from '../observer/start';
 import { temporalCliPath } from '../scripts/toolchain';
 import { startControlPlane, type ControlPlane } from '../test/helpers/kubernetes';
-import {
-  BUNDLER_OPTIONS,
-  WORKFLOWS_PATH,
-  createWorker,
-  workerCapacity,
-} from '../worker/create-worker';
+import { createWorker, workerCapacity } from '../worker/create-worker';
 import { BUILTIN_CATALOG } from '../workflows/domain/catalog';
 import type { DeploymentEvent } from '../workflows/domain/deployment';
 import { SA, SEARCH_ATTRIBUTE_FLAGS } from '../workflows/domain/search-attributes';
@@ -91,12 +86,6 @@ const ORDER = (process.env.ORDER ?? 'workspace') as 'workspace' | 'interleaved';
  * paces pods at scale. Unset: the control plane exactly as scripts/k8s/control-plane.sh starts it.
  */
 const KCM_QPS = Number(process.env.KCM_QPS ?? 0);
-/**
- * Diagnosis only: modules the workflow bundle preloads once and shares between workflows
- * (bundlerOptions.preloadModules), comma-separated; `./x` is relative to workflows/. Unset: the
- * bundle exactly as the worker builds it, where each cached workflow evaluates its own copy.
- */
-const PRELOAD = (process.env.PRELOAD ?? '').split(',').filter(Boolean);
 
 const MODEL = 'bge-large-en-v1.5';
 const ACCELERATOR = 'T4';
@@ -521,21 +510,10 @@ async function run(
   const taskQueue = 'bench-scale';
   const limitFor = () => 1_000_000;
   const tracked = new TrackedProvider(runtime.provider);
-  const workflowBundle =
-    PRELOAD.length > 0
-      ? await bundleWorkflowCode({
-          workflowsPath: WORKFLOWS_PATH,
-          ignoreModules: BUNDLER_OPTIONS.ignoreModules,
-          preloadModules: PRELOAD.map((m) =>
-            m.startsWith('./') ? path.resolve(path.dirname(WORKFLOWS_PATH), m) : m,
-          ),
-        })
-      : undefined;
   const worker: Worker = await createWorker({
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue,
-    ...(workflowBundle ? { workflowBundle } : {}),
     deps: { client, taskQueue, limitFor, provider: tracked.provider, catalog: BUILTIN_CATALOG },
     overrides: {
       ...capacity,
@@ -863,7 +841,7 @@ async function scenario(
 
   console.log('');
   console.log(
-    `==== bench:scale  N=${N}  RUNTIME=${RUNTIME}  CONCURRENCY=${CONCURRENCY}  ORDER=${ORDER}  STEADY_SECONDS=${STEADY_SECONDS}${KCM_QPS ? `  KCM_QPS=${KCM_QPS}` : ''}${PRELOAD.length ? `  PRELOAD=${PRELOAD.join(',')}` : ''}  (${fmt(elapsed(), 0)} s in all) ====`,
+    `==== bench:scale  N=${N}  RUNTIME=${RUNTIME}  CONCURRENCY=${CONCURRENCY}  ORDER=${ORDER}  STEADY_SECONDS=${STEADY_SECONDS}${KCM_QPS ? `  KCM_QPS=${KCM_QPS}` : ''}  (${fmt(elapsed(), 0)} s in all) ====`,
   );
   const rows: [string, string, string][] = [
     [

@@ -18,14 +18,16 @@ export const WORKFLOWS_PATH = ['.ts', '.js']
   .map((ext) => path.join(__dirname, '..', 'workflows', `index${ext}`))
   .find((file) => fs.existsSync(file)) as string;
 
-/** cron-parser imports `fs` for its file parser, which workflows never use. */
+/**
+ * cron-parser imports `fs` for its file parser, which workflows never use. Nothing is preloaded
+ * (bundlerOptions.preloadModules): the SDK freezes what it preloads, and zod memoizes onto its
+ * schema objects on first use ("Cannot define property safeParse, object is not extensible");
+ * workflow code builds the schema only when it checks an edit instead (workflows/domain/lazy-spec.ts).
+ */
 export const BUNDLER_OPTIONS = { ignoreModules: ['fs', 'fs/promises'] };
 
 export async function bundleWorkflows(): Promise<{ code: string }> {
-  return bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    ignoreModules: BUNDLER_OPTIONS.ignoreModules,
-  });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...BUNDLER_OPTIONS });
 }
 
 /** The worker's slot counts and cache size, from configuration (see config/index.ts). */

@@ -39,7 +39,7 @@ let bundle: Promise<{ code: string }> | undefined;
 export function timeSkippingBundle(): Promise<{ code: string }> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    ignoreModules: BUNDLER_OPTIONS.ignoreModules,
+    ...BUNDLER_OPTIONS,
     workflowInterceptorModules: [WATCH_INTERCEPTOR],
   });
   return bundle;

@@ -1,5 +1,5 @@
 /** The deployment entity's pure decisions: the reconcile step, health, replica bounds. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   DeploymentEntity,
   clampReplicas,
@@ -7,6 +7,12 @@ import {
 } from '../../workflows/deployment/entity';
 import { evaluateHealth } from '../../workflows/deployment/health';
 import { validateSpec, type DeploymentSpec } from '../../workflows/domain/spec';
+
+// The workflow loads the schema with a CommonJS require on first use, which webpack resolves in
+// the workflow bundle (the workflow suites check it there) but Node cannot for a .ts file here.
+vi.mock('../../workflows/domain/lazy-spec', async () => ({
+  validateSpec: (await import('../../workflows/domain/spec')).validateSpec,
+}));
 
 function spec(scaling: Record<string, unknown> = {}): DeploymentSpec {
   const result = validateSpec({

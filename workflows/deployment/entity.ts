@@ -22,10 +22,10 @@ import {
   changesWhatRuns,
   describeViolations,
   placementChange,
-  validateSpec,
-  type DeploymentSpec,
   type Violation,
-} from '../domain/spec';
+} from '../domain/spec-facts';
+import { validateSpec } from '../domain/lazy-spec';
+import type { DeploymentSpec } from '../domain/spec';
 import type { RevisionStatus } from '../../activities/providers/provider';
 import { decideReplicas, initialAutoscalerState, type AutoscalerState } from './autoscaler';
 import type {

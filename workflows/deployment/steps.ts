@@ -25,7 +25,8 @@ import {
 } from '../activity-options';
 import { invalidSpecIn, quotaExceededIn } from '../domain/errors';
 import { SA, tagValues } from '../domain/search-attributes';
-import { gpuDemand, type DeploymentSpec, type RuntimeTarget } from '../domain/spec';
+import { gpuDemand, type RuntimeTarget } from '../domain/spec-facts';
+import type { DeploymentSpec } from '../domain/spec';
 import type { GpuDemand } from '../quota/definitions';
 import type { RolloutResult } from '../rollout/definitions';
 import { rolloutWorkflow } from '../rollout/workflow';

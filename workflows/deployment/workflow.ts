@@ -20,12 +20,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { ErrorType, domainFailure, isDomainFailure } from '../domain/errors';
-import {
-  canonicalJson,
-  changesWhatRuns,
-  runtimeTargetOf,
-  type DeploymentSpec,
-} from '../domain/spec';
+import { canonicalJson, changesWhatRuns, runtimeTargetOf } from '../domain/spec-facts';
+import type { DeploymentSpec } from '../domain/spec';
 import type { RuntimeTarget } from '../domain/spec';
 import { combineDemands } from '../quota/ledger';
 import {

@@ -6,9 +6,11 @@
  * workflow's update validators, so a rule is written once and enforced the same way at the
  * edge and inside the workflow. Pure: zod and cron-parser only, safe in the workflow sandbox.
  */
-import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { parseCpuQuantity, parseMemoryQuantity } from './quantity';
+import { cronError, isValidTimeZone, type Validated, type Violation } from './spec-facts';
+
+export * from './spec-facts';
 
 // ---------------------------------------------------------------------------------------------
 // Small building blocks
@@ -31,39 +33,9 @@ export const dnsLabel = (what: string) =>
 export const deploymentNameSchema = dnsLabel('name');
 export const workspaceNameSchema = dnsLabel('workspace');
 
-/** IANA time zone known to this runtime's ICU (full ICU in Node, also inside the workflow sandbox). */
-export function isValidTimeZone(tz: string): boolean {
-  if (!tz.includes('/') && tz !== 'UTC' && tz !== 'Etc/UTC') return false;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const timeZoneSchema = z.string().refine(isValidTimeZone, {
   message: 'timezone must be an IANA time zone such as "Europe/London" or "UTC"',
 });
-
-/** Five-field cron (minute hour day-of-month month day-of-week); returns an error text or null. */
-export function cronError(expression: string, tz = 'UTC'): string | null {
-  const fields = expression.trim().split(/\s+/);
-  if (fields.length !== 5) {
-    return `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}`;
-  }
-  // cron-parser's "H" (hashed) extension picks a random value on every parse: not standard cron,
-  // and a window that moves between the API's check and the workflow's evaluation.
-  if (fields.some((field) => /(^|[^a-z])h($|[^a-z])/i.test(field))) {
-    return 'the "H" (hashed) extension is not supported';
-  }
-  try {
-    CronExpressionParser.parse(expression, { tz, currentDate: new Date(0) });
-    return null;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
 
 const cronSchema = z.string().superRefine((value, ctx) => {
   const error = cronError(value);
@@ -260,8 +232,6 @@ export const scalingSchema = z
 // Schedule-based autoscaling
 
 export const MIN_PODS_PER_WINDOW = { min: 1, max: 8 } as const;
-/** Fixed by the product: the floor holds this long after a window closes. */
-export const SCHEDULE_COOL_DOWN_SECONDS = 300;
 
 /**
  * A window is either guided (days, wakeAt, coolDownAt) or custom (startCron, endCron). One
@@ -490,14 +460,6 @@ export type Cloud = z.output<typeof cloudSchema>;
 // ---------------------------------------------------------------------------------------------
 // Validation results in one shape, for the API (400 details) and update validators
 
-export interface Violation {
-  /** Dotted JSON path of the offending field, e.g. "scaling.minReplicas" ("" for the whole body). */
-  path: string;
-  message: string;
-}
-
-export type Validated<T> = { ok: true; value: T } | { ok: false; violations: Violation[] };
-
 export function violationsOf(
   error: z.ZodError,
   prefix: readonly (string | number)[] = [],
@@ -513,100 +475,4 @@ export function validateSpec(input: unknown): Validated<DeploymentSpec> {
   return result.success
     ? { ok: true, value: result.data }
     : { ok: false, violations: violationsOf(result.error) };
-}
-
-export function describeViolations(violations: Violation[]): string {
-  return violations.map((v) => (v.path ? `${v.path}: ${v.message}` : v.message)).join('; ');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Questions the workflow asks of a spec
-
-/** What runs: a change here needs a new revision and a rolling update. */
-export function runtimeTemplateOf(
-  spec: DeploymentSpec,
-): Pick<DeploymentSpec, 'model' | 'cloud' | 'ssh'> {
-  return { model: spec.model, cloud: spec.cloud, ssh: spec.ssh };
-}
-
-export function changesWhatRuns(before: DeploymentSpec, after: DeploymentSpec): boolean {
-  return canonicalJson(runtimeTemplateOf(before)) !== canonicalJson(runtimeTemplateOf(after));
-}
-
-/** GPUs a dedicated deployment reserves: enough for maxReplicas, so scaling never needs a new check. */
-export function quotaDemand(spec: DeploymentSpec): { accelerator: string; gpus: number } | null {
-  if (spec.cloud.type !== 'dedicated') return null;
-  return {
-    accelerator: spec.cloud.accelerator.type,
-    gpus: spec.cloud.accelerator.count * spec.scaling.maxReplicas,
-  };
-}
-
-/** The ledger key of a BYOC node group: its capacity is the quota of BYOC deployments. */
-export const NODE_GROUP_QUOTA_PREFIX = 'byoc:';
-export function nodeGroupQuotaKey(cluster: string, nodeGroup: string): string {
-  return `${NODE_GROUP_QUOTA_PREFIX}${cluster}/${nodeGroup}`;
-}
-export function parseNodeGroupQuotaKey(key: string): { cluster: string; nodeGroup: string } | null {
-  if (!key.startsWith(NODE_GROUP_QUOTA_PREFIX)) return null;
-  const [cluster, nodeGroup] = key.slice(NODE_GROUP_QUOTA_PREFIX.length).split('/');
-  return cluster && nodeGroup ? { cluster, nodeGroup } : null;
-}
-
-/**
- * What the quota ledger holds for a deployment, keyed by accelerator type (dedicated) or by node
- * group (BYOC: `byoc:{cluster}/{nodeGroup}`, whose limit is the node group's GPU capacity).
- */
-export function gpuDemand(spec: DeploymentSpec): Record<string, number> {
-  const demand = quotaDemand(spec);
-  if (demand) return { [demand.accelerator]: demand.gpus };
-  if (spec.cloud.type !== 'byoc') return {};
-  return {
-    [nodeGroupQuotaKey(spec.cloud.cluster, spec.cloud.nodeGroup)]:
-      spec.cloud.gpusPerReplica * spec.scaling.maxReplicas,
-  };
-}
-
-/** Where a deployment's replicas run. Fixed at create: an edit cannot move a deployment. */
-export type RuntimeTarget = { type: 'dedicated' } | { type: 'byoc'; cluster: string };
-
-export function runtimeTargetOf(spec: Pick<DeploymentSpec, 'cloud'>): RuntimeTarget {
-  return spec.cloud.type === 'byoc'
-    ? { type: 'byoc', cluster: spec.cloud.cluster }
-    : { type: 'dedicated' };
-}
-
-/**
- * An edit that would move the deployment to another cloud or cluster: replicas, Service and quota
- * live there, so moving is a new deployment (create the new one, then delete this one).
- */
-export function placementChange(before: DeploymentSpec, after: DeploymentSpec): Violation | null {
-  const from = runtimeTargetOf(before);
-  const to = runtimeTargetOf(after);
-  if (from.type !== to.type) {
-    return {
-      path: 'cloud.type',
-      message: `cannot change from "${from.type}" to "${to.type}": create a new deployment there, then delete this one`,
-    };
-  }
-  if (from.type === 'byoc' && to.type === 'byoc' && from.cluster !== to.cluster) {
-    return {
-      path: 'cloud.cluster',
-      message: `cannot change from "${from.cluster}" to "${to.cluster}": create a new deployment on that cluster, then delete this one`,
-    };
-  }
-  return null;
-}
-
-/** JSON with sorted keys, for order-insensitive comparison. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
-            a < b ? -1 : a > b ? 1 : 0,
-          ),
-        )
-      : v,
-  );
 }

@@ -1,5 +1,5 @@
 /** Pure quota arithmetic, apart from the workflow that serialises access to it. */
-import { parseNodeGroupQuotaKey } from '../domain/spec';
+import { parseNodeGroupQuotaKey } from '../domain/spec-facts';
 import type { GpuDemand, Reservation, ReserveRequest } from './definitions';
 
 export function reservedByType(reservations: readonly Reservation[]): Record<string, number> {

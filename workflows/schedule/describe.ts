@@ -5,7 +5,7 @@
  * day-of-month and day-of-week restricted, ...) is shown as the expression itself.
  */
 import { CronExpressionParser } from 'cron-parser';
-import { cronError } from '../domain/spec';
+import { cronError } from '../domain/spec-facts';
 import { DAY_OF_WEEK, type WindowTiming } from './cron';
 
 const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;

@@ -17,7 +17,7 @@
  *   from the end instant (inclusive) to end + 5 minutes (exclusive).
  * - The floor is the highest minPods of the open and cooling-down windows.
  */
-import { SCHEDULE_COOL_DOWN_SECONDS } from '../domain/spec';
+import { SCHEDULE_COOL_DOWN_SECONDS } from '../domain/spec-facts';
 import type { Schedule, ScheduleWindow } from '../domain/spec';
 import { lastWallOccurrence, nextWallOccurrence, windowCrons, type WindowTiming } from './cron';
 import { describeWindow } from './describe';
