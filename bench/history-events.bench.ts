@@ -12,7 +12,8 @@
  * skip time while an activity is in flight, so those calls go through a stand-in
  * (test/time-skipping/watch-interceptor.ts) that waits out the load in real time. With an
  * observer, each scale step's readiness arrives as one or two signals instead of a status call:
- * about as many events.
+ * about as many events. Timers are cancelled as the real server cancels them (one TimerCanceled),
+ * not left to fire unseen as the other time-skipping suites do (test/time-skipping/cancellable-timers.ts).
  */
 import { afterAll, beforeAll, it } from 'vitest';
 import { shouldSend } from '../observer/load-rules';
@@ -27,7 +28,7 @@ const STEP_MS = 10_000;
 
 let h: TimeSkippingHarness;
 beforeAll(async () => {
-  h = await startTimeSkipping();
+  h = await startTimeSkipping({ timers: 'cancelled' });
   await h.startWorker(new FakeProvider());
 }, 120_000);
 afterAll(async () => h?.stop());

@@ -34,14 +34,33 @@ export const WATCH_INTERCEPTOR = path.join(
   'watch-interceptor.ts',
 );
 
-let bundle: Promise<{ code: string }> | undefined;
-/** The real workflows plus the watch double, bundled once per test file. */
-export function timeSkippingBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    ...BUNDLER_OPTIONS,
-    workflowInterceptorModules: [WATCH_INTERCEPTOR],
-  });
+/** The watch double with timers cancelled as the real server cancels them (history counts). */
+export const CANCELLABLE_TIMERS_INTERCEPTOR = path.join(
+  __dirname,
+  '..',
+  'time-skipping',
+  'cancellable-timers.ts',
+);
+
+export type TimerDouble = 'uncancelled' | 'cancelled';
+const bundles = new Map<TimerDouble, Promise<{ code: string }>>();
+/**
+ * The real workflows plus the watch double, bundled once per test file. `timers`: 'uncancelled'
+ * (default) never cancels a timer on the test server (see watch-interceptor.ts); 'cancelled'
+ * cancels them as production does, for benchmarks that count history events.
+ */
+export function timeSkippingBundle(timers: TimerDouble = 'uncancelled'): Promise<{ code: string }> {
+  let bundle = bundles.get(timers);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      ...BUNDLER_OPTIONS,
+      workflowInterceptorModules: [
+        timers === 'cancelled' ? CANCELLABLE_TIMERS_INTERCEPTOR : WATCH_INTERCEPTOR,
+      ],
+    });
+    bundles.set(timers, bundle);
+  }
   return bundle;
 }
 
@@ -88,7 +107,7 @@ export async function registerSearchAttributes(env: TestWorkflowEnvironment): Pr
 }
 
 export async function startTimeSkipping(
-  options: { limits?: Record<string, number> } = {},
+  options: { limits?: Record<string, number>; timers?: TimerDouble } = {},
 ): Promise<TimeSkippingHarness> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: javaTestServerPath() } },
@@ -131,7 +150,7 @@ export async function startTimeSkipping(
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
         taskQueue,
-        workflowBundle: await timeSkippingBundle(),
+        workflowBundle: await timeSkippingBundle(options.timers),
         deps: { client, taskQueue, limitFor, provider, catalog: TEST_CATALOG },
       });
       workers.push({ worker, running: worker.run() });

@@ -46,6 +46,17 @@ const STATUS = 'getRevisionStatus';
 const LOADING_WAIT_MS = 5_000;
 
 export function interceptors(): WorkflowInterceptors {
+  return watchDouble({ cancelTimers: false });
+}
+
+/**
+ * `cancelTimers: true` (bench:history-events, ./cancellable-timers.ts) leaves timers as the real
+ * server has them: a wait that ends early cancels its timer (one TimerCanceled event) instead of
+ * letting it fire unseen (a TimerFired and a workflow task), so the history counts what
+ * production writes. It risks the test server's race described at `startTimer`; a run that meets
+ * it hangs and fails at its timeout, never miscounts.
+ */
+export function watchDouble({ cancelTimers }: { cancelTimers: boolean }): WorkflowInterceptors {
   /** Set while this module schedules the real watch, so the interceptor lets it through. */
   let bypass = false;
   /**
@@ -206,5 +217,6 @@ export function interceptors(): WorkflowInterceptors {
       return watch();
     },
   };
+  if (cancelTimers) delete outbound.startTimer;
   return { inbound: [inbound], outbound: [outbound] };
 }

@@ -146,6 +146,8 @@ interface Row {
   scaleDownEvents?: ScaleEvent[];
   panicUntil?: number;
   upSince?: number;
+  /** Decision timers as before DECISION_TIMERS_PATCH. */
+  everyExpiry?: boolean;
 }
 
 function decide(row: Row): AutoscaleDecision {
@@ -159,6 +161,7 @@ function decide(row: Row): AutoscaleDecision {
     spec: row.spec,
     currentReplicas: row.current,
     state,
+    ...(row.everyExpiry !== undefined ? { everyExpiry: row.everyExpiry } : {}),
   });
 }
 
@@ -1145,6 +1148,57 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       observation: observed({ replicas: loaded('concurrency', [8, 8]), burst: 32 }),
       replicas: 4,
       next: later(PANIC_WINDOW_MS),
+    },
+    {
+      sentence:
+        'Scaling down, the window holds its highest recommendation until the newest of that value expires: an older, lower one expiring changes nothing.',
+      spec: scaling({}, { autoscalingPolicy: {} }),
+      current: 5,
+      observation: concurrency(3, 3, 3, 3, 3),
+      state: {
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 3 },
+          { time: ago(50 * SECOND), replicas: 5 },
+        ],
+      },
+      replicas: 5,
+      reason: 'ScaleDownStabilized',
+      // the default scale-down window is 180 s: the 5 of 50 s ago holds until 130 s from now
+      next: later(130 * SECOND),
+    },
+    {
+      sentence:
+        'Before DECISION_TIMERS_PATCH (older histories), the timer was set for the first expiry of any recommendation in the window.',
+      spec: scaling({}, { autoscalingPolicy: {} }),
+      current: 5,
+      observation: concurrency(3, 3, 3, 3, 3),
+      state: {
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 3 },
+          { time: ago(50 * SECOND), replicas: 5 },
+        ],
+      },
+      everyExpiry: true,
+      replicas: 5,
+      reason: 'ScaleDownStabilized',
+      next: later(80 * SECOND),
+    },
+    {
+      sentence:
+        'Recommendations a few milliseconds apart holding the same value set one timer, for the newest: no chain of timers that change nothing.',
+      spec: scaling({}, { autoscalingPolicy: {} }),
+      current: 5,
+      observation: concurrency(3, 3, 3, 3, 3),
+      state: {
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 5 },
+          { time: ago(100 * SECOND - 3), replicas: 5 },
+          { time: ago(100 * SECOND - 7), replicas: 5 },
+        ],
+      },
+      replicas: 5,
+      reason: 'ScaleDownStabilized',
+      next: later(80 * SECOND + 7),
     },
     {
       sentence: 'With a policy, a steady deployment within tolerance sets no timer.',

@@ -46,6 +46,11 @@ export interface AutoscaleInput {
   /** The replica count set now. */
   currentReplicas: number;
   state: AutoscalerState;
+  /**
+   * Before DECISION_TIMERS_PATCH: a stabilization timer for the expiry of every recommendation
+   * in the window, most of which change nothing. Only for histories recorded before it.
+   */
+  everyExpiry?: boolean;
 }
 
 export interface AutoscaleDecision {
@@ -72,6 +77,7 @@ export function decideReplicas({
   spec,
   currentReplicas,
   state,
+  everyExpiry = false,
 }: AutoscaleInput): AutoscaleDecision {
   const { scaling } = spec;
   const observation = state.observation;
@@ -258,6 +264,7 @@ export function decideReplicas({
         spec,
         now,
         direction,
+        everyExpiry,
       ),
     );
   }
@@ -339,6 +346,7 @@ function nextExpiry(
   spec: DeploymentSpec,
   now: number,
   direction: 'scaleUp' | 'scaleDown',
+  everyExpiry: boolean,
 ): number | null {
   const rules = spec.autoscalingPolicy?.[direction];
   if (!rules) return null;
@@ -347,13 +355,32 @@ function nextExpiry(
   const events = [...state.scaleUpEvents, ...state.scaleDownEvents];
   // HPA counts an entry while it is strictly newer than the window's start: it stops counting
   // exactly at time + window. A zero window holds nothing back.
+  const counted = window > 0 ? recommendations.filter((r) => r.time + window > now) : [];
   return earliest(
     [
-      ...(window > 0 ? recommendations.map((r) => r.time + window) : []),
+      ...(everyExpiry
+        ? counted.map((r) => r.time + window)
+        : [heldUntil(counted, window, direction)]),
       ...events.flatMap((e) => periods.map((p) => e.time + p)),
     ],
     now,
   );
+}
+
+/**
+ * When a stabilization window stops holding back what it holds now: scaling down, the window
+ * holds the highest recommendation in it, until the newest recommendation of that value leaves
+ * it (scaling up, the lowest). Earlier expiries leave the held value, and so the answer, as it is.
+ */
+function heldUntil(
+  counted: Recommendation[],
+  window: number,
+  direction: 'scaleUp' | 'scaleDown',
+): number | undefined {
+  if (counted.length === 0) return undefined;
+  const values = counted.map((r) => r.replicas);
+  const held = direction === 'scaleDown' ? Math.max(...values) : Math.min(...values);
+  return Math.max(...counted.filter((r) => r.replicas === held).map((r) => r.time)) + window;
 }
 
 function earliest(times: (number | null | undefined)[], now: number): number | null {

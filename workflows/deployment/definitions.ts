@@ -78,6 +78,14 @@ export const BYOC_ON_CLUSTERS_PATCH = 'byoc-on-linked-clusters';
  */
 export const OBSERVED_REPLICAS_PATCH = 'replicas-observed-by-signal';
 
+/**
+ * Since this patch, a stabilization window's decision timer is set for when the value it holds
+ * back expires (the newest recommendation holding it), not for the expiry of any recommendation
+ * in the window: under a changing load the old timers fired every few seconds, and in chains a
+ * few milliseconds apart, without changing the answer. Older histories keep their timers.
+ */
+export const DECISION_TIMERS_PATCH = 'decision-timers-on-answer-change';
+
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {
   /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */

@@ -84,6 +84,8 @@ export class DeploymentEntity {
   autoscaler: AutoscalerState;
   nextDecisionAt: number | null;
   decisionDue = false;
+  /** Decision timers as before DECISION_TIMERS_PATCH (set by the workflow for older histories). */
+  everyExpiry = false;
 
   constructor(input: DeploymentWorkflowInput, now: Date) {
     this.workspace = input.workspace;
@@ -263,6 +265,7 @@ export class DeploymentEntity {
       spec: this.spec,
       currentReplicas: this.desiredReplicas,
       state: this.autoscaler,
+      everyExpiry: this.everyExpiry,
     });
     this.autoscaler = decision.state;
     this.nextDecisionAt = decision.nextDecisionAt;

@@ -28,6 +28,7 @@ import {
   BYOC_ON_CLUSTERS_PATCH,
   DELETE_ALWAYS_WINS_PATCH,
   OBSERVED_REPLICAS_PATCH,
+  DECISION_TIMERS_PATCH,
   admissionUpdate,
   autoscalerQuery,
   deleteUpdate,
@@ -68,6 +69,7 @@ export async function deploymentWorkflow(
     (input.carried ? input.carried.byocOnClusters === true : patched(BYOC_ON_CLUSTERS_PATCH));
   const deleteWins = patched(DELETE_ALWAYS_WINS_PATCH);
   const observedBySignal = patched(OBSERVED_REPLICAS_PATCH);
+  d.everyExpiry = !patched(DECISION_TIMERS_PATCH);
   /** Where replicas run: fixed at create, since an edit cannot change the cloud or cluster. */
   const target: RuntimeTarget = byocOnClusters ? runtimeTargetOf(d.spec) : { type: 'dedicated' };
 
