@@ -387,6 +387,29 @@ describe('record replay histories', () => {
     );
   });
 
+  it('records decision timers since FEWER_TIMERS_PATCH: a scale-in held by the window sets one timer, for the value it holds', async () => {
+    const { h } = await harness();
+    const name = 'held-scale-in';
+    await h.service.create(ws, {
+      name,
+      ...dedicatedSpec({
+        scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+        autoscalingPolicy: {
+          scaleUp: { stabilizationWindowSeconds: 0 },
+          scaleDown: { stabilizationWindowSeconds: 4 },
+        },
+      }),
+    });
+    await settled(h, name, 1, 'created');
+    await signal(h, name, observation([12]));
+    await settled(h, name, 2, 'out to 2');
+    await signal(h, name, observation([16, 16]));
+    await settled(h, name, 4, 'out to 4');
+    await signal(h, name, observation([1, 1, 1, 1]));
+    await settled(h, name, 1, 'in once the 4 has left the window');
+    await deleteAndSaveScaling(h, name);
+  });
+
   it(
     'records the scaling scenarios: burst, stabilized scale-in, policy ramp, scale to zero and wake, panic, schedule day',
     {

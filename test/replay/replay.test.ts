@@ -19,7 +19,10 @@ import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { describe, expect, it } from 'vitest';
 import { BUNDLER_OPTIONS } from '../../worker/create-worker';
-import type { DeploymentWorkflowInput } from '../../workflows/deployment/definitions';
+import {
+  FEWER_TIMERS_PATCH,
+  type DeploymentWorkflowInput,
+} from '../../workflows/deployment/definitions';
 import { decideReplicas, initialAutoscalerState } from '../../workflows/deployment/autoscaler';
 import type { MetricsObservation } from '../../workflows/deployment/metrics';
 import type { DeploymentEvent } from '../../workflows/domain/deployment';
@@ -100,6 +103,15 @@ function childResults(history: History): RolloutResult[] {
 /** An event's time (epoch ms); `seconds` is a Long, or a number, depending on the decoder. */
 function timeOf(e: HistoryEvent): number {
   return Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+}
+
+/** The patch IDs a history's markers record (`patched()` calls taken on its first run). */
+function patchesOf(history: History): string[] {
+  return events(history).flatMap((e) =>
+    (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map(
+      (p) => fromPayload<{ id: string }>(p).id,
+    ),
+  );
 }
 
 /** What woke the workflow task that applied a replica count. */
@@ -196,6 +208,8 @@ function redecide(history: History): { replicas: number; reason: string; task: n
     all.find((e) => Number(e.eventId) === Number(scheduledEventId))
       ?.activityTaskScheduledEventAttributes?.activityType?.name;
   const changes: { replicas: number; reason: string; task: number }[] = [];
+  // the decision timers of the history's own version (FEWER_TIMERS_PATCH)
+  const everyExpiry = !patchesOf(history).includes(FEWER_TIMERS_PATCH);
   let state = initialAutoscalerState();
   let nextDecisionAt: number | null = null;
   let due = false;
@@ -242,7 +256,7 @@ function redecide(history: History): { replicas: number; reason: string; task: n
     if (woke && nextDecisionAt !== null && now >= nextDecisionAt) due = true;
     if (!due || !running || current === undefined) continue;
     due = false;
-    const decision = decideReplicas({ now, spec, currentReplicas: current, state });
+    const decision = decideReplicas({ now, spec, currentReplicas: current, state, everyExpiry });
     state = decision.state;
     nextDecisionAt = decision.nextDecisionAt;
     if (decision.replicas !== current)
@@ -278,6 +292,8 @@ function expectScaling(
   history: History,
   timeline: [number, Cause][],
   reasons: [string, string][],
+  /** What the run returned: nothing (recorded before the workflow returned its last view), or that view. */
+  ends: 'nothing' | 'deleted view' = 'nothing',
 ): Step[] {
   const applied = replicaTimeline(history);
   expect(steps(history)).toEqual(timeline);
@@ -308,7 +324,8 @@ function expectScaling(
     ...applied.slice(1).map(() => 'applyRevision'),
     ...DELETE,
   ]);
-  expect(ending(history)).toEqual({ completed: undefined });
+  if (ends === 'nothing') expect(ending(history)).toEqual({ completed: undefined });
+  else expect(ending(history).completed).toMatchObject({ view: { state: 'deleted' } });
   return applied;
 }
 
@@ -488,6 +505,34 @@ const EXPECTED: Record<string, (history: History) => void> = {
     const quiet = observations(history)[1]!;
     expect(quiet.observation.replicas.map((r) => r.concurrency)).toEqual([1, 1, 1, 1]);
     expect(quiet.at).toBeLessThan(scaleIn!.at);
+  },
+  'held-scale-in--deploymentWorkflow.json': (history) => {
+    // since FEWER_TIMERS_PATCH: out to 2, then to 4; a quiet observation is held back by the 4 s
+    // scale-down window, and the one timer it sets is for when the newest 4 leaves the window
+    // (not for the older 1 and 2 before it, which change nothing)
+    expect(patchesOf(history)).toContain(FEWER_TIMERS_PATCH);
+    const [, , toFour, scaleIn] = expectScaling(
+      'held-scale-in--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [2, 'signal'],
+        [4, 'signal'],
+        [1, 'timer'],
+      ],
+      [
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleIn', 'DesiredWithinRange'],
+      ],
+      'deleted view',
+    );
+    expect(scaleIn!.at - toFour!.at).toBeGreaterThanOrEqual(4000);
+    const quiet = observations(history).at(-1)!;
+    expect(quiet.observation.replicas.map((r) => r.concurrency)).toEqual([1, 1, 1, 1]);
+    const all = events(history);
+    const after = all.filter((e) => timeOf(e) >= quiet.at && timeOf(e) <= scaleIn!.at);
+    expect(after.filter((e) => e.timerFiredEventAttributes)).toHaveLength(1);
   },
   'policy-limited-ramp--deploymentWorkflow.json': (history) => {
     // one observation worth 8 replicas; Pods 1 per 2 s lets one more in every 2 s, on timers,

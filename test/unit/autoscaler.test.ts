@@ -146,7 +146,7 @@ interface Row {
   scaleDownEvents?: ScaleEvent[];
   panicUntil?: number;
   upSince?: number;
-  /** Decision timers as before DECISION_TIMERS_PATCH. */
+  /** Decision timers as before FEWER_TIMERS_PATCH. */
   everyExpiry?: boolean;
 }
 
@@ -1168,7 +1168,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
     },
     {
       sentence:
-        'Before DECISION_TIMERS_PATCH (older histories), the timer was set for the first expiry of any recommendation in the window.',
+        'Before FEWER_TIMERS_PATCH (older histories), the timer was set for the first expiry of any recommendation in the window.',
       spec: scaling({}, { autoscalingPolicy: {} }),
       current: 5,
       observation: concurrency(3, 3, 3, 3, 3),

@@ -47,7 +47,7 @@ export interface AutoscaleInput {
   currentReplicas: number;
   state: AutoscalerState;
   /**
-   * Before DECISION_TIMERS_PATCH: a stabilization timer for the expiry of every recommendation
+   * Before FEWER_TIMERS_PATCH: a stabilization timer for the expiry of every recommendation
    * in the window, most of which change nothing. Only for histories recorded before it.
    */
   everyExpiry?: boolean;

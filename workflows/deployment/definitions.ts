@@ -79,12 +79,15 @@ export const BYOC_ON_CLUSTERS_PATCH = 'byoc-on-linked-clusters';
 export const OBSERVED_REPLICAS_PATCH = 'replicas-observed-by-signal';
 
 /**
- * Since this patch, a stabilization window's decision timer is set for when the value it holds
- * back expires (the newest recommendation holding it), not for the expiry of any recommendation
- * in the window: under a changing load the old timers fired every few seconds, and in chains a
- * few milliseconds apart, without changing the answer. Older histories keep their timers.
+ * Since this patch, timers that change nothing are not set, and timers set together do not fire
+ * together: a stabilization window's decision timer is set for when the value it holds back
+ * expires (the newest recommendation holding it), not for the expiry of any recommendation in the
+ * window (under a changing load those fired every few seconds, and in chains a few milliseconds
+ * apart, without changing the answer); and the steady safety net's period is 2 h plus a spread of
+ * up to 30 min fixed per deployment, so deployments created together do not all ask the runtime
+ * in the same minute every 2 h. Older histories keep their timers.
  */
-export const DECISION_TIMERS_PATCH = 'decision-timers-on-answer-change';
+export const FEWER_TIMERS_PATCH = 'fewer-and-spread-timers';
 
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {

@@ -84,7 +84,7 @@ export class DeploymentEntity {
   autoscaler: AutoscalerState;
   nextDecisionAt: number | null;
   decisionDue = false;
-  /** Decision timers as before DECISION_TIMERS_PATCH (set by the workflow for older histories). */
+  /** Decision timers as before FEWER_TIMERS_PATCH (set by the workflow for older histories). */
   everyExpiry = false;
 
   constructor(input: DeploymentWorkflowInput, now: Date) {

@@ -6,7 +6,8 @@
  * - while replicas are not all ready, or health is Unknown: after 5 s, doubling to 5 minutes
  *   (with an observer the signal comes first; without one, readiness is still seen, and a
  *   replica that never loads costs a dozen calls an hour, not one a second);
- * - when steady: after two hours of silence (SAFETY_NET_MS), on one long timer that a signal
+ * - when steady: after two hours of silence (SAFETY_NET_MS, plus up to 30 min fixed per
+ *   deployment since FEWER_TIMERS_PATCH), on one long timer that a signal
  *   does not cancel, so a steady deployment costs a handful of history events an hour;
  * - with nothing running (paused, scaled to zero): never (there is nothing to lose track of).
  *
@@ -26,6 +27,22 @@ import type { RuntimeTarget } from '../domain/spec';
 
 /** Steady and silent this long: ask the runtime once (the observer may be gone). */
 export const SAFETY_NET_MS = 2 * 60 * 60_000;
+/** Since FEWER_TIMERS_PATCH each deployment adds up to this much, fixed by its ID. */
+export const SAFETY_NET_SPREAD_MS = 30 * 60_000;
+
+/**
+ * A deployment's safety-net period: SAFETY_NET_MS plus a part of SAFETY_NET_SPREAD_MS fixed by
+ * its workflow ID (FNV-1a), so deployments created together drift apart instead of asking the
+ * runtime in the same minute every 2 h. Deterministic: the same ID gives the same period.
+ */
+export function safetyNetMsFor(workflowId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < workflowId.length; i++) {
+    hash ^= workflowId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return SAFETY_NET_MS + Math.floor((hash / 0x1_0000_0000) * SAFETY_NET_SPREAD_MS);
+}
 /** Not converged: ask after this long without news, doubling up to LOADING_CHECK_MAX_MS. */
 export const LOADING_CHECK_FIRST_MS = 5_000;
 export const LOADING_CHECK_MAX_MS = 5 * 60_000;
@@ -51,6 +68,8 @@ export interface ReplicaSource {
 export interface SignalledReplicasContext {
   d: DeploymentEntity;
   target: RuntimeTarget;
+  /** Steady and silent this long: ask (SAFETY_NET_MS, or safetyNetMsFor this deployment). */
+  safetyNetMs: number;
 }
 
 export class SignalledReplicas implements ReplicaSource {
@@ -122,7 +141,7 @@ export class SignalledReplicas implements ReplicaSource {
     if (d.activeRevision === null || d.appliedReplicas === 0 || this.converging()) return;
     if (this.safetyNet && !this.safetyNet.fired) return;
     const now = Date.now();
-    const net = { at: Math.max(now, this.lastHeardAt) + SAFETY_NET_MS, fired: false };
+    const net = { at: Math.max(now, this.lastHeardAt) + this.ctx.safetyNetMs, fired: false };
     this.safetyNet = net;
     // Not in a cancellable scope of a step: it lives across steps, and fires at most once.
     void sleep(net.at - now).then(
@@ -171,7 +190,7 @@ export class SignalledReplicas implements ReplicaSource {
     if (d.activeRevision === null) return false;
     const due = this.converging()
       ? now >= (this.retryAt ?? this.lastHeardAt + this.loadingCheckMs)
-      : d.appliedReplicas > 0 && now - this.lastHeardAt >= SAFETY_NET_MS;
+      : d.appliedReplicas > 0 && now - this.lastHeardAt >= this.ctx.safetyNetMs;
     if (!due) return false;
     await this.ask(d.activeRevision);
     return true;

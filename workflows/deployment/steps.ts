@@ -60,6 +60,8 @@ export interface StepContext {
   handlersBusy(): boolean;
   /** Since OBSERVED_REPLICAS_PATCH: replicas observed by the observer's signals, not a watch. */
   observedBySignal: boolean;
+  /** Steady and silent this long: ask the runtime (SAFETY_NET_MS, spread since FEWER_TIMERS_PATCH). */
+  safetyNetMs: number;
   /** Temporal suggests continue-as-new (the history is getting long). */
   continueAsNewSuggested(): boolean;
 }

@@ -24,11 +24,12 @@ import { canonicalJson, changesWhatRuns, runtimeTargetOf } from '../domain/spec-
 import type { DeploymentSpec } from '../domain/spec';
 import type { RuntimeTarget } from '../domain/spec';
 import { combineDemands } from '../quota/ledger';
+import { SAFETY_NET_MS, safetyNetMsFor } from './signalled-replicas';
 import {
   BYOC_ON_CLUSTERS_PATCH,
   DELETE_ALWAYS_WINS_PATCH,
   OBSERVED_REPLICAS_PATCH,
-  DECISION_TIMERS_PATCH,
+  FEWER_TIMERS_PATCH,
   admissionUpdate,
   autoscalerQuery,
   deleteUpdate,
@@ -69,7 +70,8 @@ export async function deploymentWorkflow(
     (input.carried ? input.carried.byocOnClusters === true : patched(BYOC_ON_CLUSTERS_PATCH));
   const deleteWins = patched(DELETE_ALWAYS_WINS_PATCH);
   const observedBySignal = patched(OBSERVED_REPLICAS_PATCH);
-  d.everyExpiry = !patched(DECISION_TIMERS_PATCH);
+  const fewerTimers = patched(FEWER_TIMERS_PATCH);
+  d.everyExpiry = !fewerTimers;
   /** Where replicas run: fixed at create, since an edit cannot change the cloud or cluster. */
   const target: RuntimeTarget = byocOnClusters ? runtimeTargetOf(d.spec) : { type: 'dedicated' };
 
@@ -92,6 +94,7 @@ export async function deploymentWorkflow(
     target,
     deleteWins,
     observedBySignal,
+    safetyNetMs: fewerTimers ? safetyNetMsFor(workflowInfo().workflowId) : SAFETY_NET_MS,
     exclusively,
     handlersBusy: () => handlerBusy,
     continueAsNewSuggested: () => workflowInfo().continueAsNewSuggested,
