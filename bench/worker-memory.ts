@@ -6,10 +6,11 @@
  *
  *   npm run bench:worker-memory            (N=300)
  *   N=600 npm run bench:worker-memory
- *   N=300 CACHE=20 npm run bench:worker-memory   (a small cache: the watches' cost alone)
+ *   N=300 CACHE=20 npm run bench:worker-memory   (a small cache: what the cache itself costs)
  *
- * Each running deployment holds one activity slot (its replica watch) and one cache entry, so
- * the worker runs with N + 20 of each here: the figure per deployment is the cost of both.
+ * Each running deployment holds one cache entry (no activity between steps: replicas are
+ * observed by signals), so the worker runs with N + 20 cached workflows here: the figure per
+ * deployment is what a cached deployment costs.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
       const after = memory();
       const fmt = (n: number) => n.toFixed(1);
       console.log(
-        `worker memory, ${N} deployments Healthy on one worker (${CACHE} cached workflows; each deployment holding its watch), created and Healthy in ${fmt(seconds)} s:`,
+        `worker memory, ${N} deployments Healthy on one worker (${CACHE} cached workflows), created and Healthy in ${fmt(seconds)} s:`,
       );
       console.log(
         `  RSS ${fmt(before.rss)} -> ${fmt(after.rss)} MB: ${fmt(((after.rss - before.rss) * 1024) / N)} KB per deployment`,
