@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       for (const name of names) await create(name);
       for (const name of names) await healthy(name);
       const seconds = (performance.now() - started) / 1000;
-      await new Promise((r) => setTimeout(r, 5000)); // steady: every watch parked
+      await new Promise((r) => setTimeout(r, 5000)); // steady: every deployment idle
       const after = memory();
       const fmt = (n: number) => n.toFixed(1);
       console.log(
