@@ -1114,6 +1114,15 @@ describe('the autoscaling policy over the metric', () => {
   it.each(rows)('$sentence', check);
 });
 
+/** Five replicas whose load (15 in flight, threshold 8) wants 2: held by the scale-down window. */
+const HELD_AT_FIVE = {
+  spec: scaling({}, { autoscalingPolicy: {} }),
+  current: 5,
+  observation: concurrency(3, 3, 3, 3, 3),
+  replicas: 5,
+  reason: 'ScaleDownStabilized',
+};
+
 describe('nextDecisionAt: the earliest instant the answer can change', () => {
   const rows: Row[] = [
     {
@@ -1152,26 +1161,20 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
     {
       sentence:
         'Scaling down, the window holds its highest recommendation until the newest of that value expires: an older, lower one expiring changes nothing.',
-      spec: scaling({}, { autoscalingPolicy: {} }),
-      current: 5,
-      observation: concurrency(3, 3, 3, 3, 3),
+      ...HELD_AT_FIVE,
       state: {
         recommendations: [
           { time: ago(100 * SECOND), replicas: 3 },
           { time: ago(50 * SECOND), replicas: 5 },
         ],
       },
-      replicas: 5,
-      reason: 'ScaleDownStabilized',
       // the default scale-down window is 180 s: the 5 of 50 s ago holds until 130 s from now
       next: later(130 * SECOND),
     },
     {
       sentence:
         'Before FEWER_TIMERS_PATCH (older histories), the timer was set for the first expiry of any recommendation in the window.',
-      spec: scaling({}, { autoscalingPolicy: {} }),
-      current: 5,
-      observation: concurrency(3, 3, 3, 3, 3),
+      ...HELD_AT_FIVE,
       state: {
         recommendations: [
           { time: ago(100 * SECOND), replicas: 3 },
@@ -1179,16 +1182,12 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
         ],
       },
       everyExpiry: true,
-      replicas: 5,
-      reason: 'ScaleDownStabilized',
       next: later(80 * SECOND),
     },
     {
       sentence:
         'Recommendations a few milliseconds apart holding the same value set one timer, for the newest: no chain of timers that change nothing.',
-      spec: scaling({}, { autoscalingPolicy: {} }),
-      current: 5,
-      observation: concurrency(3, 3, 3, 3, 3),
+      ...HELD_AT_FIVE,
       state: {
         recommendations: [
           { time: ago(100 * SECOND), replicas: 5 },
@@ -1196,8 +1195,6 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
           { time: ago(100 * SECOND - 7), replicas: 5 },
         ],
       },
-      replicas: 5,
-      reason: 'ScaleDownStabilized',
       next: later(80 * SECOND + 7),
     },
     {
