@@ -30,8 +30,6 @@ export const LEDGER_MAX_IN_FLIGHT = 8;
 
 /** A ledger call gives up this long before the activity's own timeout, so its answer is ours, not a timeout. */
 const DEADLINE_MARGIN_MS = 1_000;
-/** Outside an activity (a direct call), a ledger call is bounded like a quick activity. */
-const DEFAULT_BUDGET_MS = 30_000;
 /** Backoff between tries when the server says the ledger is busy: 200 ms doubling to 2 s, jittered. */
 const BUSY_FIRST_MS = 200;
 const BUSY_MAX_MS = 2_000;
@@ -101,19 +99,16 @@ export function createQuotaActivities({
   ): Promise<T> {
     const ledger = quotaWorkflowId(workspace);
     const timeLeft = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
-    const waitSignal = signal ? AbortSignal.any([signal, timeLeft]) : timeLeft;
+    const waitSignal = AbortSignal.any([signal, timeLeft]);
     for (let attempt = 0; ; attempt += 1) {
       try {
         return await ledgerGate.run(
           workspace,
-          () =>
-            client.withDeadline(deadline, () =>
-              signal ? client.withAbortSignal(signal, update) : update(),
-            ),
+          () => client.withDeadline(deadline, () => client.withAbortSignal(signal, update)),
           waitSignal,
         );
       } catch (err) {
-        if (signal?.aborted) throw signal.reason;
+        if (signal.aborted) throw signal.reason;
         // Our deadline: the gRPC call's (withDeadline), or the wait at the gate that ran out.
         if (isGrpcDeadlineError(err) || (timeLeft.aborted && err === timeLeft.reason))
           throw ledgerUnavailable(
@@ -128,7 +123,7 @@ export function createQuotaActivities({
         try {
           await delay(pause, undefined, { signal: waitSignal });
         } catch {
-          if (signal?.aborted) throw signal.reason;
+          if (signal.aborted) throw signal.reason;
           throw ledgerUnavailable(`quota ledger ${ledger} is busy: ${busy}`);
         }
       }
@@ -177,33 +172,24 @@ export function createQuotaActivities({
 interface CallBounds {
   /** Epoch ms by which the call must have answered. */
   deadline: number;
-  /** The activity's cancellation (absent outside an activity). */
-  signal?: AbortSignal;
+  /** The activity's cancellation. */
+  signal: AbortSignal;
 }
 
 /**
  * The running activity's bounds: its start-to-close (counted from now, when the attempt starts
  * running) and schedule-to-close timeouts, less a margin. Quick activities have no heartbeat
- * timeout, so the deadline is the only bound. Outside an activity: DEFAULT_BUDGET_MS.
+ * timeout, so the deadline is the only bound.
  */
 function callBounds(): CallBounds {
   const now = Date.now();
-  let context: Context;
-  try {
-    context = Context.current();
-  } catch {
-    return { deadline: now + DEFAULT_BUDGET_MS };
-  }
+  const context = Context.current();
   const { startToCloseTimeoutMs, scheduledTimestampMs, scheduleToCloseTimeoutMs } = context.info;
-  const ends = [
-    startToCloseTimeoutMs > 0 ? now + startToCloseTimeoutMs : Infinity,
+  const end = Math.min(
+    now + startToCloseTimeoutMs,
     scheduleToCloseTimeoutMs > 0 ? scheduledTimestampMs + scheduleToCloseTimeoutMs : Infinity,
-  ];
-  const end = Math.min(...ends);
-  return {
-    deadline: (Number.isFinite(end) ? end : now + DEFAULT_BUDGET_MS) - DEADLINE_MARGIN_MS,
-    signal: context.cancellationSignal,
-  };
+  );
+  return { deadline: end - DEADLINE_MARGIN_MS, signal: context.cancellationSignal };
 }
 
 /**
