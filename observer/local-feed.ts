@@ -2,6 +2,7 @@
  * The local runtime's side of the observer: the agent's change stream as a RevisionFeed (one
  * long poll open at a time, whatever the number of deployments) and the agent-held lease.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { absentRevision } from '../activities/providers/provider';
 import type { LocalRuntimeProvider } from '../activities/providers/local';
 import type { ObserverLease, RevisionFeed, RevisionFeedHandlers } from './feed';
@@ -14,6 +15,8 @@ const RETRY_MAX_MS = 10_000;
 export class AgentRevisionFeed implements RevisionFeed {
   private running = false;
   private loop?: Promise<void>;
+  /** Ends the long poll in flight when the feed stops (else the process waits up to POLL_WAIT_MS to exit). */
+  private stopping = new AbortController();
   /** Requests made to the agent (for benchmarks: calls to the runtime per second). */
   requests = 0;
 
@@ -21,6 +24,7 @@ export class AgentRevisionFeed implements RevisionFeed {
 
   async start(handlers: RevisionFeedHandlers): Promise<void> {
     this.running = true;
+    this.stopping = new AbortController();
     let cursor: string | undefined;
     // The first list, before start() resolves: the caller then knows every revision.
     for (let retryMs = RETRY_FIRST_MS; ; retryMs = Math.min(retryMs * 2, RETRY_MAX_MS)) {
@@ -34,7 +38,8 @@ export class AgentRevisionFeed implements RevisionFeed {
       } catch (err) {
         handlers.onError?.(err as Error);
         if (!this.running) return;
-        await new Promise((r) => setTimeout(r, retryMs));
+        await this.pause(retryMs);
+        if (!this.running) return;
       }
     }
     this.loop = this.follow(cursor, handlers);
@@ -42,7 +47,14 @@ export class AgentRevisionFeed implements RevisionFeed {
 
   async stop(): Promise<void> {
     this.running = false;
-    // A long poll in flight ends by itself (at most POLL_WAIT_MS); nothing is delivered after stop.
+    // The long poll in flight is cut; nothing is delivered after stop.
+    this.stopping.abort();
+    await this.loop;
+  }
+
+  /** A retry's pause, cut short when the feed stops. */
+  private pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 
   private async follow(cursor: string, handlers: RevisionFeedHandlers): Promise<void> {
@@ -52,7 +64,11 @@ export class AgentRevisionFeed implements RevisionFeed {
       try {
         this.requests++;
         // Right after an error, ask without waiting: the answer says the agent is back.
-        const changes = await this.agent.changes(cursor, failing ? 0 : POLL_WAIT_MS);
+        const changes = await this.agent.changes(
+          cursor,
+          failing ? 0 : POLL_WAIT_MS,
+          this.stopping.signal,
+        );
         if (!this.running) return;
         cursor = changes.cursor;
         deliver(changes, handlers);
@@ -63,7 +79,7 @@ export class AgentRevisionFeed implements RevisionFeed {
         if (!this.running) return;
         failing = true;
         handlers.onError?.(err as Error);
-        await new Promise((r) => setTimeout(r, retryMs));
+        await this.pause(retryMs);
         retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
       }
     }

@@ -151,10 +151,14 @@ export class LocalRuntimeProvider implements RuntimeProvider {
     return new AgentLease(this, holder);
   }
 
-  /** The agent's change stream: what changed since `cursor`, waiting up to `waitMs` for a change. */
+  /**
+   * The agent's change stream: what changed since `cursor`, waiting up to `waitMs` for a change.
+   * `signal` ends the wait early (the observer stopping).
+   */
   async changes(
     cursor: string | undefined,
     waitMs: number,
+    signal?: AbortSignal,
   ): Promise<{
     cursor: string;
     resync: boolean;
@@ -168,6 +172,7 @@ export class LocalRuntimeProvider implements RuntimeProvider {
       `/v1/changes?${query.toString()}`,
       undefined,
       waitMs + REQUEST_TIMEOUT_MS,
+      signal,
     );
     return { ...list, items: list.items.map(toRevisionStatus) };
   }
@@ -223,6 +228,7 @@ export class LocalRuntimeProvider implements RuntimeProvider {
     path: string,
     body?: unknown,
     timeoutMs = REQUEST_TIMEOUT_MS,
+    signal?: AbortSignal,
   ): Promise<T> {
     const what = `${method} ${path}`;
     let res: Response;
@@ -231,9 +237,12 @@ export class LocalRuntimeProvider implements RuntimeProvider {
         method,
         headers: body === undefined ? undefined : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: signal
+          ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+          : AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
+      if (signal?.aborted) throw signal.reason; // the caller gave up: not the agent's fault
       throw new Error(
         `local runtime agent at ${this.agentUrl} is not reachable (${what}): ${describeFetchError(err)}. ` +
           'Is it running? (npm start runs it)',

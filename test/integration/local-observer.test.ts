@@ -137,6 +137,21 @@ describe('the agent change stream', () => {
     );
     await feed.stop();
   });
+
+  it('cuts its long poll when it stops, so a stopping process does not wait for the agent', async () => {
+    const first = await provider.changes(undefined, 0);
+    const stopping = new AbortController();
+    // Nothing changes meanwhile: unaborted, this would answer (empty) after 25 s.
+    const poll = provider.changes(first.cursor, 25_000, stopping.signal);
+    stopping.abort();
+    await expect(poll).rejects.toMatchObject({ name: 'AbortError' });
+
+    const feed = new AgentRevisionFeed(provider);
+    await feed.start({ onStatus: () => undefined });
+    const before = feed.requests;
+    await feed.stop(); // resolves once its loop has ended: no request after it
+    expect(feed.requests).toBe(before);
+  });
 });
 
 describe('the agent-held lease', () => {
