@@ -3,21 +3,30 @@
  * a changing load. Run with `npm run bench:history-events`.
  *
  * Hours of workflow time pass in seconds on the Temporal Java time-skipping server, with the real
- * workflow and the real collector policy (`shouldSend`: tolerance, minimum interval, urgency,
- * keepalive) deciding which observations become signals, evaluated every 10 s of simulated time.
+ * workflow and the real observer policy (`sendDecision`: tolerance, minimum interval, urgency,
+ * keepalive, and the workflow's own answer to whether an observation changes anything) deciding
+ * which observations become signals, evaluated every 10 s of simulated time.
  *
- * Everything is measured. Replicas are observed as the workflow does without an observer (its
- * own short status calls: after 5 s, doubling, while replicas load; every 2 h of silence when
- * steady, which the metrics keepalives keep from coming due). The time-skipping server cannot
- * skip time while an activity is in flight, so those calls go through a stand-in
- * (test/time-skipping/watch-interceptor.ts) that waits out the load in real time. With an
- * observer, each scale step's readiness arrives as one or two signals instead of a status call:
- * about as many events. Timers are cancelled as the real server cancels them (one TimerCanceled),
- * not left to fire unseen as the other time-skipping suites do (test/time-skipping/cancellable-timers.ts).
+ * Everything is measured, on the production path. Replicas are told to the workflow as in
+ * production: by the real observer (observer/observer.ts) over the provider's change feed, one
+ * signal when what the workflow cares about changed. Here replicas are ready the moment they are
+ * asked for (a real replica that takes time to load adds one signal, about 4 events, per scale
+ * step): the Java test server skips time whenever nothing is in flight, so a replica loading in
+ * real time would let the workflow's own 5 s status call come due first, which production's
+ * observer beats by seconds. Timers are cancelled as the real server cancels them (one
+ * TimerCanceled), not left to fire unseen as the other time-skipping suites do
+ * (test/time-skipping/cancellable-timers.ts).
  */
 import { afterAll, beforeAll, it } from 'vitest';
-import { shouldSend } from '../observer/load-rules';
-import { observeMetricsSignal, type MetricsObservation } from '../workflows/deployment/metrics';
+import type { ApplyRevisionInput, RevisionStatus } from '../activities/providers/provider';
+import { offered, sendDecision, type LastOffered } from '../observer/load-rules';
+import type { Observer } from '../observer/observer';
+import { startObserver } from '../observer/start';
+import {
+  observationMattersQuery,
+  observeMetricsSignal,
+  type MetricsObservation,
+} from '../workflows/deployment/metrics';
 import { statusQuery } from '../workflows/deployment/definitions';
 import { FakeProvider } from '../test/helpers/fake-provider';
 import { chainHistory, eventTimeMs } from '../test/helpers/history';
@@ -26,12 +35,26 @@ import { startTimeSkipping, type TimeSkippingHarness } from '../test/helpers/tim
 const HOURS = Number(process.env.HOURS ?? 4);
 const STEP_MS = 10_000;
 
+/** Replicas ready the moment they are asked for (see above). */
+class ReadyAtOnceProvider extends FakeProvider {
+  override applyRevision(input: ApplyRevisionInput): Promise<RevisionStatus> {
+    return super.applyRevision({ ...input, template: { ...input.template, loadMs: 0 } });
+  }
+}
+
 let h: TimeSkippingHarness;
+let observer: Observer | undefined;
 beforeAll(async () => {
   h = await startTimeSkipping({ timers: 'cancelled' });
-  await h.startWorker(new FakeProvider());
+  const provider = new ReadyAtOnceProvider();
+  await h.startWorker(provider);
+  // Load comes from this bench's own observations below; the observer tells replicas only.
+  observer = startObserver(provider, h.client, { load: false });
 }, 120_000);
-afterAll(async () => h?.stop());
+afterAll(async () => {
+  await observer?.stop();
+  await h?.stop();
+});
 
 function observation(now: number, perReplica: number[]): MetricsObservation {
   return {
@@ -61,11 +84,12 @@ async function run(
     autoscalingPolicy: {},
   });
   await new Promise((r) => setTimeout(r, 1000)); // replicas load (real time)
-  let last: { observation: MetricsObservation; at: number } | undefined;
+  let last: LastOffered | undefined;
   // The first hour settles; count the events written after it (by their time, in every run).
   let countFrom = Number.POSITIVE_INFINITY;
   let signals = 0;
   let signalsCounted = 0;
+  let unchanged = 0;
   const steps = ((HOURS + 1) * 3600_000) / STEP_MS;
   for (let step = 0; step < steps; step++) {
     const now = await h.env.currentTimeMs();
@@ -77,9 +101,15 @@ async function run(
       now,
       Array.from({ length: replicas }, () => total / replicas),
     );
-    if (shouldSend(last, obs, now)) {
+    // As the observer does (observer/load-observer.ts): urgent changes and keepalives at once;
+    // a move past tolerance only if the workflow says it changes what it decides.
+    const decision = sendDecision(last, obs, now);
+    if (decision === 'ask' && !(await handle.query(observationMattersQuery, obs))) {
+      last = offered(last, obs, now, false);
+      unchanged += 1;
+    } else if (decision) {
       await handle.signal(observeMetricsSignal, obs);
-      last = { observation: obs, at: now };
+      last = offered(last, obs, now, true);
       signals += 1;
       if (now >= countFrom) signalsCounted += 1;
     }
@@ -103,7 +133,7 @@ async function run(
     .slice(0, 8)
     .map(([t, n]) => `${t} ${(n / HOURS).toFixed(0)}`);
   console.log(
-    `  ${name}: ${counted.length} events in ${HOURS} h over ${chain.runs} run(s) (continue-as-new), ${signalsCounted} signals in those hours; per hour by type: ${top.join(', ')}`,
+    `  ${name}: ${counted.length} events in ${HOURS} h over ${chain.runs} run(s) (continue-as-new), ${signalsCounted} signals in those hours (${unchanged} more observations found to change nothing, not signalled); per hour by type: ${top.join(', ')}`,
   );
   return { perHour: counted.length / HOURS, signals };
 }

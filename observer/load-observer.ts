@@ -12,8 +12,12 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { RevisionStatus } from '../activities/providers/provider';
 import { deploymentWorkflowId } from '../workflows/deployment/definitions';
-import { observeMetricsSignal, type MetricsObservation } from '../workflows/deployment/metrics';
-import { shouldSend } from './load-rules';
+import {
+  observationMattersQuery,
+  observeMetricsSignal,
+  type MetricsObservation,
+} from '../workflows/deployment/metrics';
+import { offered, sendDecision, type LastOffered } from './load-rules';
 import type { PromSample } from './prometheus-text';
 import { ReplicaLoad } from './replica-load';
 import { replicaSamples } from './replica-metrics';
@@ -35,15 +39,25 @@ export interface LoadObserverOptions {
   log?: (message: string) => void;
 }
 
+/** How long the observer waits for a workflow to say whether an observation matters. */
+const ASK_TIMEOUT_MS = 2_000;
+
 interface DeploymentLoad {
   /** Ready replica URLs per existing revision (from the feed). */
   revisions: Map<number, string[]>;
   load: ReplicaLoad;
-  lastSent?: { observation: MetricsObservation; at: number };
+  lastSent?: LastOffered;
 }
 
 export class LoadObserver {
-  readonly stats = { scrapes: 0, failedScrapes: 0, signals: 0, skippedNotLoopback: 0 };
+  readonly stats = {
+    scrapes: 0,
+    failedScrapes: 0,
+    signals: 0,
+    /** Observations past tolerance that the workflow said change nothing: not signalled. */
+    unchanged: 0,
+    skippedNotLoopback: 0,
+  };
   private readonly deployments = new Map<string, DeploymentLoad>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -111,24 +125,37 @@ export class LoadObserver {
       const ready = [...entry.revisions.values()].flat();
       if (ready.length === 0) continue;
       const observation = entry.load.observe(ready, now);
-      if (!observation || !shouldSend(entry.lastSent, observation, now)) continue;
-      sends.push(this.send(deploymentId, entry, observation, now));
+      if (!observation) continue;
+      const decision = sendDecision(entry.lastSent, observation, now);
+      if (decision)
+        sends.push(this.send(deploymentId, entry, observation, now, decision === 'ask'));
     }
     await Promise.all(sends);
   }
 
+  /**
+   * Signals an observation; `ask`: only if the workflow says it changes what it decides (a query,
+   * which writes nothing). A workflow that cannot answer is signalled all the same.
+   */
   private async send(
     deploymentId: string,
     entry: DeploymentLoad,
     observation: MetricsObservation,
     now: number,
+    ask: boolean,
   ): Promise<void> {
     const [workspace = '', ...rest] = deploymentId.split('/');
+    const handle = this.options.client.workflow.getHandle(
+      deploymentWorkflowId(workspace, rest.join('/')),
+    );
     try {
-      await this.options.client.workflow
-        .getHandle(deploymentWorkflowId(workspace, rest.join('/')))
-        .signal(observeMetricsSignal, observation);
-      entry.lastSent = { observation, at: now };
+      if (ask && !(await this.matters(handle, observation))) {
+        entry.lastSent = offered(entry.lastSent, observation, now, false);
+        this.stats.unchanged++;
+        return;
+      }
+      await handle.signal(observeMetricsSignal, observation);
+      entry.lastSent = offered(entry.lastSent, observation, now, true);
       this.stats.signals++;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
@@ -140,6 +167,18 @@ export class LoadObserver {
         `observer: metrics for ${deploymentId} not delivered: ${(err as Error).message}`,
       );
     }
+  }
+
+  /** The workflow's answer within ASK_TIMEOUT_MS; one that cannot answer (no worker) is told anyway. */
+  private async matters(
+    handle: ReturnType<Client['workflow']['getHandle']>,
+    observation: MetricsObservation,
+  ): Promise<boolean> {
+    return this.options.client
+      .withDeadline(Date.now() + ASK_TIMEOUT_MS, () =>
+        handle.query(observationMattersQuery, observation),
+      )
+      .catch(() => true);
   }
 
   private notLoopback(url: string): void {

@@ -1,9 +1,9 @@
 /**
- * When a deployment's workflow is told about its load: only when something moved past
- * tolerance, at once for urgent changes (replicas changed, requests held, traffic started or
- * stopped, a burst), and otherwise as a rare keepalive. So a steady deployment writes almost
- * nothing to its history, and a change reaches the workflow at once. Pure: shared by the API's
- * collector (load seen at the gateway) and the observer (load scraped from the replicas).
+ * When a deployment's workflow is told about its load: at once for urgent changes (requests
+ * held, traffic started or stopped, a burst); when replicas came or went, or the load moved past
+ * tolerance, only if the workflow says that changes what it decides (a load moving within one
+ * replica count's band writes nothing); otherwise as a rare keepalive. So a steady deployment
+ * writes almost nothing to its history, and a change reaches the workflow at once. Pure.
  */
 import type { MetricsObservation } from '../workflows/deployment/metrics';
 
@@ -22,26 +22,57 @@ export const KEEPALIVE_MS = 40 * 60_000;
 /** Ordinary changes are sent at most this often; urgent ones (a burst, a wake) at once. */
 export const MIN_INTERVAL_MS = 10_000;
 
-/** Whether an observation is worth a signal, given the last one sent (see the constants above). */
+/** The last observation offered to a workflow: when, and when one was last actually signalled. */
+export interface LastOffered {
+  observation: MetricsObservation;
+  /** When it was offered (signalled, or found to change nothing). */
+  at: number;
+  /** When an observation was last signalled; absent: `at`. */
+  deliveredAt?: number;
+}
+
+/**
+ * What to do with an observation, given the last one offered: `send` it now (the first, an
+ * urgent change, a keepalive), `ask` the workflow whether it changes anything and send it only
+ * if it does (it moved past tolerance), or nothing (see the constants above).
+ */
+export function sendDecision(
+  last: LastOffered | undefined,
+  next: MetricsObservation,
+  now: number,
+): 'send' | 'ask' | undefined {
+  if (!last) return 'send';
+  if (isUrgent(last.observation, next)) return 'send';
+  // Replicas came or went: the per-replica averages moved with them; asked at once.
+  if (replicaSet(last.observation) !== replicaSet(next)) return 'ask';
+  if (now - last.at < MIN_INTERVAL_MS) return undefined;
+  if (now - (last.deliveredAt ?? last.at) >= KEEPALIVE_MS) return 'send';
+  return movedPastTolerance(last.observation, next) ? 'ask' : undefined;
+}
+
+/** What is remembered of an observation just offered: `delivered`, signalled; else found to change nothing. */
+export function offered(
+  last: LastOffered | undefined,
+  observation: MetricsObservation,
+  now: number,
+  delivered: boolean,
+): LastOffered {
+  if (delivered || !last) return { observation, at: now };
+  return { observation, at: now, deliveredAt: last.deliveredAt ?? last.at };
+}
+
+/** Whether an observation is worth offering at all (sent, or asked about). */
 export function shouldSend(
-  last: { observation: MetricsObservation; at: number } | undefined,
+  last: LastOffered | undefined,
   next: MetricsObservation,
   now: number,
 ): boolean {
-  if (!last) return true;
-  if (isUrgent(last.observation, next)) return true;
-  if (now - last.at < MIN_INTERVAL_MS) return false;
-  return movedPastTolerance(last.observation, next) || now - last.at >= KEEPALIVE_MS;
+  return sendDecision(last, next, now) !== undefined;
 }
 
-/** Changes the workflow must see at once: replicas changed, requests queued, traffic started or stopped, a burst. */
+/** Changes the workflow must see at once: requests queued, traffic started or stopped, a burst. */
 export function isUrgent(before: MetricsObservation, after: MetricsObservation): boolean {
-  const replicas = (o: MetricsObservation) =>
-    o.replicas
-      .map((r) => r.replica)
-      .sort()
-      .join(',');
-  if (replicas(before) !== replicas(after) || after.queued > before.queued) return true;
+  if (after.queued > before.queued) return true;
   if (isIdle(before) !== isIdle(after)) return true;
   const total = (
     o: MetricsObservation,
@@ -75,6 +106,13 @@ export function movedPastTolerance(before: MetricsObservation, after: MetricsObs
   };
   const [a, b] = [averages(before), averages(after)];
   return a.some((value, i) => moved(value, b[i]!));
+}
+
+function replicaSet(o: MetricsObservation): string {
+  return o.replicas
+    .map((r) => r.replica)
+    .sort()
+    .join(',');
 }
 
 function isIdle(o: MetricsObservation): boolean {

@@ -410,6 +410,30 @@ describe('record replay histories', () => {
     await deleteAndSaveScaling(h, name);
   });
 
+  it('records a recommendation in force until replaced (RECOMMENDATION_IN_FORCE_PATCH), and one wake timer kept across observations that leave its deadline (KEPT_WAKE_TIMER_PATCH)', async () => {
+    const { h } = await harness();
+    const name = 'in-force-hold';
+    await h.service.create(ws, {
+      name,
+      ...dedicatedSpec({
+        scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+        autoscalingPolicy: {
+          scaleUp: { stabilizationWindowSeconds: 0 },
+          scaleDown: { stabilizationWindowSeconds: 4 },
+        },
+      }),
+    });
+    await settled(h, name, 1, 'created');
+    await signal(h, name, observation([32]));
+    await settled(h, name, 4, 'out to 4');
+    // the 4 was recommended over 4 s ago, and is in force until a lower load replaces it
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    await signal(h, name, observation([1, 1, 1, 1]));
+    await signal(h, name, observation([1.5, 1.5, 1.5, 1.5]));
+    await settled(h, name, 1, 'in, 4 s after the 4 was replaced');
+    await deleteAndSaveScaling(h, name);
+  });
+
   it(
     'records the scaling scenarios: burst, stabilized scale-in, policy ramp, scale to zero and wake, panic, schedule day',
     {

@@ -21,6 +21,8 @@ import { describe, expect, it } from 'vitest';
 import { BUNDLER_OPTIONS } from '../../worker/create-worker';
 import {
   FEWER_TIMERS_PATCH,
+  KEPT_WAKE_TIMER_PATCH,
+  RECOMMENDATION_IN_FORCE_PATCH,
   type DeploymentWorkflowInput,
 } from '../../workflows/deployment/definitions';
 import { decideReplicas, initialAutoscalerState } from '../../workflows/deployment/autoscaler';
@@ -208,8 +210,9 @@ function redecide(history: History): { replicas: number; reason: string; task: n
     all.find((e) => Number(e.eventId) === Number(scheduledEventId))
       ?.activityTaskScheduledEventAttributes?.activityType?.name;
   const changes: { replicas: number; reason: string; task: number }[] = [];
-  // the decision timers of the history's own version (FEWER_TIMERS_PATCH)
+  // the autoscaler of the history's own version (FEWER_TIMERS_PATCH, RECOMMENDATION_IN_FORCE_PATCH)
   const everyExpiry = !patchesOf(history).includes(FEWER_TIMERS_PATCH);
+  const recommendationsAsPoints = !patchesOf(history).includes(RECOMMENDATION_IN_FORCE_PATCH);
   let state = initialAutoscalerState();
   let nextDecisionAt: number | null = null;
   let due = false;
@@ -256,7 +259,14 @@ function redecide(history: History): { replicas: number; reason: string; task: n
     if (woke && nextDecisionAt !== null && now >= nextDecisionAt) due = true;
     if (!due || !running || current === undefined) continue;
     due = false;
-    const decision = decideReplicas({ now, spec, currentReplicas: current, state, everyExpiry });
+    const decision = decideReplicas({
+      now,
+      spec,
+      currentReplicas: current,
+      state,
+      everyExpiry,
+      recommendationsAsPoints,
+    });
     state = decision.state;
     nextDecisionAt = decision.nextDecisionAt;
     if (decision.replicas !== current)
@@ -533,6 +543,39 @@ const EXPECTED: Record<string, (history: History) => void> = {
     const all = events(history);
     const after = all.filter((e) => timeOf(e) >= quiet.at && timeOf(e) <= scaleIn!.at);
     expect(after.filter((e) => e.timerFiredEventAttributes)).toHaveLength(1);
+  },
+  'in-force-hold--deploymentWorkflow.json': (history) => {
+    // since RECOMMENDATION_IN_FORCE_PATCH: out to 4; 6 s later (past the 4 s scale-down window)
+    // a quiet observation recommends 1, and the 4 it replaces holds the scale-in for 4 s from
+    // then (as points, the 4 had left the window and the scale-in came at once). Since
+    // KEPT_WAKE_TIMER_PATCH: a second quiet observation in the hold keeps the one timer.
+    expect(patchesOf(history)).toEqual(
+      expect.arrayContaining([RECOMMENDATION_IN_FORCE_PATCH, KEPT_WAKE_TIMER_PATCH]),
+    );
+    const [, toFour, scaleIn] = expectScaling(
+      'in-force-hold--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [4, 'signal'],
+        [1, 'timer'],
+      ],
+      [
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleIn', 'DesiredWithinRange'],
+      ],
+      'deleted view',
+    );
+    const [, quiet, quieter] = observations(history);
+    expect(quiet!.observation.replicas.map((r) => r.concurrency)).toEqual([1, 1, 1, 1]);
+    expect(quiet!.at - toFour!.at).toBeGreaterThanOrEqual(4000);
+    expect(scaleIn!.at - quiet!.at).toBeGreaterThanOrEqual(4000);
+    const between = events(history).filter(
+      (e) => timeOf(e) >= quiet!.at && timeOf(e) <= scaleIn!.at,
+    );
+    expect(quieter!.at).toBeLessThan(scaleIn!.at);
+    expect(between.filter((e) => e.timerStartedEventAttributes)).toHaveLength(1);
+    expect(between.filter((e) => e.timerCanceledEventAttributes)).toHaveLength(0);
   },
   'policy-limited-ramp--deploymentWorkflow.json': (history) => {
     // one observation worth 8 replicas; Pods 1 per 2 s lets one more in every 2 s, on timers,

@@ -148,6 +148,8 @@ interface Row {
   upSince?: number;
   /** Decision timers as before FEWER_TIMERS_PATCH. */
   everyExpiry?: boolean;
+  /** Recommendations as points, before RECOMMENDATION_IN_FORCE_PATCH. */
+  recommendationsAsPoints?: boolean;
 }
 
 function decide(row: Row): AutoscaleDecision {
@@ -162,6 +164,9 @@ function decide(row: Row): AutoscaleDecision {
     currentReplicas: row.current,
     state,
     ...(row.everyExpiry !== undefined ? { everyExpiry: row.everyExpiry } : {}),
+    ...(row.recommendationsAsPoints !== undefined
+      ? { recommendationsAsPoints: row.recommendationsAsPoints }
+      : {}),
   });
 }
 
@@ -988,7 +993,13 @@ describe('the autoscaling policy over the metric', () => {
       spec: defaults,
       current: 5,
       observation: concurrency(...times(5, 2)),
-      state: { recommendations: [{ time: ago(100 * SECOND), replicas: 5 }] },
+      // the 5 was replaced by the 2 observed 100 s ago, and counts until then
+      state: {
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 5 },
+          { time: ago(100 * SECOND), replicas: 2 },
+        ],
+      },
       replicas: 5,
       reason: 'ScaleDownStabilized',
       message: [
@@ -1004,7 +1015,13 @@ describe('the autoscaling policy over the metric', () => {
       now: later(80 * SECOND - 1),
       current: 5,
       observation: concurrency(...times(5, 2)),
-      state: { recommendations: [{ time: ago(100 * SECOND), replicas: 5 }] },
+      // the 5 was replaced by the 2 observed 100 s ago, and counts until then
+      state: {
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 5 },
+          { time: ago(100 * SECOND), replicas: 2 },
+        ],
+      },
       replicas: 5,
     },
     {
@@ -1013,7 +1030,13 @@ describe('the autoscaling policy over the metric', () => {
       now: later(80 * SECOND),
       current: 5,
       observation: concurrency(...times(5, 2)),
-      state: { recommendations: [{ time: ago(100 * SECOND), replicas: 5 }] },
+      // the 5 was replaced by the 2 observed 100 s ago, and counts until then
+      state: {
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 5 },
+          { time: ago(100 * SECOND), replicas: 2 },
+        ],
+      },
       replicas: 2,
     },
     {
@@ -1115,6 +1138,70 @@ describe('the autoscaling policy over the metric', () => {
 });
 
 /** Five replicas whose load (15 in flight, threshold 8) wants 2: held by the scale-down window. */
+describe('a recommendation counts in its window until a different one replaces it', () => {
+  // Observations come only when the load moves, so the one before this came an hour ago: 5
+  // replicas' worth of load all that hour, then 2 per replica (recommending 2).
+  const afterSteadyHour = {
+    spec: scaling({}, { autoscalingPolicy: {} }),
+    current: 5,
+    observation: concurrency(...times(5, 2)),
+    state: { recommendations: [{ time: ago(HOUR), replicas: 5 }] },
+  };
+  const rows: Row[] = [
+    {
+      sentence:
+        'After a steady hour, the first lower load is held for the whole 180 s scale-down window: the 5 was in force until now.',
+      ...afterSteadyHour,
+      replicas: 5,
+      reason: 'ScaleDownStabilized',
+      next: later(180 * SECOND),
+      recommendations: [
+        { time: NOW, replicas: 5 },
+        { time: NOW, replicas: 2 },
+      ],
+    },
+    {
+      sentence:
+        'Before RECOMMENDATION_IN_FORCE_PATCH (older histories) the 5 counted from when it was made, an hour ago, and the scale-in came at once.',
+      ...afterSteadyHour,
+      recommendationsAsPoints: true,
+      replicas: 2,
+    },
+    {
+      sentence:
+        'After a quiet hour, a higher load is held for the 60 s scale-up window: the 2 was in force until now.',
+      spec: scaling({}, { autoscalingPolicy: {} }),
+      current: 2,
+      observation: concurrency(16, 16),
+      state: { recommendations: [{ time: ago(HOUR), replicas: 2 }] },
+      replicas: 2,
+      reason: 'ScaleUpStabilized',
+      next: later(60 * SECOND),
+    },
+    {
+      sentence:
+        'The same recommendation again records nothing of its own: only the decision’s own entry is added.',
+      spec: scaling({}, { autoscalingPolicy: {} }),
+      current: 5,
+      observation: concurrency(...times(5, 2)),
+      state: {
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 5 },
+          { time: ago(100 * SECOND), replicas: 2 },
+        ],
+      },
+      replicas: 5,
+      next: later(80 * SECOND),
+      recommendations: [
+        { time: ago(100 * SECOND), replicas: 5 },
+        { time: ago(100 * SECOND), replicas: 2 },
+        { time: NOW, replicas: 2 },
+      ],
+    },
+  ];
+  it.each(rows)('$sentence', check);
+});
+
 const HELD_AT_FIVE = {
   spec: scaling({}, { autoscalingPolicy: {} }),
   current: 5,
@@ -1166,6 +1253,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
         recommendations: [
           { time: ago(100 * SECOND), replicas: 3 },
           { time: ago(50 * SECOND), replicas: 5 },
+          { time: ago(50 * SECOND), replicas: 2 },
         ],
       },
       // the default scale-down window is 180 s: the 5 of 50 s ago holds until 130 s from now
@@ -1179,6 +1267,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
         recommendations: [
           { time: ago(100 * SECOND), replicas: 3 },
           { time: ago(50 * SECOND), replicas: 5 },
+          { time: ago(50 * SECOND), replicas: 2 },
         ],
       },
       everyExpiry: true,
@@ -1193,6 +1282,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
           { time: ago(100 * SECOND), replicas: 5 },
           { time: ago(100 * SECOND - 3), replicas: 5 },
           { time: ago(100 * SECOND - 7), replicas: 5 },
+          { time: ago(100 * SECOND - 7), replicas: 2 },
         ],
       },
       next: later(80 * SECOND + 7),
@@ -1261,12 +1351,16 @@ describe('state bookkeeping', () => {
       current: 5,
       observation: concurrency(...times(5, 2)),
       state: {
-        recommendations: [{ time: ago(100 * SECOND), replicas: 5 }],
+        recommendations: [
+          { time: ago(100 * SECOND), replicas: 5 },
+          { time: ago(100 * SECOND), replicas: 2 },
+        ],
         scaleDownEvents: [earlierDown],
       },
       replicas: 5,
       recommendations: [
         { time: ago(100 * SECOND), replicas: 5 },
+        { time: ago(100 * SECOND), replicas: 2 },
         { time: NOW, replicas: 2 },
       ],
       scaleUpEvents: [],
@@ -1277,7 +1371,12 @@ describe('state bookkeeping', () => {
       spec: scaling({}, { autoscalingPolicy: {} }),
       current: 5,
       observation: concurrency(...times(5, 2)),
-      state: { recommendations: [{ time: ago(200 * SECOND), replicas: 5 }] },
+      state: {
+        recommendations: [
+          { time: ago(200 * SECOND), replicas: 5 },
+          { time: ago(200 * SECOND), replicas: 2 },
+        ],
+      },
       replicas: 2,
       scaleUpEvents: [],
       scaleDownEvents: [{ time: NOW, change: 3 }],

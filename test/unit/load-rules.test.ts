@@ -1,6 +1,16 @@
-/** When a workflow is signalled (the collector's and the observer's rules): only on moves past tolerance, urgent changes, or keepalive. */
+/**
+ * When a workflow is signalled (the observer's rules): urgent changes and keepalives at once;
+ * moves past tolerance and replicas that came or went only if the workflow says they matter.
+ */
 import { describe, expect, it } from 'vitest';
-import { KEEPALIVE_MS, MIN_INTERVAL_MS, shouldSend } from '../../observer/load-rules';
+import {
+  KEEPALIVE_MS,
+  MIN_INTERVAL_MS,
+  offered,
+  sendDecision,
+  shouldSend,
+  type LastOffered,
+} from '../../observer/load-rules';
 import type { MetricsObservation } from '../../workflows/deployment/metrics';
 
 function obs(
@@ -19,6 +29,58 @@ function obs(
 
 const steady = obs([{ concurrency: 4, throughput: 10 }]);
 const at = 1_000_000;
+
+describe('sendDecision', () => {
+  const moved = obs([{ concurrency: 5, throughput: 10 }]);
+  it.each<
+    [string, LastOffered | undefined, MetricsObservation, number, 'send' | 'ask' | undefined]
+  >([
+    ['the first observation is sent', undefined, steady, at, 'send'],
+    [
+      'a move past tolerance is asked about',
+      { observation: steady, at },
+      moved,
+      at + MIN_INTERVAL_MS,
+      'ask',
+    ],
+    [
+      'a new replica is asked about at once',
+      { observation: steady, at },
+      obs([{ concurrency: 4, throughput: 10 }, {}]),
+      at + 100,
+      'ask',
+    ],
+    ['traffic stopping is sent at once', { observation: steady, at }, obs([{}]), at + 100, 'send'],
+    [
+      'the keepalive counts from the last signal, not from observations found to change nothing',
+      { observation: steady, at: at + KEEPALIVE_MS - 20_000, deliveredAt: at },
+      steady,
+      at + KEEPALIVE_MS,
+      'send',
+    ],
+    [
+      'within the minimum interval of the last offer, nothing',
+      { observation: steady, at: at + KEEPALIVE_MS - 1, deliveredAt: at },
+      moved,
+      at + KEEPALIVE_MS,
+      undefined,
+    ],
+  ])('%s', (_sentence, last, next, now, expected) => {
+    expect(sendDecision(last, next, now)).toBe(expected);
+  });
+
+  it('remembers an offer found to change nothing without moving the last signal', () => {
+    const first = offered(undefined, steady, at, false);
+    expect(first).toEqual({ observation: steady, at });
+    const skipped = offered(first, moved, at + 30_000, false);
+    expect(skipped).toEqual({ observation: moved, at: at + 30_000, deliveredAt: at });
+    expect(offered(skipped, steady, at + 60_000, false).deliveredAt).toBe(at);
+    expect(offered(skipped, steady, at + 60_000, true)).toEqual({
+      observation: steady,
+      at: at + 60_000,
+    });
+  });
+});
 
 describe('shouldSend', () => {
   it.each([
@@ -53,7 +115,7 @@ describe('shouldSend', () => {
       true,
     ],
     [
-      'a new replica is urgent',
+      'a new replica is offered at once',
       { observation: steady, at },
       obs([{ concurrency: 4, throughput: 10 }, {}]),
       at + 100,

@@ -51,6 +51,12 @@ export interface AutoscaleInput {
    * in the window, most of which change nothing. Only for histories recorded before it.
    */
   everyExpiry?: boolean;
+  /**
+   * Before RECOMMENDATION_IN_FORCE_PATCH: a recommendation counted in a stabilization window from
+   * the instant it was made, not until the observation that replaced it. Only for histories
+   * recorded before it.
+   */
+  recommendationsAsPoints?: boolean;
 }
 
 export interface AutoscaleDecision {
@@ -78,6 +84,7 @@ export function decideReplicas({
   currentReplicas,
   state,
   everyExpiry = false,
+  recommendationsAsPoints = false,
 }: AutoscaleInput): AutoscaleDecision {
   const { scaling } = spec;
   const observation = state.observation;
@@ -232,10 +239,21 @@ export function decideReplicas({
   }
 
   // 6.
+  // HPA looks every 15 s, so a recommendation that stays the same is recorded again and again and
+  // counts in a window until it changes. Observations here come only when the load moves, so the
+  // recommendation made from the last one is in force until a different one replaces it: when it
+  // is replaced, it is recorded as of now. (Counted from when it was made, an hour of steady load
+  // left nothing in a 180 s window, and the first lower observation scaled in at once.)
+  const inForce = state.recommendations.at(-1);
   const recommendations =
-    state.recommendations.length > 0
-      ? state.recommendations
-      : [{ time: now, replicas: currentReplicas }];
+    state.recommendations.length === 0
+      ? [{ time: now, replicas: currentReplicas }]
+      : !recommendationsAsPoints &&
+          inForce !== undefined &&
+          inForce.replicas !== recommendation &&
+          inForce.time < now
+        ? [...state.recommendations, { time: now, replicas: inForce.replicas }]
+        : state.recommendations;
   const normalized = normalizeWithBehavior({
     now,
     currentReplicas,

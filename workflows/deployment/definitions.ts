@@ -89,6 +89,24 @@ export const OBSERVED_REPLICAS_PATCH = 'replicas-observed-by-signal';
  */
 export const FEWER_TIMERS_PATCH = 'fewer-and-spread-timers';
 
+/**
+ * Since this patch, the idle wait keeps its timer while the deadline stays where it is
+ * (wake-timer.ts): a metrics signal that leaves the next decision, readiness deadline and status
+ * call where they were no longer cancels the timer and starts the same one again (two events per
+ * signal under a changing load). Older histories keep a timer per wait.
+ */
+export const KEPT_WAKE_TIMER_PATCH = 'wake-timer-kept-until-its-deadline-moves';
+
+/**
+ * Since this patch, the recommendation made from the last metrics observation counts in a
+ * stabilization window until a different one replaces it (HPA, looking every 15 s, records it
+ * again and again), not only from the instant it was made: observations come only when the load
+ * moves, so after a steady hour the first lower one scaled in at once, past a 180 s window. It
+ * also makes an observation that leaves the recommendation as it is change nothing, which the
+ * observer asks before signalling one (observationMattersQuery). Older histories keep points.
+ */
+export const RECOMMENDATION_IN_FORCE_PATCH = 'recommendation-in-force-until-replaced';
+
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {
   /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */

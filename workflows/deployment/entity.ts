@@ -36,7 +36,7 @@ import type {
 } from './definitions';
 import { events, healthMessage, healthReason, type EventText } from './events';
 import { evaluateHealth, msUntilReadinessTimeout } from './health';
-import type { MetricsObservation } from './metrics';
+import { OBSERVATION_REFRESH_MS, type MetricsObservation } from './metrics';
 
 export type NextStep = 'tearDown' | 'halt' | 'bringUp' | 'rollOut' | 'scale' | 'decide' | 'idle';
 
@@ -86,6 +86,8 @@ export class DeploymentEntity {
   decisionDue = false;
   /** Decision timers as before FEWER_TIMERS_PATCH (set by the workflow for older histories). */
   everyExpiry = false;
+  /** Recommendations as points, before RECOMMENDATION_IN_FORCE_PATCH (older histories). */
+  recommendationsAsPoints = false;
 
   constructor(input: DeploymentWorkflowInput, now: Date) {
     this.workspace = input.workspace;
@@ -242,6 +244,46 @@ export class DeploymentEntity {
   }
 
   /**
+   * Whether a metrics observation would change anything if it were signalled (the observer asks
+   * before it signals one that only moved past tolerance): the replica count decided with it, the
+   * reason, the next decision's time, the recommendation in force or a burst's hold. Pure, at the
+   * observation's own time. An observation that leaves them all as they are writes nothing to the
+   * history; the one held is refreshed every OBSERVATION_REFRESH_MS all the same, so it never
+   * grows stale and the status stays close to the load. When in doubt (not running, nothing held,
+   * older histories' rules), it matters.
+   */
+  observationMatters(observation: MetricsObservation): boolean {
+    const held = this.autoscaler.observation;
+    const now = Date.parse(observation.time);
+    if (
+      this.state !== 'running' ||
+      this.desiredReplicas === 0 ||
+      this.recommendationsAsPoints ||
+      held === undefined ||
+      !Number.isFinite(now) ||
+      now - Date.parse(held.time) >= OBSERVATION_REFRESH_MS
+    )
+      return true;
+    const outcome = (state: AutoscalerState) => {
+      const decision = decideReplicas({
+        now,
+        spec: this.spec,
+        currentReplicas: this.desiredReplicas,
+        state,
+        everyExpiry: this.everyExpiry,
+      });
+      return JSON.stringify([
+        decision.replicas,
+        decision.reason,
+        decision.nextDecisionAt,
+        decision.state.recommendations.at(-1)?.replicas,
+        decision.state.panicUntil,
+      ]);
+    };
+    return outcome(this.autoscaler) !== outcome({ ...this.autoscaler, observation });
+  }
+
+  /**
    * The decision timer fired: decide now if running. Paused, the timer is spent and not set
    * again; the resume decides afresh.
    */
@@ -266,6 +308,7 @@ export class DeploymentEntity {
       currentReplicas: this.desiredReplicas,
       state: this.autoscaler,
       everyExpiry: this.everyExpiry,
+      recommendationsAsPoints: this.recommendationsAsPoints,
     });
     this.autoscaler = decision.state;
     this.nextDecisionAt = decision.nextDecisionAt;

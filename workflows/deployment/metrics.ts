@@ -1,9 +1,9 @@
 /**
- * Metric observations: what the collector (next to the gateway) tells a deployment's workflow
- * about its traffic, as a signal, only when something moved past tolerance (plus a rare
- * keepalive). Shared by the API (sender) and the workflow (receiver).
+ * Metric observations: what the observer (scraping the replicas) tells a deployment's workflow
+ * about its traffic, as a signal, only when something moved past tolerance and changes what the
+ * workflow decides (plus a rare keepalive). Shared by the observer (sender) and the workflow.
  */
-import { defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 export interface ReplicaObservation {
   /** The replica's base URL, stable for its life. */
@@ -33,3 +33,15 @@ export interface MetricsObservation {
 }
 
 export const observeMetricsSignal = defineSignal<[MetricsObservation]>('observeMetrics');
+
+/**
+ * Whether an observation would change anything the workflow decides (DeploymentEntity.observationMatters).
+ * The observer asks before signalling one that only moved past tolerance, and skips the signal
+ * (and its history events) when it would not; urgent ones and keepalives are signalled at once.
+ */
+export const observationMattersQuery = defineQuery<boolean, [MetricsObservation]>(
+  'observationMatters',
+);
+
+/** An observation held longer than this is replaced by the next one offered, whatever it says. */
+export const OBSERVATION_REFRESH_MS = 10 * 60_000;

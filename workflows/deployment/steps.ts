@@ -35,6 +35,7 @@ import type { DeploymentEntity } from './entity';
 import { events } from './events';
 import { failureMessage, isOutsideFailure } from './failures';
 import { SignalledReplicas, type ReplicaSource } from './signalled-replicas';
+import { WakeTimer } from './wake-timer';
 
 /** How long the loop waits before trying a failed step (or watch) again: doubling, capped. */
 const RETRY_FIRST_MS = 5_000;
@@ -62,6 +63,8 @@ export interface StepContext {
   observedBySignal: boolean;
   /** Steady and silent this long: ask the runtime (SAFETY_NET_MS, spread since FEWER_TIMERS_PATCH). */
   safetyNetMs: number;
+  /** Since KEPT_WAKE_TIMER_PATCH: the idle wait's timer is kept while its deadline does not move. */
+  keptWakeTimer: boolean;
   /** Temporal suggests continue-as-new (the history is getting long). */
   continueAsNewSuggested(): boolean;
 }
@@ -81,6 +84,8 @@ export class DeploymentSteps {
   /** Something was (maybe) created on the runtime: a delete must remove it. */
   private provisionAttempted: boolean;
   private lastSearchAttributes = '';
+  /** The idle wait's timer (KEPT_WAKE_TIMER_PATCH). */
+  private readonly wakeTimer = new WakeTimer();
   /** The step retry backoff, reset by a step that succeeds. */
   private retryMs = RETRY_FIRST_MS;
   /** How replicas are observed: the observer's signals (since OBSERVED_REPLICAS_PATCH), or a watch. */
@@ -416,7 +421,11 @@ export class DeploymentSteps {
       this.watch.msUntilRetry(now),
     ];
     const timeout = deadlines.filter((t): t is number => t !== undefined);
-    if (timeout.length === 0) await condition(wake);
+    if (this.ctx.keptWakeTimer) {
+      this.wakeTimer.setFor(timeout.length > 0 ? now + Math.min(...timeout) : undefined, now);
+      await condition(() => wake() || this.wakeTimer.rang());
+      this.wakeTimer.consume();
+    } else if (timeout.length === 0) await condition(wake);
     else await condition(wake, Math.min(...timeout));
 
     const at = new Date();

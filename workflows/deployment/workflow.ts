@@ -30,6 +30,8 @@ import {
   DELETE_ALWAYS_WINS_PATCH,
   OBSERVED_REPLICAS_PATCH,
   FEWER_TIMERS_PATCH,
+  KEPT_WAKE_TIMER_PATCH,
+  RECOMMENDATION_IN_FORCE_PATCH,
   admissionUpdate,
   autoscalerQuery,
   deleteUpdate,
@@ -44,7 +46,7 @@ import {
 } from './definitions';
 import { DeploymentEntity } from './entity';
 import { events } from './events';
-import { observeMetricsSignal } from './metrics';
+import { observationMattersQuery, observeMetricsSignal } from './metrics';
 import { observeReplicasSignal } from './observations';
 import {
   DeploymentSteps,
@@ -71,7 +73,9 @@ export async function deploymentWorkflow(
   const deleteWins = patched(DELETE_ALWAYS_WINS_PATCH);
   const observedBySignal = patched(OBSERVED_REPLICAS_PATCH);
   const fewerTimers = patched(FEWER_TIMERS_PATCH);
+  const keptWakeTimer = patched(KEPT_WAKE_TIMER_PATCH);
   d.everyExpiry = !fewerTimers;
+  d.recommendationsAsPoints = !patched(RECOMMENDATION_IN_FORCE_PATCH);
   /** Where replicas run: fixed at create, since an edit cannot change the cloud or cluster. */
   const target: RuntimeTarget = byocOnClusters ? runtimeTargetOf(d.spec) : { type: 'dedicated' };
 
@@ -95,6 +99,7 @@ export async function deploymentWorkflow(
     deleteWins,
     observedBySignal,
     safetyNetMs: fewerTimers ? safetyNetMsFor(workflowInfo().workflowId) : SAFETY_NET_MS,
+    keptWakeTimer,
     exclusively,
     handlersBusy: () => handlerBusy,
     continueAsNewSuggested: () => workflowInfo().continueAsNewSuggested,
@@ -115,6 +120,7 @@ export async function deploymentWorkflow(
     decisionDue: d.decisionDue,
     nextDecisionAt: d.nextDecisionAt,
   }));
+  setHandler(observationMattersQuery, (observation) => d.observationMatters(observation));
   setHandler(observeMetricsSignal, (observation) => {
     steps.signalled?.heard();
     d.observeMetrics(observation);
