@@ -4,7 +4,10 @@
  * decisions happen on a timer without a new observation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LoadObserver } from '../../observer/load-observer';
+import { VLLM_METRICS } from '../../observer/replica-metrics';
 import { autoscalerQuery, deploymentWorkflowId } from '../../workflows/deployment/definitions';
+import { deploymentId } from '../../workflows/domain/deployment';
 import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
 import { dedicatedSpec } from '../helpers/catalog';
 import { FakeProvider } from '../helpers/fake-provider';
@@ -218,3 +221,94 @@ describe('autoscaling decisions in the workflow', () => {
     expect((await scaleEvents(name))[0]).toMatchObject({ reason: 'Panic' });
   });
 });
+
+describe('the observer asks the workflow before it signals a load that only moved', () => {
+  it('signals a load that changes the decision, and skips one that moves within the same replica count (no history for it)', async () => {
+    const { name } = await created({
+      scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+      autoscalingPolicy: { scaleUp: { stabilizationWindowSeconds: 0 } },
+    });
+    const handle = h.env.client.workflow.getHandle(deploymentWorkflowId(ws, name));
+    let inFlight = 4;
+    const observer = new LoadObserver({
+      client: h.env.client,
+      allowNonLoopback: true, // the fake provider's replica URLs; nothing is dialled
+      windowMs: 1_000,
+      shortWindowMs: 500,
+      scrape: async () => [{ name: VLLM_METRICS.running, labels: {}, value: inFlight }],
+    });
+    observer.update(await provider.getRevision(deploymentId(ws, name), 1));
+    const t = Date.now();
+    // Two scrapes make an observation (a window needs two).
+    const measured = async (at: number) => {
+      await observer.tick(at - 500);
+      await observer.tick(at);
+    };
+    await measured(t); // the first: signalled
+    inFlight = 5; // 25 % more, still one replica's worth at a threshold of 8: asked, skipped
+    await measured(t + 11_000);
+    inFlight = 12; // 1.5 x the threshold: asked, signalled, and the workflow scales out
+    await measured(t + 22_000);
+    expect(observer.stats).toMatchObject({ signals: 2, unchanged: 1 });
+    await waitFor(
+      () => replicas(name),
+      (n) => n === 2,
+      '2 replicas',
+    );
+    const signalled = ((await handle.fetchHistory()).events ?? []).filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'observeMetrics',
+    );
+    expect(signalled.map((e) => eventConcurrency(e))).toEqual([4, 12]);
+    await observer.stop();
+  });
+});
+
+describe('the observer when the workflow cannot answer', () => {
+  it('signals all the same once its question has waited ASK_TIMEOUT_MS (no worker for it)', async () => {
+    // A deployment workflow on a task queue no worker polls: a question can never be answered.
+    const name = uniqueName('unanswered');
+    const handle = await h.env.client.workflow.start('deploymentWorkflow', {
+      workflowId: deploymentWorkflowId(ws, name),
+      taskQueue: uniqueName('nobody-polls'),
+      args: [],
+    });
+    let inFlight = 4;
+    const observer = new LoadObserver({
+      client: h.env.client,
+      allowNonLoopback: true,
+      windowMs: 1_000,
+      shortWindowMs: 500,
+      scrape: async () => [{ name: VLLM_METRICS.running, labels: {}, value: inFlight }],
+    });
+    observer.update({
+      ...(await provider.getRevision('none/none', 1)),
+      deploymentId: deploymentId(ws, name),
+      exists: true,
+      replicas: [{ id: 'r0', url: 'http://fake/r0', ready: true, restarts: 0, startedAt: '' }],
+    });
+    const t = Date.now();
+    await observer.tick(t - 500);
+    await observer.tick(t); // the first: signalled without asking
+    inFlight = 6;
+    await observer.tick(t + 10_500);
+    await observer.tick(t + 11_000); // asked; no answer within the deadline: signalled
+    expect(observer.stats).toMatchObject({ signals: 2, unchanged: 0 });
+    const signalled = ((await handle.fetchHistory()).events ?? []).filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'observeMetrics',
+    );
+    expect(signalled.map((e) => eventConcurrency(e))).toEqual([4, 6]);
+    await handle.terminate('test over');
+    await observer.stop();
+  });
+});
+
+function eventConcurrency(e: {
+  workflowExecutionSignaledEventAttributes?: {
+    input?: { payloads?: { data?: Uint8Array | null }[] | null } | null;
+  } | null;
+}): number | undefined {
+  const data = e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data;
+  if (!data) return undefined;
+  const o = JSON.parse(Buffer.from(data).toString()) as MetricsObservation;
+  return o.replicas[0]?.concurrency;
+}
