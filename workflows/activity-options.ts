@@ -5,7 +5,7 @@
  * Retries are bounded everywhere: a call that keeps failing ends as an activity failure the
  * workflow turns into an event (and a later, backed-off try), never a silent retry forever.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ErrorType } from './domain/errors';
 
@@ -23,6 +23,24 @@ const ANSWERS = [
  */
 export const quickActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '200 ms',
+    maximumInterval: '10 seconds',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: ANSWERS,
+  },
+});
+
+/**
+ * A scale step's runtime call (scaling in place, since LOCAL_SCALE_STEP_PATCH): the same call and
+ * retries as quickActivities' applyRevision, run as a local activity inside the workflow task
+ * that decided the step. The step is one marker in the history (with the runtime's answer)
+ * instead of an activity's three events and a second workflow task: a deployment under a
+ * changing load scales many times an hour. Retries past 10 s back off on a workflow timer.
+ */
+export const scaleStepActivities = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
   retry: {
     initialInterval: '200 ms',
     maximumInterval: '10 seconds',

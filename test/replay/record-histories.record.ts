@@ -434,6 +434,29 @@ describe('record replay histories', () => {
     await deleteAndSaveScaling(h, name);
   });
 
+  it("records scale steps as local activities (LOCAL_SCALE_STEP_PATCH): out on signals, in on the window's timer, each step one marker", async () => {
+    const { h } = await harness();
+    const name = 'local-scale-steps';
+    await h.service.create(ws, {
+      name,
+      ...dedicatedSpec({
+        scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+        autoscalingPolicy: {
+          scaleUp: { stabilizationWindowSeconds: 0 },
+          scaleDown: { stabilizationWindowSeconds: 3 },
+        },
+      }),
+    });
+    await settled(h, name, 1, 'created');
+    await signal(h, name, observation([12]));
+    await settled(h, name, 2, 'out to 2');
+    await signal(h, name, observation([16, 16]));
+    await settled(h, name, 4, 'out to 4');
+    await signal(h, name, observation([1, 1, 1, 1]));
+    await settled(h, name, 1, 'in once the 4 has been replaced for 3 s');
+    await deleteAndSaveScaling(h, name);
+  });
+
   it(
     'records the scaling scenarios: burst, stabilized scale-in, policy ramp, scale to zero and wake, panic, schedule day',
     {

@@ -22,6 +22,7 @@ import { BUNDLER_OPTIONS } from '../../worker/create-worker';
 import {
   FEWER_TIMERS_PATCH,
   KEPT_WAKE_TIMER_PATCH,
+  LOCAL_SCALE_STEP_PATCH,
   RECOMMENDATION_IN_FORCE_PATCH,
   type DeploymentWorkflowInput,
 } from '../../workflows/deployment/definitions';
@@ -63,12 +64,29 @@ const TIMING_DEPENDENT = new Set(['watchRevision', 'getRevisionStatus']);
  * activities (replica observation calls and readiness timers excluded) and started child
  * workflows.
  */
+/**
+ * The replica count an event applied, if it is a runtime call to apply a revision: an
+ * applyRevision activity scheduled (its input), or since LOCAL_SCALE_STEP_PATCH a scale step's
+ * local activity marker (its result, the runtime's status, which holds the count asked for).
+ */
+function appliedReplicas(e: HistoryEvent): number | undefined {
+  const scheduled = e.activityTaskScheduledEventAttributes;
+  if (scheduled?.activityType?.name === 'applyRevision')
+    return fromPayload<{ replicas: number }>(scheduled.input?.payloads?.[0]).replicas;
+  const marker = e.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_local_activity') return undefined;
+  const data = fromPayload<{ activity_type?: string }>(marker.details?.data?.payloads?.[0]);
+  if (data.activity_type !== 'applyRevision') return undefined;
+  return fromPayload<{ desired: number }>(marker.details?.result?.payloads?.[0]).desired;
+}
+
 function trace(history: History): string[] {
   return events(history).flatMap((e) => {
     const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name;
     if (update) return [`update:${update}`];
     const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
     if (activity) return TIMING_DEPENDENT.has(activity) ? [] : [activity];
+    if (appliedReplicas(e) !== undefined) return ['applyRevision']; // a scale step's local activity
     const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name;
     if (child) return [`child:${child}`];
     return [];
@@ -165,9 +183,8 @@ function decidedAt(all: HistoryEvent[], index: number): number {
 function replicaTimeline(history: History): Step[] {
   const all = events(history);
   return all.flatMap((e, i) => {
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled?.activityType?.name !== 'applyRevision') return [];
-    const { replicas } = fromPayload<{ replicas: number }>(scheduled.input?.payloads?.[0]);
+    const replicas = appliedReplicas(e);
+    if (replicas === undefined) return [];
     return [{ replicas, cause: causeOf(all, i), at: decidedAt(all, i) }];
   });
 }
@@ -251,11 +268,7 @@ function redecide(history: History): { replicas: number; reason: string; task: n
         due = true;
       }
     }
-    for (const e of commands) {
-      const scheduled = e.activityTaskScheduledEventAttributes;
-      if (current === undefined && scheduled?.activityType?.name === 'applyRevision')
-        current = fromPayload<{ replicas: number }>(scheduled.input?.payloads?.[0]).replicas;
-    }
+    for (const e of commands) if (current === undefined) current = appliedReplicas(e);
     if (woke && nextDecisionAt !== null && now >= nextDecisionAt) due = true;
     if (!due || !running || current === undefined) continue;
     due = false;
@@ -317,9 +330,7 @@ function expectScaling(
   // reasons in the very tasks that applied them
   const all = events(history);
   const appliedIn = all.flatMap((e, i) =>
-    e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyRevision'
-      ? [taskOf(all, i).completed]
-      : [],
+    appliedReplicas(e) !== undefined ? [taskOf(all, i).completed] : [],
   );
   expect(redecide(history)).toEqual(
     applied.slice(1).map((s, i) => ({
@@ -576,6 +587,32 @@ const EXPECTED: Record<string, (history: History) => void> = {
     expect(quieter!.at).toBeLessThan(scaleIn!.at);
     expect(between.filter((e) => e.timerStartedEventAttributes)).toHaveLength(1);
     expect(between.filter((e) => e.timerCanceledEventAttributes)).toHaveLength(0);
+  },
+  'local-scale-steps--deploymentWorkflow.json': (history) => {
+    // since LOCAL_SCALE_STEP_PATCH: out to 2 and 4 on signals, in to 1 on the window's timer;
+    // each scale step is one local activity marker in the task that decided it (bring-up keeps
+    // its activity)
+    expect(patchesOf(history)).toContain(LOCAL_SCALE_STEP_PATCH);
+    expectScaling(
+      'local-scale-steps--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [2, 'signal'],
+        [4, 'signal'],
+        [1, 'timer'],
+      ],
+      [
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleIn', 'DesiredWithinRange'],
+      ],
+      'deleted view',
+    );
+    const scheduled = events(history).filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyRevision',
+    );
+    expect(scheduled).toHaveLength(1);
   },
   'policy-limited-ramp--deploymentWorkflow.json': (history) => {
     // one observation worth 8 replicas; Pods 1 per 2 s lets one more in every 2 s, on timers,

@@ -107,6 +107,14 @@ export const KEPT_WAKE_TIMER_PATCH = 'wake-timer-kept-until-its-deadline-moves';
  */
 export const RECOMMENDATION_IN_FORCE_PATCH = 'recommendation-in-force-until-replaced';
 
+/**
+ * Since this patch, a scale step's runtime call is a local activity (scaleStepActivities): one
+ * marker in the workflow task that decided the step, not an activity's three events and another
+ * workflow task. Rollouts, bring-up and removal keep their activities. Older histories keep the
+ * activity.
+ */
+export const LOCAL_SCALE_STEP_PATCH = 'scale-step-as-local-activity';
+
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {
   /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */

@@ -20,6 +20,7 @@ import {
   WATCH_MAX_WAIT_MS,
   nodeGroupActivities,
   quickActivities,
+  scaleStepActivities,
   removalActivities,
   watchActivities,
 } from '../activity-options';
@@ -65,6 +66,8 @@ export interface StepContext {
   safetyNetMs: number;
   /** Since KEPT_WAKE_TIMER_PATCH: the idle wait's timer is kept while its deadline does not move. */
   keptWakeTimer: boolean;
+  /** Since LOCAL_SCALE_STEP_PATCH: a scale step's runtime call is a local activity. */
+  localScaleSteps: boolean;
   /** Temporal suggests continue-as-new (the history is getting long). */
   continueAsNewSuggested(): boolean;
 }
@@ -269,7 +272,10 @@ export class DeploymentSteps {
     const to = d.desiredReplicas;
     if (to > d.appliedReplicas) await this.ensureNodeGroupCapacity(revision, to, spec);
     this.watch.stepObserved(Date.now());
-    const status = await quickActivities.applyRevision({
+    const apply = this.ctx.localScaleSteps
+      ? scaleStepActivities.applyRevision
+      : quickActivities.applyRevision;
+    const status = await apply({
       deploymentId: d.id,
       revision,
       replicas: to,
