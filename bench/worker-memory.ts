@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     },
     overrides: workerCapacity({
       WORKER_MAX_CONCURRENT_ACTIVITIES: N + 20,
+      WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: 100,
       WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: 40,
       WORKER_MAX_CACHED_WORKFLOWS: CACHE,
     }),

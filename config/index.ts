@@ -54,10 +54,12 @@ const envSchema = z.object({
    * capacity"). Activity slots: activities are short (a status call, one rollout step), so this
    * bounds the calls to runtimes in flight, not the deployments one worker serves (before the
    * observer, every deployment held one slot for life). Workflow-task slots: tasks processed at
-   * once. Cached workflows: deployments kept in memory between their tasks (each one evicted is
-   * replayed from history on its next task).
+   * once. Local-activity slots: scale steps' runtime calls in flight (each runs inside the
+   * workflow task that decided it). Cached workflows: deployments kept in memory between their
+   * tasks (each one evicted is replayed from history on its next task).
    */
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(100),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   /**

@@ -35,12 +35,14 @@ export function workerCapacity(
   config: Pick<
     Config,
     | 'WORKER_MAX_CONCURRENT_ACTIVITIES'
+    | 'WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES'
     | 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS'
     | 'WORKER_MAX_CACHED_WORKFLOWS'
   >,
 ): Partial<WorkerOptions> {
   return {
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   };

@@ -7,6 +7,7 @@ describe('worker capacity', () => {
   it('has deliberate defaults, passed to the worker as its slot counts and cache size', () => {
     expect(workerCapacity(loadConfig({}))).toEqual({
       maxConcurrentActivityTaskExecutions: 100,
+      maxConcurrentLocalActivityExecutions: 100,
       maxConcurrentWorkflowTaskExecutions: 40,
       maxCachedWorkflows: 1000,
     });
@@ -15,11 +16,13 @@ describe('worker capacity', () => {
   it('takes each from its variable', () => {
     const config = loadConfig({
       WORKER_MAX_CONCURRENT_ACTIVITIES: '600',
+      WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: '50',
       WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '80',
       WORKER_MAX_CACHED_WORKFLOWS: '0',
     });
     expect(workerCapacity(config)).toEqual({
       maxConcurrentActivityTaskExecutions: 600,
+      maxConcurrentLocalActivityExecutions: 50,
       maxConcurrentWorkflowTaskExecutions: 80,
       maxCachedWorkflows: 0,
     });
@@ -27,6 +30,7 @@ describe('worker capacity', () => {
 
   it.each([
     ['WORKER_MAX_CONCURRENT_ACTIVITIES', '0'],
+    ['WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES', '0'],
     ['WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', '1'],
     ['WORKER_MAX_CACHED_WORKFLOWS', '-1'],
     ['WORKER_MAX_CACHED_WORKFLOWS', 'many'],
