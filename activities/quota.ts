@@ -5,6 +5,7 @@ import {
   Client,
   WithStartWorkflowOperation,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   isGrpcDeadlineError,
 } from '@temporalio/client';
 import { ErrorType, quotaExceededIn } from '../workflows/domain/errors';
@@ -109,8 +110,14 @@ export function createQuotaActivities({
         );
       } catch (err) {
         if (signal.aborted) throw signal.reason;
-        // Our deadline: the gRPC call's (withDeadline), or the wait at the gate that ran out.
-        if (isGrpcDeadlineError(err) || (timeLeft.aborted && err === timeLeft.reason))
+        // Our deadline: the gRPC call's (withDeadline; an update's long poll cut by it can also
+        // end as CANCELLED, which the client reports as an update RPC timed out or cancelled:
+        // the activity's own cancellation was handled above), or the wait at the gate that ran out.
+        if (
+          isGrpcDeadlineError(err) ||
+          err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+          (timeLeft.aborted && err === timeLeft.reason)
+        )
           throw ledgerUnavailable(
             `quota ledger ${ledger} did not answer before the activity's deadline ` +
               `(${ledgerGate.inFlight(workspace)} other calls to it in flight from this worker, ${ledgerGate.waiting(workspace)} waiting)`,

@@ -3,6 +3,7 @@
  * list deployment workflows, and turn Temporal's errors into domain errors (one type each).
  * The HTTP layer stays thin; tests drive this service and the HTTP routes alike.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import {
   ApplicationFailure,
@@ -416,12 +417,24 @@ export class DeploymentService {
    * for a read, try again; for a write, the details say whether it may have been applied
    * (`unknown`: read the resource before retrying) or certainly was not (`not_applied`).
    */
-  private async temporal<T>(kind: CallKind, fn: () => Promise<T>): Promise<T> {
+  private async temporal<T>(
+    kind: CallKind,
+    fn: () => Promise<T>,
+    { sendAgainIfAborted = false }: { sendAgainIfAborted?: boolean } = {},
+  ): Promise<T> {
     const timeoutMs = this.options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     const window = 'write' in kind ? this.transport.open() : undefined;
     try {
-      return await this.client.connection.withDeadline(deadline, fn);
+      for (let pauseMs = ABORTED_FIRST_PAUSE_MS; ; pauseMs = Math.min(pauseMs * 2, 1_000)) {
+        try {
+          return await this.client.connection.withDeadline(deadline, fn);
+        } catch (err) {
+          if (!sendAgainIfAborted || !abortedByFailedTask(err) || Date.now() + pauseMs >= deadline)
+            throw err;
+          await delay(pauseMs);
+        }
+      }
     } catch (err) {
       if (!unanswered(err, deadline)) throw err;
       const why =
@@ -476,7 +489,7 @@ export class DeploymentService {
   ): Promise<T> {
     try {
       const handle = this.client.workflow.getHandle(deploymentWorkflowId(workspace, name));
-      return await this.temporal(kind, () => fn(handle));
+      return await this.temporal(kind, () => fn(handle), { sendAgainIfAborted: true });
     } catch (err) {
       if (err instanceof WorkflowNotFoundError || err instanceof QueryRejectedError) {
         throw new DomainError(
@@ -502,6 +515,23 @@ function precondition(options: WriteOptions): WriteRequest {
 function grpcCode(err: unknown): number | undefined {
   const grpcError = err instanceof ServiceError ? err.cause : err;
   return isGrpcServiceError(grpcError) ? grpcError.code : undefined;
+}
+
+const ABORTED_FIRST_PAUSE_MS = 50;
+
+/**
+ * The server aborted an update it had handed to a workflow task that then failed: e.g. refused
+ * as UnhandledCommand because a signal came while the task would continue as new. Such an update
+ * was never accepted, so nothing changed, and sending it again is safe: the next task takes it.
+ * (A create's update-with-start is not sent again: its start may have happened.)
+ */
+export function abortedByFailedTask(err: unknown): boolean {
+  const grpcError = err instanceof ServiceError ? err.cause : err;
+  return (
+    isGrpcServiceError(grpcError) &&
+    grpcError.code === grpcStatus.FAILED_PRECONDITION &&
+    /unexpected workflow task failure/.test(grpcError.details ?? grpcError.message)
+  );
 }
 
 /** Codes meaning Temporal did not answer the call (down, overloaded, or past the deadline). */

@@ -114,6 +114,30 @@ const settled = (h: Harness, name: string, n: number, what: string) =>
     `${n} replica(s) ready: ${what}`,
   );
 
+/** A deployment of 1..4 replicas (threshold 8) scaling out at once and in after `scaleDownWindow` s. */
+async function createScaling(h: Harness, name: string, scaleDownWindow: number): Promise<void> {
+  await h.service.create(ws, {
+    name,
+    ...dedicatedSpec({
+      scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
+      autoscalingPolicy: {
+        scaleUp: { stabilizationWindowSeconds: 0 },
+        scaleDown: { stabilizationWindowSeconds: scaleDownWindow },
+      },
+    }),
+  });
+  await settled(h, name, 1, 'created');
+}
+
+/** Out to 2, then to 4, on observations; then a quiet one that recommends 1. */
+async function outToFourThenQuiet(h: Harness, name: string): Promise<void> {
+  await signal(h, name, observation([12]));
+  await settled(h, name, 2, 'out to 2');
+  await signal(h, name, observation([16, 16]));
+  await settled(h, name, 4, 'out to 4');
+  await signal(h, name, observation([1, 1, 1, 1]));
+}
+
 /** Deletes a scaling scenario's deployment and saves its history and its events log. */
 async function deleteAndSaveScaling(h: Harness, name: string): Promise<void> {
   await deleteAndWait(h, name);
@@ -390,22 +414,8 @@ describe('record replay histories', () => {
   it('records decision timers since FEWER_TIMERS_PATCH: a scale-in held by the window sets one timer, for the value it holds', async () => {
     const { h } = await harness();
     const name = 'held-scale-in';
-    await h.service.create(ws, {
-      name,
-      ...dedicatedSpec({
-        scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
-        autoscalingPolicy: {
-          scaleUp: { stabilizationWindowSeconds: 0 },
-          scaleDown: { stabilizationWindowSeconds: 4 },
-        },
-      }),
-    });
-    await settled(h, name, 1, 'created');
-    await signal(h, name, observation([12]));
-    await settled(h, name, 2, 'out to 2');
-    await signal(h, name, observation([16, 16]));
-    await settled(h, name, 4, 'out to 4');
-    await signal(h, name, observation([1, 1, 1, 1]));
+    await createScaling(h, name, 4);
+    await outToFourThenQuiet(h, name);
     await settled(h, name, 1, 'in once the 4 has left the window');
     await deleteAndSaveScaling(h, name);
   });
@@ -413,17 +423,7 @@ describe('record replay histories', () => {
   it('records a recommendation in force until replaced (RECOMMENDATION_IN_FORCE_PATCH), and one wake timer kept across observations that leave its deadline (KEPT_WAKE_TIMER_PATCH)', async () => {
     const { h } = await harness();
     const name = 'in-force-hold';
-    await h.service.create(ws, {
-      name,
-      ...dedicatedSpec({
-        scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
-        autoscalingPolicy: {
-          scaleUp: { stabilizationWindowSeconds: 0 },
-          scaleDown: { stabilizationWindowSeconds: 4 },
-        },
-      }),
-    });
-    await settled(h, name, 1, 'created');
+    await createScaling(h, name, 4);
     await signal(h, name, observation([32]));
     await settled(h, name, 4, 'out to 4');
     // the 4 was recommended over 4 s ago, and is in force until a lower load replaces it
@@ -437,22 +437,8 @@ describe('record replay histories', () => {
   it("records scale steps as local activities (LOCAL_SCALE_STEP_PATCH): out on signals, in on the window's timer, each step one marker", async () => {
     const { h } = await harness();
     const name = 'local-scale-steps';
-    await h.service.create(ws, {
-      name,
-      ...dedicatedSpec({
-        scaling: { minReplicas: 1, maxReplicas: 4, metric: 'concurrency', threshold: 8 },
-        autoscalingPolicy: {
-          scaleUp: { stabilizationWindowSeconds: 0 },
-          scaleDown: { stabilizationWindowSeconds: 3 },
-        },
-      }),
-    });
-    await settled(h, name, 1, 'created');
-    await signal(h, name, observation([12]));
-    await settled(h, name, 2, 'out to 2');
-    await signal(h, name, observation([16, 16]));
-    await settled(h, name, 4, 'out to 4');
-    await signal(h, name, observation([1, 1, 1, 1]));
+    await createScaling(h, name, 3);
+    await outToFourThenQuiet(h, name);
     await settled(h, name, 1, 'in once the 4 has been replaced for 3 s');
     await deleteAndSaveScaling(h, name);
   });
