@@ -61,15 +61,6 @@ export function offered(
   return { observation, at: now, deliveredAt: last.deliveredAt ?? last.at };
 }
 
-/** Whether an observation is worth offering at all (sent, or asked about). */
-export function shouldSend(
-  last: LastOffered | undefined,
-  next: MetricsObservation,
-  now: number,
-): boolean {
-  return sendDecision(last, next, now) !== undefined;
-}
-
 /** Changes the workflow must see at once: requests queued, traffic started or stopped, a burst. */
 export function isUrgent(before: MetricsObservation, after: MetricsObservation): boolean {
   if (after.queued > before.queued) return true;

@@ -8,7 +8,6 @@ import {
   MIN_INTERVAL_MS,
   offered,
   sendDecision,
-  shouldSend,
   type LastOffered,
 } from '../../observer/load-rules';
 import type { MetricsObservation } from '../../workflows/deployment/metrics';
@@ -82,7 +81,7 @@ describe('sendDecision', () => {
   });
 });
 
-describe('shouldSend', () => {
+describe('whether an observation is offered at all (sent, or asked about)', () => {
   it.each([
     ['the first observation is always sent', undefined, steady, at, true],
     [
@@ -145,6 +144,6 @@ describe('shouldSend', () => {
       false,
     ],
   ])('%s', (_sentence, last, next, now, expected) => {
-    expect(shouldSend(last, next, now)).toBe(expected);
+    expect(sendDecision(last, next, now) !== undefined).toBe(expected);
   });
 });

@@ -11,6 +11,7 @@ import {
   type MetricsObservation,
 } from '../../workflows/deployment/metrics';
 import { validateSpec, type DeploymentSpec } from '../../workflows/domain/spec';
+import { observation as observed } from '../helpers/observations';
 
 vi.mock('../../workflows/domain/lazy-spec', async () => ({
   validateSpec: (await import('../../workflows/domain/spec')).validateSpec,
@@ -33,20 +34,14 @@ function spec(fields: Record<string, unknown> = {}): DeploymentSpec {
 
 /** In flight per replica on each replica, at `time`; `burst`: the short window's total. */
 function observation(time: number, perReplica: number[], burst?: number): MetricsObservation {
-  const total = perReplica.reduce((a, b) => a + b, 0);
-  return {
-    time: new Date(time).toISOString(),
-    windowSeconds: 30,
-    replicas: perReplica.map((c, i) => ({
-      replica: `r${i}`,
-      concurrency: c,
-      throughput: c,
-      latencyMs: 100,
-    })),
-    queued: 0,
-    lastRequestAt: new Date(time).toISOString(),
-    shortWindow: { seconds: 6, concurrency: burst ?? total, throughput: 0 },
-  };
+  const at = new Date(time).toISOString();
+  return observed(perReplica, {
+    time: at,
+    lastRequestAt: at,
+    ...(burst !== undefined
+      ? { shortWindow: { seconds: 6, concurrency: burst, throughput: 0 } }
+      : {}),
+  });
 }
 
 /** A running deployment at `replicas` that took `first` in at T0 and decided on it. */
