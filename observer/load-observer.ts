@@ -88,6 +88,14 @@ export class LoadObserver {
     entry.revisions.set(status.revision, ready);
   }
 
+  /**
+   * The load of a deployment as last offered to its workflow (signalled, or found to change
+   * nothing): the observer's own measure, which the workflow holds only when it matters.
+   */
+  lastOffered(deploymentId: string): MetricsObservation | undefined {
+    return this.deployments.get(deploymentId)?.lastSent?.observation;
+  }
+
   start(): void {
     const every = this.options.intervalMs ?? 1000;
     const tick = () => {

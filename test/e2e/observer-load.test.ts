@@ -48,6 +48,17 @@ const observation = (name: string) => async () =>
       .query(autoscalerQuery)
   ).observation;
 
+/**
+ * What the active observer measured and last offered the workflow. The workflow holds an
+ * observation only when it changes what it decides (this deployment never scales), so the
+ * measure is read from the observer.
+ */
+const measured = (name: string) => async () =>
+  stack.harness
+    .observers()
+    .map((o) => o.load?.lastOffered(`${stack.workspace}/${name}`))
+    .find((o) => o !== undefined);
+
 const concurrency = (o: MetricsObservation | undefined) =>
   (o?.replicas ?? []).reduce((sum, r) => sum + r.concurrency, 0);
 
@@ -58,13 +69,16 @@ it('counts traffic sent straight to a replica, which no gateway sees', async () 
   const traffic = load(`${urls[0]}/v1/completions`, 4);
   try {
     const seen = await waitFor(
-      observation('direct'),
+      measured('direct'),
       (o) => concurrency(o) >= 3,
       'the observer to measure about 4 requests in flight at the replica',
       20_000,
     );
     expect(seen!.replicas).toHaveLength(1);
     expect(seen!.replicas[0]!.replica).toBe(urls[0]);
+    // and the workflow was told the traffic started (urgent: signalled at once)
+    const held = await waitFor(observation('direct'), (o) => concurrency(o) > 0, 'traffic held');
+    expect(held!.replicas[0]!.replica).toBe(urls[0]);
   } finally {
     expect(await traffic.stop()).toBeGreaterThan(0);
   }
@@ -79,7 +93,7 @@ it('counts traffic through two API replicas once, not half in each', async () =>
   try {
     // 6 in flight in all: each API process alone would have seen 3.
     const seen = await waitFor(
-      observation('twoapis'),
+      measured('twoapis'),
       (o) => concurrency(o) >= 5,
       'the observer to measure the traffic of both API replicas together',
       20_000,

@@ -25,6 +25,8 @@ export interface Harness {
     clusters?: ByocClusters,
     overrides?: Partial<WorkerOptions>,
   ): Promise<Worker>;
+  /** The observers the workers started (one of them active). */
+  observers(): readonly Observer[];
   /** Stops the observers the workers started; `crash`: without releasing their lease. */
   stopObservers(options?: { crash?: boolean }): Promise<void>;
   stop(): Promise<void>;
@@ -78,6 +80,7 @@ export async function startHarness(
       );
       return worker;
     },
+    observers: () => observers,
     async stopObservers({ crash = false } = {}) {
       for (const observer of observers.splice(0))
         await (crash ? observer.crash() : observer.stop());
