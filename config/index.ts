@@ -19,8 +19,13 @@ const envSchema = z.object({
   /** Temporal Cloud: an API key turns TLS on. */
   TEMPORAL_API_KEY: z.string().optional(),
   TEMPORAL_TLS: boolean.optional(),
+  /** mTLS: this process's client certificate and key (PEM files), e.g. from a Secret. */
   TEMPORAL_TLS_CERT: z.string().optional(),
   TEMPORAL_TLS_KEY: z.string().optional(),
+  /** The CA that signed the server's certificate, when it is not one the system trusts. */
+  TEMPORAL_TLS_CA: z.string().optional(),
+  /** The name the server's certificate is for, when it differs from TEMPORAL_ADDRESS's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
   TASK_QUEUE: z.string().default('model-deployments'),
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),

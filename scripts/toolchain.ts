@@ -66,3 +66,43 @@ export function kubernetesToolsPath(): { kubectl: string } {
   const kubectl = path.join(dir, 'kubectl');
   return { kubectl: fs.existsSync(kubectl) ? kubectl : 'kubectl' };
 }
+
+/** The Temporal server, its SQL schema tool and the release's PostgreSQL schema (setup.sh). */
+export function temporalServerTools(): { server: string; sqlTool: string; schemaDir: string } {
+  const version = readToolchainEnv().TEMPORAL_SERVER_VERSION;
+  const dir = path.join(toolsCache(), `temporal-server-${version}`);
+  const tools = {
+    server: path.join(dir, 'temporal-server'),
+    sqlTool: path.join(dir, 'temporal-sql-tool'),
+    schemaDir: path.join(dir, 'schema', 'postgresql'),
+  };
+  for (const file of Object.values(tools)) {
+    if (!fs.existsSync(file)) {
+      throw new Error(
+        `the Temporal server ${version} is missing (${file}): run \`npm run setup -- --for-tests\` (builds it with Go, a few minutes once)`,
+      );
+    }
+  }
+  return tools;
+}
+
+/** PostgreSQL's server programs (initdb, postgres): on PATH, else Debian's /usr/lib/postgresql/N/bin. */
+export function postgresBinDir(): string {
+  try {
+    const initdb = execFileSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' }).trim();
+    if (initdb) return path.dirname(fs.realpathSync(initdb));
+  } catch {
+    // not on PATH
+  }
+  const root = '/usr/lib/postgresql';
+  const versions = fs.existsSync(root)
+    ? fs
+        .readdirSync(root)
+        .filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions[0]) return path.join(root, versions[0], 'bin');
+  throw new Error(
+    'PostgreSQL is missing (no initdb on PATH or in /usr/lib/postgresql/*/bin): run `npm run setup -- --for-tests` (installs it with apt-get)',
+  );
+}
