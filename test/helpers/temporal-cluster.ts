@@ -164,7 +164,11 @@ export interface TemporalCluster {
   connect(): Promise<{ client: Client; connection: Connection }>;
   /** The server's log so far. */
   serverOutput(): string;
-  /** Stops the Temporal server (SIGTERM, or SIGKILL) and starts it again on the same database. */
+  /** Stops the Temporal server (SIGTERM, or SIGKILL); the database stays. */
+  stopServer(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the server again on the same database, and waits until it answers. */
+  startServer(): Promise<void>;
+  /** stopServer, then startServer. */
   restartServer(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
@@ -305,6 +309,8 @@ export async function startTemporalCluster(
     clientEnv,
     connect,
     serverOutput: () => server?.output() ?? '',
+    stopServer: (signal = 'SIGTERM') => stopDaemon(server, signal),
+    startServer,
     async restartServer(signal = 'SIGTERM') {
       await stopDaemon(server, signal);
       await startServer();
