@@ -16,7 +16,7 @@ import type { Catalog } from '../workflows/domain/catalog';
 import { authenticate, type ApiKeys } from './auth';
 import type { DeploymentService } from './deployment-service';
 import { clientErrorHandler, errorBody, errorHandler, MAX_PARAM_LENGTH } from './errors';
-import { Gateway } from './gateway';
+import { Gateway, type GatewayMetrics } from './gateway';
 import type { ReplicaEndpointsSource } from './replica-endpoints';
 import type { TrafficMeter } from './metrics/traffic-meter';
 import { catalogRoutes } from './routes/catalog';
@@ -38,6 +38,8 @@ export interface AppOptions {
   apiKeys: ApiKeys;
   publicUrl: string;
   logger?: FastifyServerOptions['logger'];
+  /** The gateway's metrics (api/metrics/prometheus.ts); none when absent. */
+  metrics?: GatewayMetrics;
 }
 
 export const OPENAPI_PATH = '/openapi.json';
@@ -108,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     deployments: options.service,
     meter: options.meter,
     wake: options.wake,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   await app.register(deploymentRoutes, { service: options.service, publicUrl: options.publicUrl });
   await app.register(catalogRoutes, { catalog: options.catalog, service: options.service });

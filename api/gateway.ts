@@ -21,6 +21,7 @@
  *   503 with Retry-After.
  */
 import type { FastifyReplyFromHooks, FastifyReplyFromOptions } from '@fastify/reply-from';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ReplicaEndpointsSource } from './replica-endpoints';
@@ -49,6 +50,17 @@ const HOP_BY_HOP = [
   'upgrade',
 ] as const;
 
+/** What the gateway reports (api/metrics/prometheus.ts): per deployment, so only for ones that exist. */
+export interface GatewayMetrics {
+  /**
+   * A request for a deployment that exists ended: answered in full (a stream to its end), failed,
+   * or its client left. `status` is the one sent; `seconds` from the route to the end.
+   */
+  answered(deploymentId: string, status: number, seconds: number): void;
+  /** A request is held: the deployment has no ready replica yet (scaling from zero, loading). */
+  held(deploymentId: string): void;
+}
+
 export interface GatewayOptions {
   /** Where each deployment's ready replicas are (see replica-endpoints.ts). */
   replicas: ReplicaEndpointsSource;
@@ -72,6 +84,8 @@ export interface GatewayOptions {
   connectionsPerReplica?: number;
   /** How long an unused connection to a replica is kept (default 60 s; a shorter Keep-Alive hint from the replica wins). */
   keepAliveTimeoutMs?: number;
+  /** Latency and held requests per deployment (none when absent). */
+  metrics?: GatewayMetrics;
 }
 
 /** Tries of one request: the first replica and at most two others that refused it. */
@@ -148,6 +162,11 @@ interface Forward {
   path: string;
   /** Replicas that refused this request (left out of its next attempts). */
   refused: Set<string>;
+  /**
+   * The deployment is known to exist (a replica was found, or it was read): only then is the
+   * request counted under its name, so requests for made-up names add no series to the metrics.
+   */
+  exists: boolean;
 }
 
 export class Gateway {
@@ -195,7 +214,16 @@ export class Gateway {
       name,
       path: `/${rest}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
       refused: new Set(),
+      exists: false,
     };
+    const metrics = this.options.metrics;
+    if (metrics) {
+      const started = performance.now();
+      reply.raw.once('close', () => {
+        if (forward.exists)
+          metrics.answered(forward.id, reply.raw.statusCode, (performance.now() - started) / 1000);
+      });
+    }
     await this.attempt(request, reply, forward, 1);
     return reply;
   }
@@ -214,8 +242,8 @@ export class Gateway {
   ): Promise<void> {
     const { id, refused } = forward;
     const target =
-      (await this.pickReplica(id, refused, attempt > 1)) ??
-      (await this.holdForReplica(forward.workspace, forward.name, refused));
+      (await this.pickReplica(id, refused, attempt > 1)) ?? (await this.holdForReplica(forward));
+    forward.exists = true;
 
     const endMeter = this.options.meter.begin(id, target, Date.now());
     this.outstanding.set(target, this.outstandingOf(target) + 1);
@@ -312,13 +340,11 @@ export class Gateway {
   }
 
   /** No replica is ready: answer 503 now when none will come, else wait (bounded) for one. */
-  private async holdForReplica(
-    workspace: string,
-    name: string,
-    refused: Set<string>,
-  ): Promise<string> {
+  private async holdForReplica(forward: Forward): Promise<string> {
+    const { workspace, name, refused } = forward;
     const id = deploymentId(workspace, name);
     const view = await this.deployments(workspace, name);
+    forward.exists = true;
     const refusal = refuseAtOnce(view, Date.now());
     if (refusal) throw refusal;
 
@@ -332,6 +358,7 @@ export class Gateway {
       );
     }
     const release = meter.hold(id, Date.now());
+    this.options.metrics?.held(id);
     try {
       wake(id);
       const until = Date.now() + holdTimeoutMs;

@@ -1,14 +1,18 @@
 /** The API process: REST API, OpenAPI docs and the inference gateway. */
 import { Client, Connection } from '@temporalio/client';
 import { gpuQuota, loadConfig } from '../config';
+import { apiLoggerOptions, jsonLog, logLevel } from '../config/logging';
 import { temporalConnectionOptions } from '../config/temporal';
 import { createClusters, createProvider } from '../activities/providers';
 import { buildApp, DOCS_PATH } from './app';
 import { loadOrCreateLocalKey, parseApiKeys, type ApiKeys } from './auth';
 import { DeploymentService } from './deployment-service';
+import { ApiMetrics, serveMetrics } from './metrics/prometheus';
 import { WakeNudger } from './metrics/wake-nudger';
 import { ReplicaEndpoints } from './replica-endpoints';
 import { TrafficMeter } from './metrics/traffic-meter';
+
+const log = jsonLog('api');
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -29,8 +33,10 @@ async function main(): Promise<void> {
   } else {
     const local = loadOrCreateLocalKey(config.DATA_DIR);
     apiKeys = local.keys;
-    console.log(
-      `api: no API_KEYS configured; local key for workspace "default" ${local.created ? '(new)' : ''}: ${local.key}`,
+    // The embedded default's one local key, shown once at start so `npm start` can be used at
+    // once (it is also in DATA_DIR/api-key). Keys from API_KEYS are never logged.
+    log.info(
+      `no API_KEYS configured; local key for workspace "default" ${local.created ? '(new)' : ''}: ${local.key}`,
     );
   }
 
@@ -39,11 +45,12 @@ async function main(): Promise<void> {
     dedicated: createProvider(config),
     clusters,
     deployments: service,
-    log: (m) => console.warn(`api: ${m}`),
+    log: (m, fields) => log.warn(m, fields),
   });
   const meter = new TrafficMeter();
   // Load is measured at the replicas by the observer; the gateway only wakes deployments at zero.
-  const nudger = new WakeNudger({ client, meter, log: (m) => console.warn(`api: ${m}`) });
+  const nudger = new WakeNudger({ client, meter, log: (m, fields) => log.warn(m, fields) });
+  const metrics = new ApiMetrics({ meter });
   const app = await buildApp({
     service,
     replicas,
@@ -53,12 +60,24 @@ async function main(): Promise<void> {
     clusters,
     apiKeys,
     publicUrl: config.publicUrl,
-    logger: { level: process.env.LOG_LEVEL ?? 'warn' },
+    logger: apiLoggerOptions(logLevel(process.env.LOG_LEVEL)),
+    metrics,
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
-  console.log(`api: listening on ${config.publicUrl} (docs ${config.publicUrl}${DOCS_PATH})`);
+  const metricsServer = await serveMetrics({
+    registry: metrics.registry,
+    host: config.METRICS_HOST,
+    port: config.API_METRICS_PORT,
+    portVariable: 'API_METRICS_PORT',
+    log,
+  });
+  log.info(
+    `listening on ${config.publicUrl} (docs ${config.publicUrl}${DOCS_PATH}); metrics ${metricsServer.url ?? 'off'}`,
+    { publicUrl: config.publicUrl, metricsUrl: metricsServer.url },
+  );
 
   const stop = async () => {
+    await metricsServer.close();
     await app.close();
     await connection.close();
     process.exit(0);
@@ -67,7 +86,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-main().catch((err) => {
-  console.error('api failed:', err instanceof Error ? err.message : err);
+main().catch((err: unknown) => {
+  log.error(`api failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

@@ -10,6 +10,7 @@
  * deployment per LOG_EVERY_MS.
  */
 import type { ByocClusters } from '../activities/providers/byoc';
+import type { LogFn } from '../config/logging';
 import type { RuntimeProvider } from '../activities/providers/provider';
 import { workspaceOf } from '../workflows/domain/deployment';
 import { runtimeTargetOf, type RuntimeTarget } from '../workflows/domain/spec';
@@ -29,7 +30,7 @@ export interface ReplicaEndpointsOptions {
   deployments: Pick<DeploymentService, 'get'>;
   now?: () => number;
   /** Where fallbacks to the last known endpoints are reported (default: console.warn). */
-  log?: (message: string) => void;
+  log?: LogFn;
 }
 
 export class ReplicaEndpoints implements ReplicaEndpointsSource {
@@ -47,7 +48,7 @@ export class ReplicaEndpoints implements ReplicaEndpointsSource {
       if (found.revision === null && found.urls.length === 0) this.lastKnown.delete(deploymentId);
       else this.lastKnown.set(deploymentId, { ...found, at: now });
       if (this.logged.delete(deploymentId)) {
-        this.log(`replicas of ${deploymentId}: the runtime answers again`);
+        this.log(`replicas of ${deploymentId}: the runtime answers again`, deploymentId);
       }
       return found;
     } catch (err) {
@@ -73,12 +74,13 @@ export class ReplicaEndpoints implements ReplicaEndpointsSource {
     this.log(
       `replicas of ${deploymentId}: the runtime cannot be reached (${(err as Error).message}); ` +
         `using the ${known.urls.length} endpoint(s) last seen ${Math.round((now - known.at) / 1000)} s ago${quiet}`,
+      deploymentId,
     );
     this.logged.set(deploymentId, { at: now, quiet: 0 });
   }
 
-  private log(message: string): void {
-    (this.options.log ?? ((m: string) => console.warn(m)))(message);
+  private log(message: string, deploymentId: string): void {
+    (this.options.log ?? ((m: string) => console.warn(m)))(message, { deploymentId });
   }
 
   private now(): number {

@@ -84,6 +84,16 @@ const envSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
+  /**
+   * Prometheus /metrics, one listener per process, apart from the API port (scrapes need no API
+   * key, and the API port keeps its auth by route). One port variable per kind of process, so
+   * `npm start` runs them side by side on their defaults; 0 turns a process's metrics off. A port
+   * that is taken is reported at start and the process runs without metrics.
+   */
+  METRICS_HOST: z.string().default('127.0.0.1'),
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+  OBSERVER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
   QUOTAS_FILE: z.string().optional(),
   /** GPUs per accelerator type per workspace when QUOTAS_FILE does not say. */
   DEFAULT_GPU_QUOTA: z.coerce.number().int().min(0).default(16),

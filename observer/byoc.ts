@@ -99,7 +99,7 @@ export function startByocObservers(
   clusters: ByocClusters,
   client: Client,
   holder: string,
-  options: Pick<ObserverOptions, 'log' | 'load'> = {},
+  options: Pick<ObserverOptions, 'log' | 'load' | 'metrics'> = {},
 ): Observer[] {
   const targets = clusters.observable?.() ?? [];
   const seen = new Set<string>();
@@ -113,8 +113,15 @@ export function startByocObservers(
       feed: new RefreshingFeed(provider),
       lease: new RefreshingLease(provider, holder),
       client,
-      ...(log ? { log: (m: string) => log(`[cluster ${target.key}] ${m}`) } : {}),
+      ...(log
+        ? {
+            log: (m: string, fields?: Record<string, unknown>) =>
+              log(`[cluster ${target.key}] ${m}`, { cluster: target.key, ...fields }),
+          }
+        : {}),
       ...(options.load ? { load: options.load } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      runtime: `cluster:${target.key}`,
     });
     observer.start();
     observers.push(observer);

@@ -17,7 +17,9 @@ import {
   observeMetricsSignal,
   type MetricsObservation,
 } from '../workflows/deployment/metrics';
+import type { LogFn } from '../config/logging';
 import { offered, sendDecision, type LastOffered } from './load-rules';
+import { observerMetrics, type AskAnswer, type ObserverMetrics } from './metrics';
 import type { PromSample } from './prometheus-text';
 import { ReplicaLoad } from './replica-load';
 import { replicaSamples } from './replica-metrics';
@@ -36,7 +38,9 @@ export interface LoadObserverOptions {
   concurrency?: number;
   /** Reads one replica (tests); the default scrapes its /metrics. */
   scrape?: (url: string) => Promise<PromSample[] | undefined>;
-  log?: (message: string) => void;
+  log?: LogFn;
+  /** Where its metrics go (observer/metrics.ts); none when absent. */
+  metrics?: ObserverMetrics;
 }
 
 /** How long the observer waits for a workflow to say whether an observation matters. */
@@ -62,8 +66,11 @@ export class LoadObserver {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private warnedNotLoopback = false;
+  private readonly metrics: ObserverMetrics;
 
-  constructor(private readonly options: LoadObserverOptions) {}
+  constructor(private readonly options: LoadObserverOptions) {
+    this.metrics = options.metrics ?? observerMetrics();
+  }
 
   /** A revision's status from the feed: which of its replicas are ready (and so scraped). */
   update(status: RevisionStatus): void {
@@ -126,6 +133,7 @@ export class LoadObserver {
       const samples = await (this.options.scrape ?? ((u) => scrapeReplica(u, {})))(url);
       this.stats.scrapes++;
       if (!samples) this.stats.failedScrapes++;
+      this.metrics.scraped(samples !== undefined);
       entry.load.record(url, now, samples && replicaSamples(samples));
     });
     const sends: Promise<void>[] = [];
@@ -157,22 +165,30 @@ export class LoadObserver {
       deploymentWorkflowId(workspace, rest.join('/')),
     );
     try {
-      if (ask && !(await this.matters(handle, observation))) {
-        entry.lastSent = offered(entry.lastSent, observation, now, false);
-        this.stats.unchanged++;
-        return;
+      if (ask) {
+        const answer = await this.matters(handle, observation);
+        this.metrics.asked(answer);
+        if (answer === 'unchanged') {
+          entry.lastSent = offered(entry.lastSent, observation, now, false);
+          this.stats.unchanged++;
+          this.metrics.signal('metrics', 'unchanged');
+          return;
+        }
       }
       await handle.signal(observeMetricsSignal, observation);
       entry.lastSent = offered(entry.lastSent, observation, now, true);
       this.stats.signals++;
+      this.metrics.signal('metrics', 'sent');
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         entry.lastSent = { observation, at: now };
         return;
       }
       // Not recorded as sent: the next tick tries again with what it measures then.
+      this.metrics.signal('metrics', 'failed');
       this.options.log?.(
         `observer: metrics for ${deploymentId} not delivered: ${(err as Error).message}`,
+        { deploymentId },
       );
     }
   }
@@ -181,12 +197,15 @@ export class LoadObserver {
   private async matters(
     handle: ReturnType<Client['workflow']['getHandle']>,
     observation: MetricsObservation,
-  ): Promise<boolean> {
+  ): Promise<AskAnswer> {
     return this.options.client
       .withDeadline(Date.now() + ASK_TIMEOUT_MS, () =>
         handle.query(observationMattersQuery, observation),
       )
-      .catch(() => true);
+      .then(
+        (matters): AskAnswer => (matters ? 'matters' : 'unchanged'),
+        (): AskAnswer => 'no_answer',
+      );
   }
 
   private notLoopback(url: string): void {

@@ -22,8 +22,10 @@ import {
   observationFingerprint,
   observeReplicasSignal,
 } from '../workflows/deployment/observations';
+import type { LogFn } from '../config/logging';
 import type { ObserverLease, RevisionFeed } from './feed';
 import { LoadObserver, type LoadObserverOptions } from './load-observer';
+import { observerMetrics, ReplicaTally, type ObserverMetrics } from './metrics';
 
 export interface ObserverOptions {
   feed: RevisionFeed;
@@ -35,9 +37,13 @@ export interface ObserverOptions {
   unreachableAfterMs?: number;
   /** Signals in flight at once (to different deployments). */
   concurrency?: number;
-  log?: (message: string) => void;
+  log?: LogFn;
   /** Load at the replicas: scraped and signalled while active (off when absent). */
-  load?: Omit<LoadObserverOptions, 'client' | 'log'>;
+  load?: Omit<LoadObserverOptions, 'client' | 'log' | 'metrics'>;
+  /** Where its metrics go (observer/metrics.ts); none when absent. */
+  metrics?: ObserverMetrics;
+  /** The runtime it observes, as its metrics name it (default `dedicated`). */
+  runtime?: string;
 }
 
 export interface ObserverStats {
@@ -84,14 +90,28 @@ export class Observer {
 
   /** Scrapes the replicas' metrics while this observer is the active one. */
   readonly load?: LoadObserver;
+  private readonly metrics: ObserverMetrics;
+  /** Replicas per deployment from the feed, for the replica gauges. */
+  private readonly tally = new ReplicaTally();
 
   constructor(private readonly options: ObserverOptions) {
+    this.metrics = options.metrics ?? observerMetrics();
     if (options.load)
       this.load = new LoadObserver({
         ...options.load,
         client: options.client,
+        metrics: this.metrics,
         ...(options.log ? { log: options.log } : {}),
       });
+  }
+
+  private get runtime(): string {
+    return this.options.runtime ?? 'dedicated';
+  }
+
+  /** The replica gauges of every deployment it knew back to 0 (it no longer observes them). */
+  private forgetReplicas(): void {
+    for (const deploymentId of this.tally.clear()) this.metrics.replicas(deploymentId, 0, 0);
   }
 
   get isActive(): boolean {
@@ -100,6 +120,7 @@ export class Observer {
 
   /** Starts trying for the lease (at once, then every renewal interval). */
   start(): void {
+    this.metrics.active(this.runtime, false);
     const every = this.options.renewEveryMs ?? Math.max(100, this.options.lease.durationMs / 3);
     const tick = () => {
       if (this.stopped) return;
@@ -122,6 +143,8 @@ export class Observer {
     await this.load?.stop();
     if (!this.active) return;
     this.active = false;
+    this.metrics.active(this.runtime, false);
+    this.forgetReplicas();
     await this.options.lease.tryAcquire(this.checkpoint()).catch(() => undefined);
     await this.options.lease.release().catch(() => undefined);
   }
@@ -177,9 +200,11 @@ export class Observer {
     const { lease, feed, log } = this.options;
     this.active = true;
     this.stats.takeovers++;
+    this.metrics.active(this.runtime, true);
     this.signalled = parseCheckpoint(lease.checkpoint);
     log?.(
       `observer: active (holder ${lease.holder}${lease.checkpoint ? `, resuming from ${this.signalled.size} revision(s) signalled before` : ''})`,
+      { runtime: this.runtime, holder: lease.holder },
     );
     this.load?.start();
     await feed.start({
@@ -207,7 +232,9 @@ export class Observer {
 
   private async standBy(): Promise<void> {
     this.active = false;
-    this.options.log?.('observer: lease lost; standing by');
+    this.metrics.active(this.runtime, false);
+    this.forgetReplicas();
+    this.options.log?.('observer: lease lost; standing by', { runtime: this.runtime });
     await this.options.feed.stop();
     await this.load?.stop();
     this.latest.clear();
@@ -220,6 +247,8 @@ export class Observer {
   private onStatus(status: RevisionStatus): void {
     if (!this.active) return;
     this.load?.update(status);
+    const totals = this.tally.update(status);
+    this.metrics.replicas(totals.deploymentId, totals.desired, totals.ready);
     const k = key(status);
     this.unreachable.delete(k); // a fresh status from the feed supersedes "unreachable"
     this.latest.set(k, status);
@@ -235,6 +264,7 @@ export class Observer {
       if (!status.exists) this.latest.delete(k);
       this.queue.delete(k);
       this.stats.unchanged++;
+      this.metrics.signal('replicas', 'unchanged');
       return;
     }
     this.queue.add(k);
@@ -320,13 +350,16 @@ export class Observer {
         .getHandle(deploymentWorkflowId(workspace ?? '', name))
         .signal(observeReplicasSignal, { ...status, observedAt: new Date().toISOString() });
       this.stats.signals++;
+      this.metrics.signal('replicas', 'sent');
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) {
         // Temporal unreachable: keep it queued (a newer status replaces it) and try again soon.
         this.stats.retried++;
+        this.metrics.signal('replicas', 'failed');
         this.deferred.add(k);
         this.options.log?.(
           `observer: signal to ${status.deploymentId} failed (tried again in 1 s): ${(err as Error).message}`,
+          { deploymentId: status.deploymentId },
         );
         this.retryTimer ??= setTimeout(() => {
           this.retryTimer = undefined;

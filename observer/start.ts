@@ -5,14 +5,18 @@ import type { Client } from '@temporalio/client';
 import type { ByocClusters } from '../activities/providers/byoc';
 import type { RuntimeProvider } from '../activities/providers/provider';
 import { startByocObservers } from './byoc';
+import type { LogFn } from '../config/logging';
 import type { LoadObserverOptions } from './load-observer';
+import type { ObserverMetrics } from './metrics';
 import { Observer } from './observer';
 
 export interface StartObserverOptions {
   holder?: string;
-  log?: (message: string) => void;
+  log?: LogFn;
   /** Scrape the replicas' load (default on, loopback replicas only). */
-  load?: Omit<LoadObserverOptions, 'client' | 'log'> | false;
+  load?: Omit<LoadObserverOptions, 'client' | 'log' | 'metrics'> | false;
+  /** Where the observers' metrics go (observer/metrics.ts); none when absent. */
+  metrics?: ObserverMetrics;
 }
 
 const defaultHolder = () => `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -33,6 +37,7 @@ export function startObserver(
     client,
     ...(options.log ? { log: options.log } : {}),
     ...(options.load !== false ? { load: options.load ?? {} } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   observer.start();
   return observer;
@@ -51,6 +56,7 @@ export function startObservers(
     ? startByocObservers(clusters, client, holder, {
         ...(options.log ? { log: options.log } : {}),
         ...(options.load !== false ? { load: options.load ?? {} } : {}),
+        ...(options.metrics ? { metrics: options.metrics } : {}),
       })
     : [];
   return [...(dedicated ? [dedicated] : []), ...byoc];

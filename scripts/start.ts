@@ -230,6 +230,11 @@ async function main(): Promise<void> {
   log(`  API docs      ${config.publicUrl}/docs   (OpenAPI: ${config.publicUrl}/openapi.json)`);
   if (embeddedTemporal) log(`  Temporal UI   http://127.0.0.1:${uiPort}`);
   log(`  data          ${config.DATA_DIR}`);
+  const metricsHost = config.METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.METRICS_HOST;
+  const metricsAt = (port: number) => (port > 0 ? `http://${metricsHost}:${port}/metrics` : 'off');
+  log(
+    `  metrics       worker ${metricsAt(config.WORKER_METRICS_PORT)}, API ${metricsAt(config.API_METRICS_PORT)}`,
+  );
   log('a process that exits is restarted; Ctrl-C stops everything.');
 }
 

@@ -1,17 +1,28 @@
 /** The worker process: runs deployment, rollout and quota workflows and their activities. */
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { gpuQuota, loadConfig } from '../config';
+import { jsonLog, logLevel } from '../config/logging';
 import { temporalConnectionOptions } from '../config/temporal';
 import { createClusters, createProvider } from '../activities/providers';
+import { observerMetrics } from '../observer/metrics';
 import { startObservers } from '../observer/start';
 import { createWorker, workerCapacity } from './create-worker';
+import { installRuntime } from './telemetry';
+
+const log = jsonLog('worker');
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  // The SDK logs every bundling step at INFO; operators want warnings and our own lines.
-  Runtime.install({
-    logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() ?? 'WARN') as LogLevel),
+  // JSON lines; the SDK logs every bundling step at INFO, so operators get warnings (LOG_LEVEL)
+  // and our own lines. /metrics: the SDK's worker metrics, the workflows' and the observer's.
+  const { runtime, metricsUrl } = installRuntime({
+    processName: 'worker',
+    level: logLevel(process.env.LOG_LEVEL),
+    metricsHost: config.METRICS_HOST,
+    metricsPort: config.WORKER_METRICS_PORT,
+    portVariable: 'WORKER_METRICS_PORT',
+    log,
   });
   const options = temporalConnectionOptions(config);
   const connection = await NativeConnection.connect(options);
@@ -35,15 +46,18 @@ async function main(): Promise<void> {
     },
     overrides: workerCapacity(config),
   });
-  console.log(
-    `worker: polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
-      `${config.WORKER_MAX_CONCURRENT_ACTIVITIES} activity slots, ${config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES} local-activity slots, ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS} workflow-task slots, ${config.WORKER_MAX_CACHED_WORKFLOWS} cached workflows`,
+  log.info(
+    `polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
+      `${config.WORKER_MAX_CONCURRENT_ACTIVITIES} activity slots, ${config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES} local-activity slots, ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS} workflow-task slots, ${config.WORKER_MAX_CACHED_WORKFLOWS} cached workflows` +
+      `; metrics ${metricsUrl ?? 'off'}`,
+    { taskQueue: config.TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, metricsUrl },
   );
   // The runtimes' observers (the dedicated runtime, each linked BYOC cluster): one active each.
   const observers =
     config.OBSERVER === 'worker'
       ? startObservers(provider, clusters, client, {
-          log: (m) => console.log(`worker: ${m}`),
+          log: (m, fields) => log.info(m, fields),
+          metrics: observerMetrics(runtime.metricMeter),
           load: {
             intervalMs: config.OBSERVER_SCRAPE_INTERVAL_MS,
             allowNonLoopback: config.OBSERVER_SCRAPE_ANY_ADDRESS,
@@ -55,7 +69,7 @@ async function main(): Promise<void> {
   await connection.close();
 }
 
-main().catch((err) => {
-  console.error('worker failed:', err);
+main().catch((err: unknown) => {
+  log.error(`worker failed: ${err instanceof Error ? err.message : String(err)}`, { error: err });
   process.exit(1);
 });

@@ -42,6 +42,11 @@ export class TrafficMeter {
     return this.queued.get(deployment) ?? 0;
   }
 
+  /** Every deployment with requests held now, and how many (the API's held-requests gauge). */
+  heldRequests(): IterableIterator<[string, number]> {
+    return this.queued.entries();
+  }
+
   lastRequestAt(deployment: string): number | undefined {
     return this.lastRequest.get(deployment);
   }

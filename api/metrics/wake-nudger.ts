@@ -4,6 +4,7 @@
  * requests wait. Load itself is measured at the replicas by the observer, not here.
  */
 import type { Client } from '@temporalio/client';
+import type { LogFn } from '../../config/logging';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { observeMetricsSignal } from '../../workflows/deployment/metrics';
 import { METRIC_WINDOW_MS, SHORT_WINDOW_MS } from '../../observer/load-rules';
@@ -19,7 +20,7 @@ export class WakeNudger {
     private readonly options: {
       client: Client;
       meter: TrafficMeter;
-      log?: (message: string) => void;
+      log?: LogFn;
     },
   ) {}
 
@@ -46,7 +47,9 @@ export class WakeNudger {
       })
       .catch((err: unknown) => {
         this.last.delete(deploymentId); // not delivered: the next waiting request tries again
-        this.options.log?.(`wake for ${deploymentId} not delivered: ${(err as Error).message}`);
+        this.options.log?.(`wake for ${deploymentId} not delivered: ${(err as Error).message}`, {
+          deploymentId,
+        });
       });
   }
 }

@@ -299,9 +299,13 @@ export class DeploymentEntity {
     this.decisionDue = true;
   }
 
-  /** Runs the autoscaler and sets the replica count it decides (the main loop then applies it). */
-  decide(now: Date): void {
+  /**
+   * Runs the autoscaler and sets the replica count it decides (the main loop then applies it).
+   * Returns the decision: its reason and the replica counts before and after.
+   */
+  decide(now: Date): { reason: string; from: number; to: number } {
     this.decisionDue = false;
+    const from = this.desiredReplicas;
     const decision = decideReplicas({
       now: now.getTime(),
       spec: this.spec,
@@ -313,6 +317,7 @@ export class DeploymentEntity {
     this.autoscaler = decision.state;
     this.nextDecisionAt = decision.nextDecisionAt;
     this.setReplicas(decision.replicas, now, decision.reason, decision.message);
+    return { reason: decision.reason, from, to: this.desiredReplicas };
   }
 
   /** Admission refused: the deployment ends `failed`, with why. */

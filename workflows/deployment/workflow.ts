@@ -46,6 +46,7 @@ import {
   type DeploymentWorkflowInput,
 } from './definitions';
 import { DeploymentEntity } from './entity';
+import { reportDecision } from './telemetry';
 import { events } from './events';
 import { observationMattersQuery, observeMetricsSignal } from './metrics';
 import { observeReplicasSignal } from './observations';
@@ -311,7 +312,8 @@ export async function deploymentWorkflow(
         break;
       case 'decide':
         activeSpec = d.spec;
-        d.decide(new Date());
+        // Counted and logged through sinks: no history event, nothing while replaying.
+        reportDecision(d.id, d.decide(new Date()));
         break;
       case 'idle':
         activeSpec = d.spec;
