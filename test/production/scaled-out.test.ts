@@ -1,6 +1,6 @@
 /**
  * The production topology, for real: a Temporal cluster on PostgreSQL with mTLS, two worker
- * processes (each hosting an observer, one active by lease) and two API processes, over the
+ * processes, two API processes and two observer processes (one active by lease), over the
  * local runtime. Any API process serves any deployment; a worker and an API SIGKILLed in the
  * middle of a rolling update, or of a scale step, lose nothing and duplicate nothing; the
  * Temporal server killed and started again leaves every deployment converging.
@@ -39,7 +39,12 @@ interface Event {
 
 beforeAll(async () => {
   cluster = await startTemporalCluster();
-  plane = await startControlPlaneProcesses(cluster, { workers: 2, apis: 2, workspace });
+  plane = await startControlPlaneProcesses(cluster, {
+    workers: 2,
+    apis: 2,
+    observers: 2,
+    workspace,
+  });
   ({ client, connection } = await cluster.connect());
 }, 300_000);
 
@@ -208,7 +213,7 @@ it('finishes a rollout when a worker and an API process are SIGKILLed in the mid
   expect(await infer(1, 'roll')).toBe(200);
 }, 300_000);
 
-it('finishes a scale step when a worker and an API process are SIGKILLed in the middle of it', async () => {
+it('finishes a scale step when a worker, an API process and the active observer are SIGKILLed in the middle of it', async () => {
   const id = `${workspace}/grow`;
   expect(
     (await api(1)('POST', deployments, { name: 'grow', ...spec('slow-model', 1, 4) })).status,
@@ -230,9 +235,16 @@ it('finishes a scale step when a worker and an API process are SIGKILLed in the 
     (s) => s.desired === 3 && s.ready < 3,
     'scaling to 3',
   );
-  // The worker that holds the deployment (its scale steps run in its workflow tasks).
+  // The worker that holds the deployment (its scale steps run in its workflow tasks), and the
+  // active observer (it reports the new replicas ready): the standby takes its lease over.
   const holder = await plane.workerHolding(client, deploymentWorkflowId(workspace, 'grow'));
-  await Promise.all([plane.kill('worker', holder), plane.kill('api', 0)]);
+  const observer = await plane.activeObserver();
+  expect(observer).toBeDefined();
+  await Promise.all([
+    plane.kill('worker', holder),
+    plane.kill('api', 0),
+    plane.kill('observer', observer!),
+  ]);
 
   const done = await waitFor(
     () => view(1, 'grow'),
@@ -246,7 +258,13 @@ it('finishes a scale step when a worker and an API process are SIGKILLed in the 
     (await plane.provider.listRevisions(id)).map((r) => [r.revision, r.desired, r.ready]),
   ).toEqual([[1, 3, 3]]);
   expect(modelServerPids(`${workspace}--grow`)).toHaveLength(3);
-  await Promise.all([plane.startWorker(holder), plane.startApi(0)]);
+  await waitFor(
+    () => plane.activeObserver(),
+    (active) => active !== undefined && active !== observer,
+    'the standby observer active',
+    60_000,
+  );
+  await Promise.all([plane.startWorker(holder), plane.startApi(0), plane.startObserver(observer!)]);
   expect((await view(0, 'grow')).replicas).toEqual({ desired: 3, ready: 3 });
 }, 300_000);
 
