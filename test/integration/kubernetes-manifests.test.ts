@@ -122,6 +122,14 @@ const VARIANTS: { name: string; dir: () => string }[] = [
     dir: () => path.join(MANIFESTS, 'overlays', o),
   })),
   {
+    name: 'base + components/temporal-mtls + temporal-private-ca',
+    dir: () =>
+      kustomization('private-ca', 'base', {
+        components: ['components/temporal-mtls', 'components/temporal-private-ca'],
+        tag: '0.1.0',
+      }),
+  },
+  {
     name: 'base + components/temporal-api-key',
     dir: () =>
       kustomization('api-key', 'base', {
@@ -342,7 +350,7 @@ describe('Kubernetes manifests: what they render', () => {
         for (const name of ['API_KEYS', 'TEMPORAL_API_KEY'])
           expect(container.env?.find((v) => v.name === name)?.value).toBeUndefined();
         for (const ref of secretRefs) expect(ref.value).toBeUndefined();
-        for (const name of ['TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY']) {
+        for (const name of ['TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY', 'TEMPORAL_TLS_CA']) {
           const file = env[name];
           if (file === undefined) continue;
           const mount = container.volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
@@ -351,6 +359,20 @@ describe('Kubernetes manifests: what they render', () => {
             expect.any(String),
           );
         }
+        // Prometheus can reach /metrics: on the pod's interfaces, at the port the process
+        // serves it on, named in the container and in the scrape annotations.
+        expect(config.METRICS_HOST).toBe('0.0.0.0');
+        const metricsPort = {
+          api: config.API_METRICS_PORT,
+          worker: config.WORKER_METRICS_PORT,
+          observer: config.OBSERVER_METRICS_PORT,
+        }[component];
+        expect(metricsPort).toBeGreaterThan(0);
+        expect(container.ports?.find((p) => p.name === 'metrics')?.containerPort).toBe(metricsPort);
+        expect(d.spec?.template.metadata?.annotations).toMatchObject({
+          'prometheus.io/scrape': 'true',
+          'prometheus.io/port': String(metricsPort),
+        });
         if (component === 'api') {
           const port = container.ports?.find((p) => p.name === 'http')?.containerPort;
           expect(port).toBe(config.API_PORT);
@@ -366,6 +388,10 @@ describe('Kubernetes manifests: what they render', () => {
       const expected: Record<string, string[]> = {
         'overlays/dev': ['model-deployments-api-keys'],
         'overlays/production': ['model-deployments-api-keys', 'model-deployments-temporal-tls'],
+        'base + components/temporal-mtls + temporal-private-ca': [
+          'model-deployments-api-keys',
+          'model-deployments-temporal-tls',
+        ],
         'base + components/temporal-api-key': [
           'model-deployments-api-keys',
           'model-deployments-temporal-api-key',
