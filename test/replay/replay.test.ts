@@ -24,6 +24,7 @@ import {
   KEPT_WAKE_TIMER_PATCH,
   LOCAL_SCALE_STEP_PATCH,
   RECOMMENDATION_IN_FORCE_PATCH,
+  IDLE_SINCE_UP_PATCH,
   type DeploymentWorkflowInput,
 } from '../../workflows/deployment/definitions';
 import { decideReplicas, initialAutoscalerState } from '../../workflows/deployment/autoscaler';
@@ -230,6 +231,7 @@ function redecide(history: History): { replicas: number; reason: string; task: n
   // the autoscaler of the history's own version (FEWER_TIMERS_PATCH, RECOMMENDATION_IN_FORCE_PATCH)
   const everyExpiry = !patchesOf(history).includes(FEWER_TIMERS_PATCH);
   const recommendationsAsPoints = !patchesOf(history).includes(RECOMMENDATION_IN_FORCE_PATCH);
+  const idleBeforeUp = !patchesOf(history).includes(IDLE_SINCE_UP_PATCH);
   let state = initialAutoscalerState();
   let nextDecisionAt: number | null = null;
   let due = false;
@@ -279,6 +281,7 @@ function redecide(history: History): { replicas: number; reason: string; task: n
       state,
       everyExpiry,
       recommendationsAsPoints,
+      idleBeforeUp,
     });
     state = decision.state;
     nextDecisionAt = decision.nextDecisionAt;

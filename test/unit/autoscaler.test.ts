@@ -150,6 +150,8 @@ interface Row {
   everyExpiry?: boolean;
   /** Recommendations as points, before RECOMMENDATION_IN_FORCE_PATCH. */
   recommendationsAsPoints?: boolean;
+  /** Idleness counted from the window's start, before IDLE_SINCE_UP_PATCH. */
+  idleBeforeUp?: boolean;
 }
 
 function decide(row: Row): AutoscaleDecision {
@@ -167,6 +169,7 @@ function decide(row: Row): AutoscaleDecision {
     ...(row.recommendationsAsPoints !== undefined
       ? { recommendationsAsPoints: row.recommendationsAsPoints }
       : {}),
+    ...(row.idleBeforeUp !== undefined ? { idleBeforeUp: row.idleBeforeUp } : {}),
   });
 }
 
@@ -708,6 +711,40 @@ describe('scale to zero, with more than zero replicas', () => {
       observation: observed({ queued: 2, at: ago(6 * MINUTE), lastRequestAt: ago(6 * MINUTE) }),
       state: { upSince: ago(300 * SECOND) },
       replicas: 1,
+    },
+    {
+      // Seen end to end: a deployment woken by 3 requests that were served before the
+      // observer's first scrape of the new replica showed no traffic in a window reaching back
+      // past the wake, and went to zero at once instead of after its cooldown.
+      sentence:
+        'Woken 5 s ago, a window of no traffic reaching back before the wake counts idleness from the wake: the 60 s cooldown ends 55 s from now.',
+      spec: scaleToZero({ scaleToZero: { enabled: true, cooldownSeconds: 60 } }),
+      current: 1,
+      observation: observed({ replicas: idle(1), windowSeconds: 300 }),
+      state: { upSince: ago(5 * SECOND) },
+      replicas: 1,
+      next: later(55 * SECOND),
+    },
+    {
+      sentence:
+        'Woken 5 s ago with the older rule (before IDLE_SINCE_UP_PATCH), the same window scaled to 0 at once.',
+      spec: scaleToZero({ scaleToZero: { enabled: true, cooldownSeconds: 60 } }),
+      current: 1,
+      observation: observed({ replicas: idle(1), windowSeconds: 300 }),
+      state: { upSince: ago(5 * SECOND) },
+      idleBeforeUp: true,
+      replicas: 0,
+      reason: 'ScaledToZero',
+    },
+    {
+      sentence:
+        'Up for an hour, the last request 70 s ago: the 60 s cooldown is over, whenever they came up.',
+      spec: scaleToZero({ scaleToZero: { enabled: true, cooldownSeconds: 60 } }),
+      current: 1,
+      observation: observed({ replicas: idle(1), lastRequestAt: ago(70 * SECOND) }),
+      state: { upSince: ago(HOUR) },
+      replicas: 0,
+      reason: 'ScaledToZero',
     },
     {
       sentence: 'With neither an observation nor upSince nothing scales to 0.',

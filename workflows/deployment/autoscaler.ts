@@ -57,6 +57,11 @@ export interface AutoscaleInput {
    * recorded before it.
    */
   recommendationsAsPoints?: boolean;
+  /**
+   * Before IDLE_SINCE_UP_PATCH: idleness counted from the observation's window start even when
+   * the replicas came up after it. Only for histories recorded before it.
+   */
+  idleBeforeUp?: boolean;
 }
 
 export interface AutoscaleDecision {
@@ -85,6 +90,7 @@ export function decideReplicas({
   state,
   everyExpiry = false,
   recommendationsAsPoints = false,
+  idleBeforeUp = false,
 }: AutoscaleInput): AutoscaleDecision {
   const { scaling } = spec;
   const observation = state.observation;
@@ -131,7 +137,13 @@ export function decideReplicas({
     observation === undefined ||
     (state.upSince !== undefined && Date.parse(observation.time) < state.upSince);
   if (scaling.scaleToZero.enabled && (noTrafficYet || fresh)) {
-    const idleSince = noTrafficYet ? state.upSince : idleSinceOf(observation!);
+    const observedIdleSince = noTrafficYet ? state.upSince : idleSinceOf(observation!);
+    // Replicas cannot have been idle before they came up: a window reaching back past that
+    // says nothing about the time before.
+    const idleSince =
+      observedIdleSince !== undefined && state.upSince !== undefined && !idleBeforeUp
+        ? Math.max(observedIdleSince, state.upSince)
+        : observedIdleSince;
     if (idleSince !== undefined && queued === 0) {
       const zeroAt = idleSince + scaling.scaleToZero.cooldownSeconds * 1000;
       if (now >= zeroAt) {

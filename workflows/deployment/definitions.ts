@@ -115,6 +115,14 @@ export const RECOMMENDATION_IN_FORCE_PATCH = 'recommendation-in-force-until-repl
  */
 export const LOCAL_SCALE_STEP_PATCH = 'scale-step-as-local-activity';
 
+/**
+ * Since this patch, idleness for scale-to-zero is never counted from before the replicas came up
+ * (created, resumed, woken): a replica that served its requests before the observer's first
+ * scrape showed no traffic in the window, and idle-since-the-window's-start (30 s back) scaled a
+ * just-woken deployment with a short cooldown to zero at once. Older histories keep the old rule.
+ */
+export const IDLE_SINCE_UP_PATCH = 'idle-counted-from-replicas-up';
+
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {
   /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */

@@ -88,6 +88,8 @@ export class DeploymentEntity {
   everyExpiry = false;
   /** Recommendations as points, before RECOMMENDATION_IN_FORCE_PATCH (older histories). */
   recommendationsAsPoints = false;
+  /** Idleness counted from before the replicas came up, before IDLE_SINCE_UP_PATCH (older histories). */
+  idleBeforeUp = false;
 
   constructor(input: DeploymentWorkflowInput, now: Date) {
     this.workspace = input.workspace;
@@ -271,6 +273,7 @@ export class DeploymentEntity {
         currentReplicas: this.desiredReplicas,
         state,
         everyExpiry: this.everyExpiry,
+        idleBeforeUp: this.idleBeforeUp,
       });
       return JSON.stringify([
         decision.replicas,
@@ -313,6 +316,7 @@ export class DeploymentEntity {
       state: this.autoscaler,
       everyExpiry: this.everyExpiry,
       recommendationsAsPoints: this.recommendationsAsPoints,
+      idleBeforeUp: this.idleBeforeUp,
     });
     this.autoscaler = decision.state;
     this.nextDecisionAt = decision.nextDecisionAt;

@@ -33,6 +33,7 @@ import {
   KEPT_WAKE_TIMER_PATCH,
   LOCAL_SCALE_STEP_PATCH,
   RECOMMENDATION_IN_FORCE_PATCH,
+  IDLE_SINCE_UP_PATCH,
   admissionUpdate,
   autoscalerQuery,
   deleteUpdate,
@@ -78,6 +79,7 @@ export async function deploymentWorkflow(
   const keptWakeTimer = patched(KEPT_WAKE_TIMER_PATCH);
   d.everyExpiry = !fewerTimers;
   d.recommendationsAsPoints = !patched(RECOMMENDATION_IN_FORCE_PATCH);
+  d.idleBeforeUp = !patched(IDLE_SINCE_UP_PATCH);
   /** Where replicas run: fixed at create, since an edit cannot change the cloud or cluster. */
   const target: RuntimeTarget = byocOnClusters ? runtimeTargetOf(d.spec) : { type: 'dedicated' };
 
