@@ -443,6 +443,33 @@ describe('record replay histories', () => {
     await deleteAndSaveScaling(h, name);
   });
 
+  it('records idleness counted from the bring-up (IDLE_SINCE_UP_PATCH): an idle window reaching back before it holds scale to zero for the cooldown', async () => {
+    const { h } = await harness();
+    const name = 'idle-since-up';
+    await h.service.create(ws, {
+      name,
+      ...dedicatedSpec({
+        scaling: {
+          minReplicas: 0,
+          maxReplicas: 2,
+          metric: 'concurrency',
+          threshold: 8,
+          scaleToZero: { enabled: true, cooldownSeconds: 10 },
+        },
+      }),
+    });
+    await settled(h, name, 1, 'created');
+    // No traffic in a 300 s window and no request ever seen: before the patch, idle since the
+    // window's start, so zero at once; since, idle since the bring-up, so zero 10 s after it.
+    const { lastRequestAt: _never, ...quiet } = observation([0], {
+      windowSeconds: 300,
+      shortWindow: { seconds: 6, concurrency: 0, throughput: 0 },
+    });
+    await signal(h, name, quiet);
+    await settled(h, name, 0, 'scaled to zero after the cooldown');
+    await deleteAndSaveScaling(h, name);
+  });
+
   it(
     'records the scaling scenarios: burst, stabilized scale-in, policy ramp, scale to zero and wake, panic, schedule day',
     {

@@ -660,6 +660,28 @@ const EXPECTED: Record<string, (history: History) => void> = {
     expect(waiting!.observation.queued).toBe(1);
     expect(woken!.at).toBeGreaterThanOrEqual(waiting!.at);
   },
+  'idle-since-up--deploymentWorkflow.json': (history) => {
+    // since IDLE_SINCE_UP_PATCH: an observation of no traffic over a 300 s window, right after
+    // the bring-up, with no request ever seen, holds scale to zero until 10 s (the cooldown)
+    // after the bring-up, on the workflow's timer (before: idle since the window's start, zero
+    // in the observation's own task)
+    expect(patchesOf(history)).toContain(IDLE_SINCE_UP_PATCH);
+    const [up, zero] = expectScaling(
+      'idle-since-up--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [0, 'timer'],
+      ],
+      [['ScaleIn', 'ScaledToZero']],
+      'deleted view',
+    );
+    const [quiet] = observations(history);
+    expect(quiet!.observation.lastRequestAt).toBeUndefined();
+    expect(quiet!.observation.windowSeconds).toBe(300);
+    expect(zero!.at).toBeGreaterThanOrEqual(up!.at + 10_000);
+    expect(zero!.at).toBeGreaterThan(quiet!.at);
+  },
   'panic--deploymentWorkflow.json': (history) => {
     // 40 in flight over the short window on 1 replica (over 2 x the threshold 8): 5 replicas at
     // once, past a 600 s scale-up window and a Pods 1 per 600 s policy; the quiet observation
