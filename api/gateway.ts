@@ -19,12 +19,25 @@
  * - otherwise (scaled to zero, or still loading): the request is held (a bounded queue, a bounded
  *   wait) while the deployment is woken, and proxied as soon as a replica is ready; past the wait,
  *   503 with Retry-After.
+ *
+ * A BYOC deployment's requests go to its cluster's edge gateway (replica-endpoints.ts), which
+ * picks the pod inside the cluster: the gateway presents the edge's token there (in place of the
+ * client's key), sends each request once (the edge retries pods itself), and says which edge did
+ * not answer, or refused the token, as a 502. A cluster without an edge gateway answers 503.
+ *
+ * Without `deployments` (the edge gateway itself, api/edge/) nothing is held: no ready replica is
+ * a 503 at once.
  */
 import type { FastifyReplyFromHooks, FastifyReplyFromOptions } from '@fastify/reply-from';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ReplicaEndpointsSource } from './replica-endpoints';
+import { ClusterError, type EdgeGateway } from '../activities/providers/byoc';
+import {
+  EdgeGatewayMissingError,
+  type Endpoints,
+  type ReplicaEndpointsSource,
+} from './replica-endpoints';
 import { deploymentId } from '../workflows/domain/deployment';
 import type { DeploymentView } from '../workflows/domain/deployment';
 import { secondsUntilNextWindow } from '../workflows/schedule';
@@ -64,7 +77,11 @@ export interface GatewayMetrics {
 export interface GatewayOptions {
   /** Where each deployment's ready replicas are (see replica-endpoints.ts). */
   replicas: ReplicaEndpointsSource;
-  deployments: DeploymentService;
+  /**
+   * Reads a deployment when none of its replicas is ready (paused, outside its windows, or worth
+   * holding the request for). Absent (the edge gateway): no ready replica is a 503 at once.
+   */
+  deployments?: Pick<DeploymentService, 'get'>;
   meter: TrafficMeter;
   /** Tells the collector to report a deployment now (a request is waiting for it to wake). */
   wake: (deployment: string) => void;
@@ -125,6 +142,52 @@ const requestHeadersForReplica: NonNullable<FastifyReplyFromHooks['rewriteReques
   return headers;
 };
 
+/**
+ * The realm of the edge gateway's 401 (api/edge/app.ts): told apart from a model server's own
+ * 401, which is the client's business and passed on as it is.
+ */
+export const EDGE_REALM = 'model-deployments-edge';
+
+/** The request's headers for an edge gateway: as for a replica, with the edge's token. */
+function requestHeadersForEdge(edge: EdgeGateway): FastifyReplyFromHooks['rewriteRequestHeaders'] {
+  return (request, headers) => {
+    const passed = requestHeadersForReplica(request, headers);
+    passed.authorization = `Bearer ${edge.token}`;
+    return passed;
+  };
+}
+
+/**
+ * The edge's answer, streamed to the client as it comes; but the edge refusing our token is the
+ * control plane's misconfiguration, not the client's: a 502 that names the edge and the secret.
+ */
+function edgeAnswer(edge: EdgeGateway): NonNullable<FastifyReplyFromHooks['onResponse']> {
+  return (_request, reply, res) => {
+    // What reply-from hands over is { statusCode, headers, stream } (its type says otherwise).
+    const { statusCode, headers } = res as unknown as {
+      statusCode: number;
+      headers: Record<string, string | string[] | undefined>;
+    };
+    if (
+      statusCode === 401 &&
+      String(headers['www-authenticate']).includes(`realm="${EDGE_REALM}"`)
+    ) {
+      res.stream.resume();
+      for (const name of Object.keys(headers)) reply.removeHeader(name);
+      reply.send(
+        new HttpError(
+          502,
+          'bad_gateway',
+          `the edge gateway of cluster "${edge.cluster}" (${edge.url}) refused the control plane's token: ` +
+            `the secret "${edge.tokenSecret}" does not hold the token that edge gateway was given`,
+        ),
+      );
+      return;
+    }
+    reply.send(res.stream);
+  };
+}
+
 /** The replica's answer headers for the client, less hop-by-hop ones. */
 const answerHeadersForClient: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => {
   for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
@@ -153,6 +216,12 @@ export function leastOutstanding(
   return best;
 }
 
+/** Where one attempt goes: a replica, or (BYOC) the deployment's URL on its cluster's edge gateway. */
+interface Target {
+  url: string;
+  edge?: EdgeGateway;
+}
+
 /** One request's way through the gateway: where it is going and what it was refused. */
 interface Forward {
   id: string;
@@ -175,7 +244,7 @@ export class Gateway {
   /** Per replica URL: requests sent by this gateway and not yet answered to the end. */
   private readonly outstanding = new Map<string, number>();
   /** Per deployment: its ready replicas, as last asked (or being asked), until `until`. */
-  private readonly known = new Map<string, { urls: Promise<string[]>; until: number }>();
+  private readonly known = new Map<string, { found: Promise<Endpoints>; until: number }>();
   private readonly outstandingOf = (url: string) => this.outstanding.get(url) ?? 0;
 
   constructor(private readonly options: GatewayOptions) {}
@@ -241,9 +310,10 @@ export class Gateway {
     attempt: number,
   ): Promise<void> {
     const { id, refused } = forward;
-    const target =
+    const picked =
       (await this.pickReplica(id, refused, attempt > 1)) ?? (await this.holdForReplica(forward));
     forward.exists = true;
+    const { url: target, edge } = picked;
 
     const endMeter = this.options.meter.begin(id, target, Date.now());
     this.outstanding.set(target, this.outstandingOf(target) + 1);
@@ -265,10 +335,21 @@ export class Gateway {
       // otherwise); none for a request without one.
       body,
       contentType: request.headers['content-type'] ?? 'application/octet-stream',
-      rewriteRequestHeaders: requestHeadersForReplica,
+      rewriteRequestHeaders: edge ? requestHeadersForEdge(edge) : requestHeadersForReplica,
       rewriteHeaders: answerHeadersForClient,
+      ...(edge ? { onResponse: edgeAnswer(edge) } : {}),
       onError: (_reply, { error }) => {
         end(false);
+        if (edge) {
+          reply.send(
+            new HttpError(
+              502,
+              'bad_gateway',
+              `the edge gateway of cluster "${edge.cluster}" (${edge.url}) did not answer: ${describeError(error)}`,
+            ),
+          );
+          return;
+        }
         if (neverReachedReplica(error) && attempt < MAX_ATTEMPTS) {
           refused.add(target);
           this.attempt(request, reply, forward, attempt + 1).catch((err: unknown) =>
@@ -301,35 +382,38 @@ export class Gateway {
     id: string,
     refused: Set<string>,
     fresh: boolean,
-  ): Promise<string | undefined> {
-    const urls = await this.readyReplicas(id, fresh);
+  ): Promise<Target | undefined> {
+    const { urls, edge } = await this.readyReplicas(id, fresh);
     const candidates = refused.size > 0 ? urls.filter((url) => !refused.has(url)) : urls;
     if (candidates.length === 0) return undefined;
     const chosen = leastOutstanding(candidates, this.outstandingOf, this.cursor.get(id) ?? -1);
     this.cursor.set(id, chosen);
-    return candidates[chosen];
+    return { url: candidates[chosen]!, ...(edge ? { edge } : {}) };
   }
 
   /** A deployment's ready replicas: as known if asked within `endpointsTtlMs`, else asked now. */
-  private readyReplicas(id: string, fresh: boolean): Promise<string[]> {
+  private readyReplicas(id: string, fresh: boolean): Promise<Endpoints> {
     const now = Date.now();
     const known = this.known.get(id);
-    if (!fresh && known && known.until > now) return known.urls;
-    const urls = this.askReplicas(id);
-    const entry = { urls, until: now + (this.options.endpointsTtlMs ?? 1000) };
+    if (!fresh && known && known.until > now) return known.found;
+    const found = this.askReplicas(id);
+    const entry = { found, until: now + (this.options.endpointsTtlMs ?? 1000) };
     this.known.set(id, entry);
     // None ready, or the runtime not answering: not kept, the next request asks again.
     const forget = () => {
       if (this.known.get(id) === entry) this.known.delete(id);
     };
-    urls.then((found) => found.length === 0 && forget(), forget);
-    return urls;
+    found.then((f) => f.urls.length === 0 && forget(), forget);
+    return found;
   }
 
-  private async askReplicas(id: string): Promise<string[]> {
+  private async askReplicas(id: string): Promise<Endpoints> {
     try {
-      return (await this.options.replicas.endpoints(id)).urls;
+      return await this.options.replicas.endpoints(id);
     } catch (err) {
+      // No edge gateway, or one the registry describes wrongly: said as it is, not as an outage.
+      if (err instanceof EdgeGatewayMissingError || err instanceof ClusterError)
+        throw new HttpError(503, 'unavailable', err.message);
       throw new HttpError(
         503,
         'unavailable',
@@ -340,9 +424,17 @@ export class Gateway {
   }
 
   /** No replica is ready: answer 503 now when none will come, else wait (bounded) for one. */
-  private async holdForReplica(forward: Forward): Promise<string> {
+  private async holdForReplica(forward: Forward): Promise<Target> {
     const { workspace, name, refused } = forward;
     const id = deploymentId(workspace, name);
+    if (!this.options.deployments) {
+      throw new HttpError(
+        503,
+        'unavailable',
+        `deployment "${name}" of workspace "${workspace}" has no ready replica here`,
+        { 'retry-after': '5' },
+      );
+    }
     const view = await this.deployments(workspace, name);
     forward.exists = true;
     const refusal = refuseAtOnce(view, Date.now());
@@ -381,6 +473,7 @@ export class Gateway {
 
   private async deployments(workspace: string, name: string): Promise<DeploymentView> {
     try {
+      if (!this.options.deployments) throw new Error('no deployments to read');
       return await this.options.deployments.get(workspace, name);
     } catch (err) {
       if (err instanceof DomainError) throw err;

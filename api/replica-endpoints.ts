@@ -8,8 +8,14 @@
  * traffic keeps going to the last known ones (a replica that is gone meanwhile refuses the
  * connection and the gateway tries another). Each fallback is logged, at most once per
  * deployment per LOG_EVERY_MS.
+ *
+ * A BYOC cluster's pods are never handed to the gateway: their IPs are the customer's pod
+ * network, which the control plane does not reach (and must not dial: they could be anyone's in
+ * another network). Inference goes to the cluster's edge gateway instead (deploy/byoc-edge), one
+ * URL per deployment under it, listed while the cluster reports a ready replica; a cluster
+ * without one in the registry is an error (EdgeGatewayMissingError), and its pods are not asked.
  */
-import type { ByocClusters } from '../activities/providers/byoc';
+import type { ByocClusters, EdgeGateway } from '../activities/providers/byoc';
 import type { LogFn } from '../config/logging';
 import type { RuntimeProvider } from '../activities/providers/provider';
 import { workspaceOf } from '../workflows/domain/deployment';
@@ -19,9 +25,38 @@ import type { DeploymentService } from './deployment-service';
 const PLACEMENT_TTL_MS = 60_000;
 const LOG_EVERY_MS = 30_000;
 
-type Endpoints = { revision: number | null; urls: string[] };
+export interface Endpoints {
+  revision: number | null;
+  urls: string[];
+  /** The urls are the cluster's edge gateway's (a BYOC cluster): present its token there. */
+  edge?: EdgeGateway;
+}
 
-export type ReplicaEndpointsSource = Pick<RuntimeProvider, 'endpoints'>;
+export interface ReplicaEndpointsSource {
+  endpoints(deploymentId: string): Promise<Endpoints>;
+}
+
+/** A BYOC deployment whose cluster has no edge gateway in the registry: no way to its pods. */
+export class EdgeGatewayMissingError extends Error {
+  constructor(
+    readonly deploymentId: string,
+    readonly cluster: string,
+  ) {
+    super(
+      `deployment "${deploymentId.slice(deploymentId.indexOf('/') + 1)}" runs on BYOC cluster "${cluster}", which has no edge gateway: ` +
+        `inference reaches a customer cluster only through the edge gateway it runs (deploy/byoc-edge), ` +
+        `registered as "gateway": {"url", "tokenSecret"} for cluster "${cluster}" in CLUSTERS_FILE`,
+    );
+    this.name = 'EdgeGatewayMissingError';
+  }
+}
+
+/** Where the gateway sends a deployment's requests on a cluster's edge gateway (the rest of the path follows). */
+export function edgeEndpointUrl(edge: Pick<EdgeGateway, 'url'>, deploymentId: string): string {
+  const workspace = workspaceOf(deploymentId);
+  const name = deploymentId.slice(workspace.length + 1);
+  return `${edge.url}/v1/endpoints/${encodeURIComponent(workspace)}/${encodeURIComponent(name)}`;
+}
 
 export interface ReplicaEndpointsOptions {
   dedicated: RuntimeProvider;
@@ -53,9 +88,13 @@ export class ReplicaEndpoints implements ReplicaEndpointsSource {
       return found;
     } catch (err) {
       const known = this.lastKnown.get(deploymentId);
-      if (!known) throw err;
+      if (!known || err instanceof EdgeGatewayMissingError) throw err;
       this.reportFallback(deploymentId, known, err, now);
-      return { revision: known.revision, urls: known.urls };
+      return {
+        revision: known.revision,
+        urls: known.urls,
+        ...(known.edge ? { edge: known.edge } : {}),
+      };
     }
   }
 
@@ -89,14 +128,25 @@ export class ReplicaEndpoints implements ReplicaEndpointsSource {
 
   private async ask(deploymentId: string): Promise<Endpoints> {
     const target = await this.placement(deploymentId);
-    if (target?.type === 'byoc' && this.options.clusters) {
-      const cluster = await this.options.clusters.provider(
-        workspaceOf(deploymentId),
-        target.cluster,
-      );
-      return cluster.endpoints(deploymentId);
-    }
+    if (target?.type === 'byoc') return this.askCluster(deploymentId, target.cluster);
     return this.options.dedicated.endpoints(deploymentId);
+  }
+
+  /**
+   * A BYOC deployment: whether its cluster reports a ready replica (asked of its API server, as
+   * the observer does), and if so its URL on the cluster's edge gateway; never the pods' own.
+   */
+  private async askCluster(deploymentId: string, cluster: string): Promise<Endpoints> {
+    const workspace = workspaceOf(deploymentId);
+    const clusters = this.options.clusters;
+    const edge = clusters?.edgeGateway?.(workspace, cluster);
+    if (!clusters || !edge) throw new EdgeGatewayMissingError(deploymentId, cluster);
+    const found = await (await clusters.provider(workspace, cluster)).endpoints(deploymentId);
+    return {
+      revision: found.revision,
+      urls: found.urls.length > 0 ? [edgeEndpointUrl(edge, deploymentId)] : [],
+      edge,
+    };
   }
 
   private async placement(deploymentId: string): Promise<RuntimeTarget | undefined> {

@@ -230,6 +230,12 @@ export const clusterSchema = z.object({
     .string()
     .optional()
     .describe('the name of the secret with its AWS credentials (never the credentials)'),
+  gateway: z
+    .object({ url: z.string(), tokenSecret: z.string() })
+    .optional()
+    .describe(
+      'its edge gateway (deploy/byoc-edge), where inference to its pods goes, and the name of the secret with its token (never the token); without one its deployments answer inference with 503',
+    ),
 });
 
 export const nodeGroupSchema = z.object({

@@ -10,7 +10,11 @@
  *       "region": "us-east-1",
  *       "eksClusterName": "prod",                 // default: the registry name
  *       "credentialsSecret": "aws-prod",          // default: the AWS default credential chain
- *       "namespace": "model-deployments"          // where revisions run (default)
+ *       "namespace": "model-deployments",         // where revisions run (default)
+ *       "gateway": {                              // its edge gateway (deploy/byoc-edge): inference
+ *         "url": "https://edge.prod.example.com", //   goes there, never to its pod IPs
+ *         "tokenSecret": "edge-prod"              //   SECRETS_DIR/edge-prod.json: {"token": "..."}
+ *       }
  *     }
  *   }
  * }
@@ -20,6 +24,38 @@ import { z } from 'zod';
 const secretName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'must be a secret name (letters, digits, . _ -)');
+
+/** Loopback hosts: the only ones an edge gateway may be reached at over plain http (a tunnel). */
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+
+/**
+ * Where the control plane reaches a cluster's edge gateway: https (the token travels with every
+ * request), or http to a loopback address only (`kubectl port-forward`, tests). A path prefix is
+ * kept (an edge behind a shared ingress); no query, fragment or credentials.
+ */
+const edgeUrl = z
+  .string()
+  .url()
+  .superRefine((value, ctx) => {
+    const url = new URL(value);
+    const problem =
+      url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOST.test(url.hostname))
+        ? 'must be https (http only to a loopback address, such as a port-forward)'
+        : url.search || url.hash || url.username || url.password
+          ? 'must have no query, fragment or credentials'
+          : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .transform((value) => value.replace(/\/+$/, ''));
+
+/** A cluster's edge gateway: how inference reaches the pods inside it (deploy/byoc-edge). */
+export const edgeGatewaySchema = z.strictObject({
+  url: edgeUrl,
+  /** A secret holding {"token": "..."}: what the edge gateway was given as EDGE_TOKEN. */
+  tokenSecret: secretName,
+});
+
+export type EdgeGatewayConfig = z.output<typeof edgeGatewaySchema>;
 
 export const eksClusterSchema = z.strictObject({
   provider: z.literal('eks'),
@@ -47,6 +83,11 @@ export const eksClusterSchema = z.strictObject({
     .optional(),
   /** The model-server image on this cluster (default: MODEL_SERVER_IMAGE). */
   image: z.string().min(1).optional(),
+  /**
+   * The edge gateway the customer runs in the cluster: the gateway proxies inference to it, and
+   * never dials the cluster's pod IPs itself. Without one, inference answers 503 saying so.
+   */
+  gateway: edgeGatewaySchema.optional(),
 });
 
 export type EksClusterConfig = z.output<typeof eksClusterSchema>;

@@ -4,6 +4,10 @@
  * and the lease ask for the cluster's provider (a fresh token every 10 minutes) each time they
  * connect, and the feed reconnects before its token expires (a relist: the observer signals
  * only what changed).
+ *
+ * Their load observers scrape loopback replicas only, whatever OBSERVER_SCRAPE_ANY_ADDRESS says:
+ * a BYOC cluster's pod IPs are the customer's network, which the control plane never dials
+ * (inference reaches them through the cluster's edge gateway; see api/replica-endpoints.ts).
  */
 import type { Client } from '@temporalio/client';
 import type { ByocClusters } from '../activities/providers/byoc';
@@ -119,7 +123,7 @@ export function startByocObservers(
               log(`[cluster ${target.key}] ${m}`, { cluster: target.key, ...fields }),
           }
         : {}),
-      ...(options.load ? { load: options.load } : {}),
+      ...(options.load ? { load: { ...options.load, allowNonLoopback: false } } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       runtime: `cluster:${target.key}`,
     });

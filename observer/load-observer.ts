@@ -130,7 +130,10 @@ export class LoadObserver {
           else this.notLoopback(url);
         }
     await inBatches(jobs, this.options.concurrency ?? 64, async ({ entry, url }) => {
-      const samples = await (this.options.scrape ?? ((u) => scrapeReplica(u, {})))(url);
+      const samples = await (
+        this.options.scrape ??
+        ((u) => scrapeReplica(u, { allowNonLoopback: this.options.allowNonLoopback ?? false }))
+      )(url);
       this.stats.scrapes++;
       if (!samples) this.stats.failedScrapes++;
       this.metrics.scraped(samples !== undefined);

@@ -32,6 +32,20 @@ const TOKEN_REUSE_MS = 10 * 60 * 1000;
 /** Node groups change rarely; admission and sizing within this window share one lookup. */
 const NODE_GROUPS_CACHE_MS = 30 * 1000;
 
+/** An edge gateway's token: long enough that guessing it is hopeless (e.g. `openssl rand -hex 32`). */
+export const EDGE_TOKEN_MIN_LENGTH = 32;
+const edgeTokenSchema = z.object({ token: z.string().trim().min(EDGE_TOKEN_MIN_LENGTH) });
+
+/** A cluster's edge gateway as the control plane's gateway uses it: where, and the token to present. */
+export interface EdgeGateway {
+  /** The registry name of the cluster (what cloud.cluster names). */
+  cluster: string;
+  url: string;
+  /** The secret's name (said in errors; never its value). */
+  tokenSecret: string;
+  token: string;
+}
+
 const awsCredentialsSchema = z.object({
   accessKeyId: z.string().min(1),
   secretAccessKey: z.string().min(1),
@@ -62,6 +76,12 @@ export interface ByocClusters {
   nodeGroup(workspace: string, cluster: string, nodeGroup: string): Promise<NodeGroupInfo>;
   /** The provider that runs replicas on the cluster (Kubernetes, with an EKS token). */
   provider(workspace: string, cluster: string): Promise<RuntimeProvider>;
+  /**
+   * The edge gateway inference reaches the cluster's pods through (config/clusters.ts), with its
+   * token as the named secret holds it now; undefined when the registry gives the cluster none.
+   * Throws ClusterError when the cluster is not linked or the secret cannot be read.
+   */
+  edgeGateway?(workspace: string, cluster: string): EdgeGateway | undefined;
   /**
    * Every linked cluster, once per place (clusters shared by workspaces appear once per
    * workspace, with the same key), for their observers (observer/byoc.ts).
@@ -168,6 +188,20 @@ export class EksClusters implements ByocClusters {
     return provider;
   }
 
+  edgeGateway(workspace: string, cluster: string): EdgeGateway | undefined {
+    const registered = this.cluster(workspace, cluster);
+    if (!registered.gateway) return undefined;
+    const { tokenSecret, url } = registered.gateway;
+    const parsed = edgeTokenSchema.safeParse(this.secret(tokenSecret, 'edge gateway token'));
+    if (!parsed.success) {
+      throw new ClusterError(
+        'cloud.cluster',
+        `the cluster's edge gateway token secret "${tokenSecret}" must hold {"token": "..."} of at least ${EDGE_TOKEN_MIN_LENGTH} characters`,
+      );
+    }
+    return { cluster, url, tokenSecret, token: parsed.data.token };
+  }
+
   async ensureCapacity(input: Parameters<ByocClusters['ensureCapacity']>[0]) {
     const group = await this.nodeGroup(input.workspace, input.cluster, input.nodeGroup);
     const gpusPerNode = group.gpu?.count ?? 0;
@@ -269,21 +303,9 @@ export class EksClusters implements ByocClusters {
     return kubeconfig;
   }
 
-  /** A secret by name: `<SECRETS_DIR>/<name>.json`. Errors name the secret, never its content. */
+  /** The cluster's AWS credentials, from the secret the registry names. */
   private credentials(name: string): AwsCredentials {
-    const file = path.join(this.options.secretsDir, `${name}.json`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (err) {
-      const why =
-        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not JSON';
-      throw new ClusterError(
-        'cloud.cluster',
-        `the cluster's credentials secret "${name}" ${why} (${file})`,
-      );
-    }
-    const parsed = awsCredentialsSchema.safeParse(raw);
+    const parsed = awsCredentialsSchema.safeParse(this.secret(name, 'credentials'));
     if (!parsed.success) {
       throw new ClusterError(
         'cloud.cluster',
@@ -291,6 +313,24 @@ export class EksClusters implements ByocClusters {
       );
     }
     return parsed.data;
+  }
+
+  /**
+   * A secret by name, `<SECRETS_DIR>/<name>.json`, read now (a rotated secret takes effect at
+   * once). Errors name the secret, never its content.
+   */
+  private secret(name: string, what: string): unknown {
+    const file = path.join(this.options.secretsDir, `${name}.json`);
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    } catch (err) {
+      const why =
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not JSON';
+      throw new ClusterError(
+        'cloud.cluster',
+        `the cluster's ${what} secret "${name}" ${why} (${file})`,
+      );
+    }
   }
 }
 

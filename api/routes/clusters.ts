@@ -37,6 +37,9 @@ export const clusterRoutes: FastifyPluginAsyncZod<{
           eksClusterName: c.eksClusterName,
           namespace: c.namespace,
           ...(c.credentialsSecret ? { credentialsSecret: c.credentialsSecret } : {}),
+          ...(c.gateway
+            ? { gateway: { url: c.gateway.url, tokenSecret: c.gateway.tokenSecret } }
+            : {}),
         })),
         request.query.pageSize,
         request.query.pageToken,

@@ -12,6 +12,11 @@
 # how EKS accepts its tokens (aws-iam-authenticator); tests point it at a stand-in
 # (test/helpers/eks-authenticator.ts). The static admin token keeps working either way.
 #
+# KWOK_POD_CIDR, KWOK_NODE_IP (optional): where kwok's fake pods and nodes get their IPs (default
+# 10.0.0.1/16 and 10.0.0.1, private addresses nothing may dial). A loopback range (such as
+# 127.0.100.1/24 and 127.0.100.1) lets a test bind a stand-in server on a pod's IP: Linux routes
+# all of 127.0.0.0/8 to lo, so such traffic never leaves the machine.
+#
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/toolchain.env
@@ -21,6 +26,8 @@ ETCD_PORT="${ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
 APISERVER_PORT="${APISERVER_PORT:-16443}"
 AUTHN_WEBHOOK_URL="${AUTHN_WEBHOOK_URL:-}"
+KWOK_POD_CIDR="${KWOK_POD_CIDR:-10.0.0.1/16}"
+KWOK_NODE_IP="${KWOK_NODE_IP:-10.0.0.1}"
 K8S="$TOOLS_CACHE/kubernetes-$KUBERNETES_VERSION"
 ETCD="$TOOLS_CACHE/etcd-$ETCD_VERSION/etcd"
 KWOK="$TOOLS_CACHE/kwok-$KWOK_VERSION/kwok"
@@ -98,7 +105,7 @@ KUBECONFIG
   run_bg kube-scheduler "$K8S/kube-scheduler" --kubeconfig "$KUBE_DIR/kubeconfig" --leader-elect=false --secure-port 0
   run_bg kwok "$KWOK" --kubeconfig "$KUBE_DIR/kubeconfig" --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --config scripts/k8s/kwok-stages.yaml --cidr 10.0.0.1/16 --node-ip 10.0.0.1
+    --config scripts/k8s/kwok-stages.yaml --cidr "$KWOK_POD_CIDR" --node-ip "$KWOK_NODE_IP"
   create_node_groups
   log "ready: KUBECONFIG=$KUBE_DIR/kubeconfig"
   echo "$KUBE_DIR/kubeconfig"

@@ -13,7 +13,7 @@ import http from 'node:http';
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { KubeConfig } from '@kubernetes/client-node';
 import { eksToken } from '../../activities/providers/eks';
-import { startControlPlane, type ControlPlane } from './kubernetes';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './kubernetes';
 import { MOTO_ACCESS, startMoto, type Moto } from './moto';
 
 /** moto's account: every identity its default credentials resolve to lives there. */
@@ -277,7 +277,13 @@ export interface ByocCluster {
  * `namespace` created and `group` bound to `edit` there. Stop it with stop().
  */
 export async function startByocCluster(
-  options: { cluster?: string; namespace?: string; group?: string } = {},
+  options: {
+    cluster?: string;
+    namespace?: string;
+    group?: string;
+    /** Where kwok's pods get their IPs (see ControlPlaneOptions). */
+    podNetwork?: ControlPlaneOptions['podNetwork'];
+  } = {},
 ): Promise<ByocCluster> {
   const cluster = options.cluster ?? 'byoc-eks';
   const namespace = options.namespace ?? 'deployments';
@@ -303,7 +309,10 @@ export async function startByocCluster(
       groups: [group],
     });
     stops.push(() => authenticator.stop());
-    const controlPlane = await startControlPlane({ authnWebhookUrl: authenticator.url });
+    const controlPlane = await startControlPlane({
+      authnWebhookUrl: authenticator.url,
+      ...(options.podNetwork ? { podNetwork: options.podNetwork } : {}),
+    });
     stops.push(() => controlPlane.stop());
     await controlPlane.kubectl('create', 'namespace', namespace);
     await controlPlane.kubectl(

@@ -29,7 +29,20 @@ export interface ControlPlaneOptions {
    * of `kubeconfig` keeps working.
    */
   authnWebhookUrl?: string;
+  /**
+   * kwok's pod IP range and node IP (control-plane.sh's KWOK_POD_CIDR, KWOK_NODE_IP); default
+   * 10.0.0.1/16 and 10.0.0.1, private addresses no test may dial. LOOPBACK_PODS puts them on
+   * loopback, where a test can bind a stand-in server on a pod's IP.
+   */
+  podNetwork?: { cidr: string; nodeIp: string };
 }
+
+/**
+ * Pods on 127.0.100.2-254 (Linux routes all of 127.0.0.0/8 to lo: nothing leaves the machine).
+ * The apiserver accepts such pod IPs; it refuses them in EndpointSlices (the controller-manager
+ * logs that and retries), which nothing here reads: the provider lists pods.
+ */
+export const LOOPBACK_PODS = { cidr: '127.0.100.1/24', nodeIp: '127.0.100.1' } as const;
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-kube-'));
@@ -41,6 +54,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     APISERVER_PORT: String(await freePort()),
     // Set (or cleared) explicitly: one inherited from the shell must not leak into a plain start.
     AUTHN_WEBHOOK_URL: options.authnWebhookUrl ?? '',
+    // Likewise: empty is the script's default (10.0.0.1/16).
+    KWOK_POD_CIDR: options.podNetwork?.cidr ?? '',
+    KWOK_NODE_IP: options.podNetwork?.nodeIp ?? '',
   };
   try {
     await run('bash', [SCRIPT, 'start'], { env, timeout: 120_000 });

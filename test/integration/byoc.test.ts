@@ -3,6 +3,10 @@
  * whose Kubernetes API is the local control plane with kwok GPU nodes, authenticating our EKS
  * token through webhook token authentication (a stand-in aws-iam-authenticator). The real
  * workflows run on a dev server; the worker's activities use the real EksClusters.
+ *
+ * kwok gives pods private addresses here (10.0.x.x): every connection this process opens goes
+ * through a guard that refuses those before anything is sent (test/helpers/private-network.ts),
+ * and the file ends by checking that nothing (the gateway, the collector) tried one.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,9 +27,11 @@ import { startByocCluster, type ByocCluster } from '../helpers/eks-authenticator
 import { rejection, startHarness, waitFor, type Harness } from '../helpers/harness';
 import { startMoto, type Moto } from '../helpers/moto';
 import { freePort } from '../helpers/processes';
+import { guardNetwork, type NetworkGuard } from '../helpers/private-network';
 import type { DeploymentEnding } from '../../workflows/deployment/definitions';
 import { statusQuery } from '../../workflows/deployment/definitions';
 
+let guard: NetworkGuard;
 let byoc: ByocCluster;
 /** An AWS that refuses our credentials (moto with its IAM checks on). */
 let lockedAws: Moto;
@@ -36,6 +42,7 @@ const ws = 'team';
 const EKS_NAME = 'byoc-eks';
 
 beforeAll(async () => {
+  guard = guardNetwork();
   byoc = await startByocCluster({ cluster: EKS_NAME, namespace: 'byoc' });
   // One EKS node group of p5.48xlarge (8 x H100 each), empty: the kwok nodes gpu-h100-0 and -1
   // stand for the two nodes it may grow to.
@@ -101,6 +108,7 @@ afterAll(async () => {
   await byoc?.stop();
   await lockedAws?.stop();
   if (secretsDir) fs.rmSync(secretsDir, { recursive: true, force: true });
+  guard?.restore();
 }, 60_000);
 
 const kubectl = (...args: string[]) => byoc.controlPlane.kubectl(...args);
@@ -325,7 +333,7 @@ describe('a cluster AWS will not let us use', () => {
 });
 
 describe('the gateway and collector view of a BYOC deployment', () => {
-  it("finds its ready replicas on the linked cluster, through the cluster's EKS token", async () => {
+  it("finds its ready replicas on the linked cluster, through the cluster's EKS token, and never hands the gateway their pod IPs", async () => {
     const replicas = replicaEndpoints();
     await h.service.create(ws, { name: 'served', ...byocSpec() });
     await waitFor(get('served'), (v) => v.health === 'Healthy', 'Healthy', 60_000);
@@ -346,15 +354,48 @@ describe('the gateway and collector view of a BYOC deployment', () => {
     ).items[0]?.status.podIP;
     expect(pod).toBeDefined();
     expect(podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    expect(await replicas.endpoints(`${ws}/served`)).toEqual({
+    // the cluster reports a ready replica, at a private pod IP the control plane cannot reach
+    // (nor must try): with no edge gateway for the cluster, the gateway is told so, not that IP
+    expect(podIP).toMatch(/^10\./);
+    const provider = await clusters.provider(ws, 'team-eks');
+    expect(await provider.endpoints(`${ws}/served`)).toEqual({
       revision: 1,
       urls: [`http://${podIP}:8000`],
     });
+    await expect(replicas.endpoints(`${ws}/served`)).rejects.toThrow(
+      /runs on BYOC cluster "team-eks", which has no edge gateway/,
+    );
+    // and inference answers 503 saying what to configure, without dialling the pod
+    const app = await buildApp({
+      service: h.service,
+      replicas,
+      meter: new TrafficMeter(),
+      wake: () => undefined,
+      catalog: TEST_CATALOG,
+      clusters,
+      apiKeys: parseApiKeys('team-key=team'),
+      publicUrl: 'http://127.0.0.1',
+    });
+    try {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/v1/endpoints/${ws}/served/v1/completions`,
+        headers: { authorization: 'Bearer team-key', 'content-type': 'application/json' },
+        payload: '{"prompt":"Hello"}',
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error.message).toMatch(
+        /^deployment "served" runs on BYOC cluster "team-eks", which has no edge gateway: .*"gateway": \{"url", "tokenSecret"\} for cluster "team-eks" in CLUSTERS_FILE$/,
+      );
+    } finally {
+      await app.close();
+    }
+    expect(guard.attempts).toEqual([]);
     // nothing of it is on the dedicated runtime
     expect(await namesIn('dedicated')).toEqual([]);
     await h.service.delete(ws, 'served');
     await h.env.client.workflow.getHandle(deploymentWorkflowId(ws, 'served')).result();
-    expect(await replicas.endpoints(`${ws}/served`)).toEqual({ revision: null, urls: [] });
+    expect(await provider.endpoints(`${ws}/served`)).toEqual({ revision: null, urls: [] });
   }, 120_000);
 });
 
@@ -426,5 +467,13 @@ describe('the clusters API', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe("kwok's pod IPs (10.0.x.x)", () => {
+  it('were never dialled by anything in this process: the gateway, the collector, the providers', () => {
+    // The cluster's observer (with its load scrapes) ran through every test above.
+    expect(h.observers().some((o) => o.load !== undefined)).toBe(true);
+    expect(guard.attempts).toEqual([]);
   });
 });

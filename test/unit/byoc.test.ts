@@ -1,5 +1,12 @@
-/** BYOC pure logic: a replica against a node, node group capacity and packing, the cluster registry. */
+/**
+ * BYOC pure logic: a replica against a node, node group capacity and packing, the cluster
+ * registry (its edge gateway and the token secret included).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ClusterError, EksClusters } from '../../activities/providers/byoc';
 import {
   nodeGroupGpuCapacity,
   nodesForReplicas,
@@ -185,6 +192,34 @@ describe('the cluster registry (CLUSTERS_FILE)', () => {
       entry: { provider: 'eks', region: 'us-east-1', namespace: 'Models' },
       path: 'team.c.namespace',
     },
+    {
+      sentence:
+        'an edge gateway over plain http to a remote host (the token would travel in clear)',
+      entry: {
+        provider: 'eks',
+        region: 'us-east-1',
+        gateway: { url: 'http://edge.example.com', tokenSecret: 'edge' },
+      },
+      path: 'team.c.gateway.url',
+    },
+    {
+      sentence: 'an edge gateway URL with credentials in it',
+      entry: {
+        provider: 'eks',
+        region: 'us-east-1',
+        gateway: { url: 'https://user:pw@edge.example.com', tokenSecret: 'edge' },
+      },
+      path: 'team.c.gateway.url',
+    },
+    {
+      sentence: 'an edge gateway token inline instead of a secret name',
+      entry: {
+        provider: 'eks',
+        region: 'us-east-1',
+        gateway: { url: 'https://edge.example.com', token: 'abc' },
+      },
+      path: 'team.c.gateway',
+    },
   ])('refuses $sentence, naming the field', ({ entry, path }) => {
     const parsed = clustersSchema.safeParse({ team: { c: entry } });
     expect(parsed.success).toBe(false);
@@ -226,4 +261,86 @@ describe('AWS errors are told by code, never by AWS message', () => {
     const garbled = awsCallError('EKS ListNodegroups', awsError('SyntaxError', '<xml>', 403));
     expect(garbled).toMatchObject({ code: 'UnreadableResponse', refused: true });
   });
+});
+
+describe("a cluster's edge gateway (CLUSTERS_FILE gateway, its token in SECRETS_DIR)", () => {
+  const TOKEN = 'edge-token-0123456789abcdef0123456789abcdef';
+
+  function clustersWith(secrets: Record<string, unknown>) {
+    const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-edge-secrets-'));
+    for (const [name, value] of Object.entries(secrets))
+      fs.writeFileSync(
+        path.join(secretsDir, `${name}.json`),
+        typeof value === 'string' ? value : JSON.stringify(value),
+      );
+    const registry = clustersSchema.parse({
+      team: {
+        edged: {
+          provider: 'eks',
+          region: 'us-east-1',
+          gateway: { url: 'https://edge.team.example/prefix/', tokenSecret: 'edge-team' },
+        },
+        tunnelled: {
+          provider: 'eks',
+          region: 'us-east-1',
+          gateway: { url: 'http://127.0.0.1:18443', tokenSecret: 'edge-team' },
+        },
+        bare: { provider: 'eks', region: 'us-east-1' },
+      },
+    });
+    const clusters = new EksClusters({ registry, secretsDir, scaleTimeoutMs: 10_000 });
+    return { clusters, cleanup: () => fs.rmSync(secretsDir, { recursive: true, force: true }) };
+  }
+
+  it('gives the URL (https, or http to loopback; no trailing slash) and the token the secret holds', () => {
+    const { clusters, cleanup } = clustersWith({ 'edge-team': { token: `${TOKEN}\n` } });
+    try {
+      expect(clusters.edgeGateway('team', 'edged')).toEqual({
+        cluster: 'edged',
+        url: 'https://edge.team.example/prefix',
+        tokenSecret: 'edge-team',
+        token: TOKEN,
+      });
+      expect(clusters.edgeGateway('team', 'tunnelled')?.url).toBe('http://127.0.0.1:18443');
+      expect(clusters.edgeGateway('team', 'bare')).toBeUndefined();
+      expect(() => clusters.edgeGateway('team', 'nowhere')).toThrow(ClusterError);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it.each([
+    ['missing', {}, /edge gateway token secret "edge-team" does not exist/],
+    [
+      'not JSON',
+      { 'edge-team': `token=${TOKEN}` },
+      /edge gateway token secret "edge-team" is not JSON/,
+    ],
+    [
+      'too short',
+      { 'edge-team': { token: 'short' } },
+      /must hold \{"token": "\.\.\."\} of at least 32 characters/,
+    ],
+  ])(
+    'refuses a token secret that is %s, naming it, never its content',
+    (_what, secrets, message) => {
+      const { clusters, cleanup } = clustersWith(secrets);
+      try {
+        const err = (() => {
+          try {
+            clusters.edgeGateway('team', 'edged');
+          } catch (e) {
+            return e as Error;
+          }
+          return undefined;
+        })();
+        expect(err).toBeInstanceOf(ClusterError);
+        expect(err?.message).toMatch(message);
+        expect(err?.message).not.toContain('short');
+        expect(err?.message).not.toContain(TOKEN);
+      } finally {
+        cleanup();
+      }
+    },
+  );
 });

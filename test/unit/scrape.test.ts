@@ -40,7 +40,10 @@ describe('which replicas may be dialled', () => {
     ['http://localhost:8000', true],
     ['https://127.0.0.1', true],
     ['http://10.0.3.7:8000', false], // kwok's fake pod IPs
+    ['http://[::ffff:10.0.3.7]:8000', false], // the same, IPv4-mapped
+    ['http://172.16.5.4:8000', false],
     ['http://192.168.1.20:8000', false],
+    ['http://127.0.100.2:8000', true], // kwok's pods in the loopback test range (LOOPBACK_PODS)
     ['http://[fd00::1]:8000', false],
     ['http://model.svc.cluster.local:8000', false],
     ['http://127.0.0.1.example.com', false],

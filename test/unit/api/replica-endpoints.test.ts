@@ -1,20 +1,31 @@
-/** The gateway's and collector's view of replicas follows each deployment's placement. */
+/**
+ * The gateway's and collector's view of replicas follows each deployment's placement; a BYOC
+ * cluster's pods are reached through its edge gateway, never at their own addresses.
+ */
 import { describe, expect, it } from 'vitest';
-import type { ByocClusters } from '../../../activities/providers/byoc';
+import type { ByocClusters, EdgeGateway } from '../../../activities/providers/byoc';
 import type { RuntimeProvider } from '../../../activities/providers/provider';
 import { DomainError } from '../../../api/deployment-service';
-import { ReplicaEndpoints } from '../../../api/replica-endpoints';
+import { EdgeGatewayMissingError, ReplicaEndpoints } from '../../../api/replica-endpoints';
 import type { DeploymentView } from '../../../workflows/domain/deployment';
 import { validateSpec } from '../../../workflows/domain/spec';
 import { byocSpec, dedicatedSpec } from '../../helpers/catalog';
 
-const endpointsAt = (url: string) =>
-  ({ endpoints: async () => ({ revision: 1, urls: [url] }) }) as unknown as RuntimeProvider;
+const endpointsAt = (...urls: string[]) =>
+  ({ endpoints: async () => ({ revision: 1, urls }) }) as unknown as RuntimeProvider;
 
-function setup() {
+const EDGE: EdgeGateway = {
+  cluster: 'team-eks',
+  url: 'https://edge.team.example',
+  tokenSecret: 'edge-team',
+  token: 'a'.repeat(32),
+};
+
+function setup(podUrls = ['http://10.0.3.7:8000', 'http://10.0.3.8:8000']) {
   const specs: Record<string, Record<string, unknown>> = {
     'ws/dedicated': dedicatedSpec(),
     'ws/own': byocSpec(),
+    'ws/edgeless': byocSpec({ cluster: 'edgeless-eks' }),
   };
   const reads: string[] = [];
   const clusterAsks: string[] = [];
@@ -24,8 +35,10 @@ function setup() {
     clusters: {
       provider: async (workspace: string, cluster: string) => {
         clusterAsks.push(`${workspace}:${cluster}`);
-        return endpointsAt(`http://${cluster}`);
+        return endpointsAt(...podUrls);
       },
+      edgeGateway: (_workspace: string, cluster: string) =>
+        cluster === 'team-eks' ? EDGE : undefined,
     } as unknown as ByocClusters,
     deployments: {
       get: async (workspace: string, name: string) => {
@@ -46,8 +59,49 @@ describe('replica endpoints by placement', () => {
   it('asks the dedicated runtime for dedicated deployments and the linked cluster for BYOC ones', async () => {
     const { replicas, clusterAsks } = setup();
     expect((await replicas.endpoints('ws/dedicated')).urls).toEqual(['http://dedicated']);
-    expect((await replicas.endpoints('ws/own')).urls).toEqual(['http://team-eks']);
+    expect(await replicas.endpoints('ws/own')).toEqual({
+      revision: 1,
+      urls: ['https://edge.team.example/v1/endpoints/ws/own'],
+      edge: EDGE,
+    });
     expect(clusterAsks).toEqual(['ws:team-eks']);
+  });
+
+  it("never hands out a BYOC cluster's pod addresses: its edge gateway stands for them", async () => {
+    const { replicas } = setup();
+    const found = await replicas.endpoints('ws/own');
+    expect(JSON.stringify(found)).not.toMatch(/10\.0\.3\./);
+    // one URL for the deployment, however many pods are ready (the edge picks among them)
+    expect(found.urls).toHaveLength(1);
+  });
+
+  it('lists no URL while the cluster reports no ready replica (the gateway then holds the request)', async () => {
+    const { replicas } = setup([]);
+    expect(await replicas.endpoints('ws/own')).toEqual({ revision: 1, urls: [], edge: EDGE });
+  });
+
+  it('refuses a BYOC deployment whose cluster has no edge gateway, without asking the cluster', async () => {
+    const { replicas, clusterAsks } = setup();
+    const err = await replicas.endpoints('ws/edgeless').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EdgeGatewayMissingError);
+    expect((err as Error).message).toMatch(
+      /deployment "edgeless" runs on BYOC cluster "edgeless-eks", which has no edge gateway: .*"gateway": \{"url", "tokenSecret"\} for cluster "edgeless-eks" in CLUSTERS_FILE/,
+    );
+    expect(clusterAsks).toEqual([]);
+  });
+
+  it('refuses a BYOC deployment when no cluster registry was given at all', async () => {
+    const replicas = new ReplicaEndpoints({
+      dedicated: endpointsAt('http://10.0.3.9:8000'),
+      deployments: {
+        get: async () => {
+          const parsed = validateSpec(byocSpec());
+          if (!parsed.ok) throw new Error('bad spec');
+          return { spec: parsed.value } as DeploymentView;
+        },
+      },
+    });
+    await expect(replicas.endpoints('ws/own')).rejects.toBeInstanceOf(EdgeGatewayMissingError);
   });
 
   it('looks a placement up once a minute, not on every request', async () => {
