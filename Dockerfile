@@ -4,7 +4,7 @@
 # docker-compose.yml shows how each is started.
 
 # ---- build: compile TypeScript to dist/ with the dev toolchain ---------------------------
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 
 # Dependencies first, so a source-only change reuses this layer.
@@ -16,7 +16,7 @@ COPY . .
 RUN npm run build
 
 # ---- runtime: production dependencies and the compiled output only -----------------------
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
 

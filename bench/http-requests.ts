@@ -2,10 +2,10 @@
  * For benchmarks: every HTTP request this process makes to a given server, counted where Node
  * creates it, so nothing is left out whichever client library makes it.
  *
- * - `http.client.request.start` (node:http / node:https): @kubernetes/client-node 1.4.0 makes
- *   its API calls and its watches through node-fetch 2, which uses node:https;
- * - `undici:request:create`: the global `fetch` (the local runtime provider, the agent feed) and
- *   the undici pool the observer scrapes replicas with.
+ * - `http.client.request.start` (node:http / node:https);
+ * - `undici:request:create`: the global `fetch` (the local runtime provider, the agent feed), the
+ *   undici pool the observer scrapes replicas with, and @kubernetes/client-node 2, which makes its
+ *   API calls and its watches with its own copy of undici (the channel is shared by name).
  *
  * Requests are counted when they start: a watch is one request when it is opened, a long poll one
  * when it is sent.

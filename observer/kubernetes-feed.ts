@@ -5,13 +5,14 @@
  * with the same pure function as the provider's getRevision, so the feed makes no request besides
  * its lists and watch connections.
  *
- * The client library (v1.4.0, `ListWatch` in dist/cache.js) re-watches from the last
- * resourceVersion when a watch ends cleanly and relists by itself after a 410 Gone, but it stops
- * for good after any other error (a refused connection, a reset, a 5xx, a failed list): it only
- * emits `error`. So this feed restarts a failed informer after a backoff, as a fresh informer,
- * whose first list is a resync: the complete set goes to `onResync`, every revision's status is
- * delivered again, and a revision that went away while nothing was watching comes as
- * `exists: false`.
+ * The client library (v2.0.1, `ListWatch` in dist/cache.js) re-watches from the last
+ * resourceVersion when a watch ends cleanly or its `Watch` times out (no data for 30 s, so a quiet
+ * namespace opens a new watch connection about twice a minute) and relists by itself after a 410
+ * Gone, but it stops for good after any other error (a refused connection, a reset, a 5xx, a
+ * failed list): it only emits `error`. So this feed restarts a failed informer after a backoff,
+ * as a fresh informer, whose first list is a resync: the complete set goes to `onResync`, every
+ * revision's status is delivered again, and a revision that went away while nothing was watching
+ * comes as `exists: false`.
  */
 import {
   AppsV1Api,

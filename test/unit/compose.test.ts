@@ -371,10 +371,13 @@ describe('Dockerfile', () => {
     expect(build).not.toBe(final);
   });
 
+  // The image runs the Node that `npm start` and `npm test` run on (scripts/with-node.sh).
+  const nodeMajor = /^NODE_DEFAULT_MAJOR=(\d+)$/m.exec(read('scripts/toolchain.env'))?.[1];
   it.each(stages.map((s, i) => ({ stage: s.name ?? `#${i}`, from: s.from })))(
-    'stage $stage is based on node:20-bookworm-slim',
+    `stage $stage is based on node:${nodeMajor}-bookworm-slim (NODE_DEFAULT_MAJOR)`,
     ({ from }) => {
-      expect(from).toBe('node:20-bookworm-slim');
+      expect(nodeMajor).toBeDefined();
+      expect(from).toBe(`node:${nodeMajor}-bookworm-slim`);
     },
   );
 
