@@ -7,8 +7,9 @@
  *      (workflows/domain/search-attributes.ts), skipping those already there with the same type.
  * It fails, naming the attribute, when one exists with another type: workflows that upsert it
  * would fail their tasks. Run it before the first worker starts (a Kubernetes Job, compose's
- * one-shot service). Temporal Cloud refuses both calls to a namespace's own credentials: there,
- * create the namespace and the attributes with `tcld` or the Cloud UI, and this script checks them.
+ * one-shot `temporal-setup` service, the production tier of the tests). On Temporal Cloud the
+ * namespace is created in Cloud (tcld or the UI); where the credentials may not add search
+ * attributes, it says so and names them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';

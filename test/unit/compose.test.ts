@@ -6,10 +6,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SearchAttributeType } from '@temporalio/common';
 import { parseDocument } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config';
+import { REQUIRED_SEARCH_ATTRIBUTES } from '../../scripts/temporal-setup';
 import { SA } from '../../workflows/domain/search-attributes';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -17,8 +17,8 @@ const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'u
 const exists = (file: string): boolean => fs.existsSync(path.join(ROOT, file));
 
 /** The processes built from this repository's Dockerfile, and the one-shot that sets Temporal up. */
-const PROJECT_SERVICES = ['agent', 'worker', 'api'] as const;
-const CONTROL_PLANE = ['worker', 'api'] as const;
+const PROJECT_SERVICES = ['agent', 'worker', 'observer', 'api', 'temporal-setup'] as const;
+const CONTROL_PLANE = ['worker', 'observer', 'api', 'temporal-setup'] as const;
 const SETUP_SERVICE = 'temporal-setup';
 
 // ---- compose file, normalised ----------------------------------------------------------------
@@ -144,28 +144,6 @@ function effective(name: string, key: 'TASK_QUEUE' | 'TEMPORAL_NAMESPACE'): stri
   return envOf(name)[key] ?? DEFAULTS[key];
 }
 
-/** The CLI's spelling of each search attribute type the code uses. */
-const CLI_TYPE: Record<string, string> = {
-  [SearchAttributeType.KEYWORD]: 'Keyword',
-  [SearchAttributeType.KEYWORD_LIST]: 'KeywordList',
-};
-
-/** Every `temporal operator search-attribute create` in the setup service's script. */
-function registeredSearchAttributes(): { name: string; type: string; namespace?: string }[] {
-  const svc = service(SETUP_SERVICE);
-  const script = [...argv(svc.entrypoint), ...argv(svc.command)].join('\n');
-  const registered: { name: string; type: string; namespace?: string }[] = [];
-  for (const line of script.matchAll(/temporal\s+operator\s+search-attribute\s+create\b(.*)/g)) {
-    const args = line[1] ?? '';
-    const names = [...args.matchAll(/--name[= ](\S+)/g)].map((m) => m[1] as string);
-    const types = [...args.matchAll(/--type[= ](\S+)/g)].map((m) => m[1] as string);
-    const namespace = /--namespace[= ](\S+)/.exec(args)?.[1];
-    if (names.length !== types.length) throw new Error(`unpaired --name/--type in: ${line[0]}`);
-    names.forEach((name, i) => registered.push({ name, type: types[i] as string, namespace }));
-  }
-  return registered;
-}
-
 // ---- Dockerfile, in stages -------------------------------------------------------------------
 
 interface Stage {
@@ -212,7 +190,7 @@ describe('docker-compose.yml', () => {
     );
   });
 
-  it('builds the project image for exactly the agent, the worker and the API', () => {
+  it('builds the project image for exactly the agent, the worker, the observer, the API and the setup', () => {
     const built = Object.entries(services)
       .filter(([, svc]) => usesProjectImage(svc))
       .map(([name]) => name);
@@ -279,24 +257,35 @@ describe('docker-compose.yml', () => {
     expect(volumes.map((v) => v.split(':')[1])).toContain(env.DATA_DIR);
   });
 
-  describe('search attributes registered by the setup service', () => {
-    const expected = Object.values(SA).map((key) => ({ name: key.name, type: key.type }));
+  describe('the Temporal cluster and its set-up: what the production tier tests', () => {
+    it('runs the Temporal server release the tests build (TEMPORAL_SERVER_VERSION)', () => {
+      const version = /^TEMPORAL_SERVER_VERSION=v?(\S+)$/m.exec(read('scripts/toolchain.env'))?.[1];
+      expect(version).toBeDefined();
+      expect(service('temporal').image).toBe(`temporalio/auto-setup:${version}`);
+    });
 
-    it.each(expected)('registers $name as $type', ({ name, type }) => {
-      const cliType = CLI_TYPE[type];
-      expect(cliType, `no CLI spelling for ${type}`).toBeDefined();
-      expect(registeredSearchAttributes().filter((r) => r.name === name)).toEqual([
-        { name, type: cliType, namespace: effective('worker', 'TEMPORAL_NAMESPACE') },
+    it("registers the search attributes with the control plane's own script, on the worker's namespace", () => {
+      expect(argv(service(SETUP_SERVICE).command)).toEqual([
+        'node',
+        'dist/scripts/temporal-setup.js',
       ]);
+      expect(effective(SETUP_SERVICE, 'TEMPORAL_NAMESPACE')).toBe(
+        effective('worker', 'TEMPORAL_NAMESPACE'),
+      );
+      expect(envOf(SETUP_SERVICE).TEMPORAL_ADDRESS).toBe(envOf('worker').TEMPORAL_ADDRESS);
     });
 
-    it('registers no attribute the code does not define', () => {
-      const names = registeredSearchAttributes().map((r) => r.name);
-      expect(names.sort()).toEqual(expected.map((e) => e.name).sort());
+    it('that script registers every search attribute the code defines, with its type', () => {
+      expect(Object.keys(REQUIRED_SEARCH_ATTRIBUTES).sort()).toEqual(
+        Object.values(SA)
+          .map((key) => key.name)
+          .sort(),
+      );
     });
 
-    it('runs on the Temporal admin-tools image', () => {
-      expect(service(SETUP_SERVICE).image).toMatch(/^temporalio\/admin-tools:/);
+    it('the observer runs as its own service and the worker does not run one', () => {
+      expect(argv(service('observer').command)).toEqual(['node', 'dist/observer/main.js']);
+      expect(loadConfig(envOf('worker')).OBSERVER).toBe('off');
     });
   });
 
