@@ -139,6 +139,23 @@ async function outToFourThenQuiet(h: Harness, name: string): Promise<void> {
 }
 
 /** Deletes a scaling scenario's deployment and saves its history and its events log. */
+/** A deployment that may scale to zero after 10 s idle (0 to 2 replicas), brought up to 1. */
+async function createScaleToZero(h: Harness, name: string): Promise<void> {
+  await h.service.create(ws, {
+    name,
+    ...dedicatedSpec({
+      scaling: {
+        minReplicas: 0,
+        maxReplicas: 2,
+        metric: 'concurrency',
+        threshold: 8,
+        scaleToZero: { enabled: true, cooldownSeconds: 10 },
+      },
+    }),
+  });
+  await settled(h, name, 1, 'created');
+}
+
 async function deleteAndSaveScaling(h: Harness, name: string): Promise<void> {
   await deleteAndWait(h, name);
   const workflowId = deploymentWorkflowId(ws, name);
@@ -446,19 +463,7 @@ describe('record replay histories', () => {
   it('records idleness counted from the bring-up (IDLE_SINCE_UP_PATCH): an idle window reaching back before it holds scale to zero for the cooldown', async () => {
     const { h } = await harness();
     const name = 'idle-since-up';
-    await h.service.create(ws, {
-      name,
-      ...dedicatedSpec({
-        scaling: {
-          minReplicas: 0,
-          maxReplicas: 2,
-          metric: 'concurrency',
-          threshold: 8,
-          scaleToZero: { enabled: true, cooldownSeconds: 10 },
-        },
-      }),
-    });
-    await settled(h, name, 1, 'created');
+    await createScaleToZero(h, name);
     // No traffic in a 300 s window and no request ever seen: before the patch, idle since the
     // window's start, so zero at once; since, idle since the bring-up, so zero 10 s after it.
     const { lastRequestAt: _never, ...quiet } = observation([0], {
@@ -560,19 +565,7 @@ describe('record replay histories', () => {
       // scale-to-zero-and-wake: idle for 9 s of a 10 s cooldown, zero a second later on the
       // workflow's timer, then woken by a request waiting at the gateway
       const zero = 'scale-to-zero-and-wake';
-      await h.service.create(ws, {
-        name: zero,
-        ...dedicatedSpec({
-          scaling: {
-            minReplicas: 0,
-            maxReplicas: 2,
-            metric: 'concurrency',
-            threshold: 8,
-            scaleToZero: { enabled: true, cooldownSeconds: 10 },
-          },
-        }),
-      });
-      await settled(h, zero, 1, 'created');
+      await createScaleToZero(h, zero);
       await signal(
         h,
         zero,
