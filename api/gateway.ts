@@ -28,6 +28,7 @@
  * Without `deployments` (the edge gateway itself, api/edge/) nothing is held: no ready replica is
  * a 503 at once.
  */
+import { leastOutstanding } from './replica-choice';
 import type { FastifyReplyFromHooks, FastifyReplyFromOptions } from '@fastify/reply-from';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -193,28 +194,6 @@ const answerHeadersForClient: NonNullable<FastifyReplyFromHooks['rewriteHeaders'
   for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
   return headers;
 };
-
-/**
- * The replica for a request: the fewest outstanding requests, ties broken round robin (the first
- * of the least loaded after `last`, the index chosen last time). Returns the index.
- */
-export function leastOutstanding(
-  candidates: readonly string[],
-  outstanding: (url: string) => number,
-  last: number,
-): number {
-  let best = -1;
-  let fewest = Infinity;
-  for (let i = 1; i <= candidates.length; i++) {
-    const index = (last + i) % candidates.length;
-    const load = outstanding(candidates[index]!);
-    if (load < fewest) {
-      best = index;
-      fewest = load;
-    }
-  }
-  return best;
-}
 
 /** Where one attempt goes: a replica, or (BYOC) the deployment's URL on its cluster's edge gateway. */
 interface Target {

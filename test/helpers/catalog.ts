@@ -4,7 +4,15 @@ import { BUILTIN_CATALOG, catalogSchema, type Catalog } from '../../workflows/do
 export const TEST_CATALOG: Catalog = catalogSchema.parse({
   accelerators: BUILTIN_CATALOG.accelerators,
   models: [
-    { id: 'fast-model', name: 'Fast test model', minGpuMemoryGb: 8, loadSeconds: 0.3 },
+    // With serving figures (an 8B model's), so simulations can run on it.
+    {
+      id: 'fast-model',
+      name: 'Fast test model',
+      minGpuMemoryGb: 8,
+      loadSeconds: 0.3,
+      parametersBillions: 8,
+      maxConcurrentSequences: 16,
+    },
     { id: 'fast-model-v2', name: 'Fast test model v2', minGpuMemoryGb: 8, loadSeconds: 0.3 },
     { id: 'slow-model', name: 'Slow test model', minGpuMemoryGb: 8, loadSeconds: 3 },
     { id: 'slow-model-v2', name: 'Slow test model v2', minGpuMemoryGb: 8, loadSeconds: 3 },
