@@ -141,6 +141,8 @@ interface Row {
   message?: string[];
   /** nextDecisionAt; left out: not asserted. */
   next?: number | null;
+  /** nextDecisionWhy (the decision timer's summary); left out: not asserted. */
+  why?: string | null;
   recommendations?: Recommendation[];
   scaleUpEvents?: ScaleEvent[];
   scaleDownEvents?: ScaleEvent[];
@@ -181,6 +183,9 @@ function check(row: Row): void {
   if (row.reason !== undefined) expect(decision.reason).toBe(row.reason);
   for (const part of row.message ?? []) expect(decision.message).toContain(part);
   if (row.next !== undefined) expect(decision.nextDecisionAt).toBe(row.next);
+  if (row.why !== undefined) expect(decision.nextDecisionWhy).toBe(row.why);
+  // A timer always says why; no timer, no why.
+  expect(decision.nextDecisionWhy === null).toBe(decision.nextDecisionAt === null);
   if (row.recommendations) expect(decision.state.recommendations).toEqual(row.recommendations);
   if (row.scaleUpEvents) expect(decision.state.scaleUpEvents).toEqual(row.scaleUpEvents);
   if (row.scaleDownEvents) expect(decision.state.scaleDownEvents).toEqual(row.scaleDownEvents);
@@ -1260,6 +1265,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       }),
       replicas: 3,
       next: at('2025-01-06T18:00:00Z'),
+      why: 'schedule window 1 closes 18:00:00 UTC: its floor of 3 holds for the cool-down',
     },
     {
       sentence: 'The scale-to-zero cooldown’s end comes before a stabilization expiry.',
@@ -1270,6 +1276,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       replicas: 3,
       reason: 'ScaleDownStabilized',
       next: later(50 * SECOND),
+      why: 'cooldown ends 12:00:50 UTC: scale to zero if still idle',
     },
     {
       sentence: 'A panic’s end comes before the next schedule boundary.',
@@ -1281,6 +1288,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       observation: observed({ replicas: loaded('concurrency', [8, 8]), burst: 32 }),
       replicas: 4,
       next: later(PANIC_WINDOW_MS),
+      why: 'panic window ends 12:01:00 UTC: scale-in allowed again',
     },
     {
       sentence:
@@ -1295,6 +1303,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       },
       // the default scale-down window is 180 s: the 5 of 50 s ago holds until 130 s from now
       next: later(130 * SECOND),
+      why: 'stabilization window ends 12:02:10 UTC, then scale in to 2',
     },
     {
       sentence:
@@ -1309,6 +1318,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       },
       everyExpiry: true,
       next: later(80 * SECOND),
+      why: 'stabilization window ends 12:01:20 UTC, then decide again',
     },
     {
       sentence:
@@ -1323,6 +1333,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
         ],
       },
       next: later(80 * SECOND + 7),
+      why: 'stabilization window ends 12:01:20 UTC, then scale in to 2',
     },
     {
       sentence: 'With a policy, a steady deployment within tolerance sets no timer.',
@@ -1332,6 +1343,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       state: { recommendations: [{ time: ago(10 * SECOND), replicas: 2 }] },
       replicas: 2,
       next: null,
+      why: null,
     },
     {
       sentence: 'With a policy, a metric held at minReplicas sets no timer.',
@@ -1342,6 +1354,7 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       replicas: 3,
       reason: 'TooFewReplicas',
       next: null,
+      why: null,
     },
     {
       sentence: 'With a policy, a metric held at maxReplicas sets no timer.',
@@ -1352,9 +1365,93 @@ describe('nextDecisionAt: the earliest instant the answer can change', () => {
       replicas: 4,
       reason: 'TooManyReplicas',
       next: null,
+      why: null,
     },
   ];
   it.each(rows)('$sentence', check);
+});
+
+describe('nextDecisionWhy: what the decision timer waits for, in words (UTC)', () => {
+  const rows: Row[] = [
+    {
+      sentence: 'Before a window opens, the timer says which window opens, when, and its floor.',
+      spec: scheduled(false),
+      now: at('2025-01-06T08:00:00Z'),
+      current: 1,
+      replicas: 1,
+      next: at('2025-01-06T09:00:00Z'),
+      why: 'schedule window 1 opens 09:00:00 UTC: at least 3 replica(s)',
+    },
+    {
+      sentence: 'An instant on another UTC day carries its weekday.',
+      spec: scheduled(false),
+      now: at('2025-01-10T20:00:00Z'), // Friday evening
+      current: 1,
+      replicas: 1,
+      next: at('2025-01-13T09:00:00Z'),
+      why: 'schedule window 1 opens Mon 09:00:00 UTC: at least 3 replica(s)',
+    },
+    {
+      sentence: 'After a window closes, the timer waits for its cool-down to end.',
+      spec: scheduled(false),
+      now: at('2025-01-06T18:02:00Z'),
+      current: 3,
+      replicas: 3,
+      next: at('2025-01-06T18:05:00Z'),
+      why: "schedule window 1's cool-down ends 18:05:00 UTC: its floor lifts",
+    },
+    {
+      sentence:
+        'A scale-out held back by a Pods policy waits for the policy period, toward the recommendation.',
+      spec: scaling(
+        { maxReplicas: 20 },
+        {
+          autoscalingPolicy: {
+            scaleUp: {
+              stabilizationWindowSeconds: 0,
+              policies: [{ type: 'Pods', value: 2, periodSeconds: 30 }],
+            },
+          },
+        },
+      ),
+      current: 2,
+      observation: concurrency(40, 40),
+      replicas: 4,
+      reason: 'ScaleUpLimit',
+      next: later(30 * SECOND),
+      why: 'scale out policy period ends 12:00:30 UTC (Pods 2/30s), then scale out toward 10',
+    },
+    {
+      sentence: 'With nothing to wait for there is no timer and no why.',
+      spec: scaling(),
+      current: 2,
+      observation: concurrency(8, 8),
+      replicas: 2,
+      next: null,
+      why: null,
+    },
+  ];
+  it.each(rows)('$sentence', check);
+
+  it('changes no other field of the decision', () => {
+    // The 5 in force until now is recorded as of now: it holds the window until now + 180 s.
+    const row: Row = {
+      sentence: 'held at five',
+      ...HELD_AT_FIVE,
+      state: { recommendations: [{ time: ago(50 * SECOND), replicas: 5 }] },
+    };
+    const decision = decide(row);
+    const { nextDecisionWhy, ...rest } = decision;
+    expect(nextDecisionWhy).toBe('stabilization window ends 12:03:00 UTC, then scale in to 2');
+    expect(rest.nextDecisionAt).toBe(later(180 * SECOND));
+    expect(Object.keys(rest).sort()).toEqual([
+      'message',
+      'nextDecisionAt',
+      'reason',
+      'replicas',
+      'state',
+    ]);
+  });
 });
 
 describe('state bookkeeping', () => {

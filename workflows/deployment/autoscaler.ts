@@ -13,7 +13,7 @@ import {
   type Recommendation,
   type ScaleEvent,
 } from '../scaling';
-import { nextScheduleChange, scheduleFloor } from '../schedule';
+import { nextScheduleChange, scheduleFloor, windowState } from '../schedule';
 import type { MetricsObservation, ReplicaObservation } from './metrics';
 
 /** Metrics older than this cannot justify a scale-down (the observer sends a keepalive every 40 min). */
@@ -73,6 +73,18 @@ export interface AutoscaleDecision {
   state: AutoscalerState;
   /** The next instant the answer can change with no new observation (one timer), or null. */
   nextDecisionAt: number | null;
+  /**
+   * Why `nextDecisionAt` is when it is, in words for the timer's summary in the Temporal UI
+   * (e.g. "stabilization window ends 12:04:10 UTC, then scale in to 2"); null with no timer.
+   * Times are UTC. Words only: nothing decides on it.
+   */
+  nextDecisionWhy?: string | null;
+}
+
+/** A candidate for the decision timer: when, and (only asked of the earliest) why. */
+interface Timer {
+  at: number | null | undefined;
+  why: () => string;
 }
 
 /**
@@ -97,8 +109,9 @@ export function decideReplicas({
   const fresh =
     observation !== undefined && now - Date.parse(observation.time) <= STALE_OBSERVATION_MS;
   const schedule = scheduleFloor({ schedule: spec.schedule, now });
-  const timers: (number | null | undefined)[] = [
-    nextScheduleChange({ schedule: spec.schedule, now }),
+  const scheduleChange = nextScheduleChange({ schedule: spec.schedule, now });
+  const timers: Timer[] = [
+    { at: scheduleChange, why: () => scheduleChangeWhy(spec, now, scheduleChange!) },
   ];
   const decided = (
     replicas: number,
@@ -123,7 +136,7 @@ export function decideReplicas({
               scaleDownEvents: next.scaleDownEvents,
             }),
           },
-    nextDecisionAt: earliest(timers, now),
+    ...nextDecision(timers, now),
   });
 
   // 1.
@@ -154,7 +167,10 @@ export function decideReplicas({
           { ...state, recommendations: [] },
         );
       }
-      timers.push(zeroAt);
+      timers.push({
+        at: zeroAt,
+        why: () => `cooldown ends ${clockTime(zeroAt, now)}: scale to zero if still idle`,
+      });
     }
   }
   if (currentReplicas === 0) {
@@ -232,7 +248,7 @@ export function decideReplicas({
         1,
         scaling.maxReplicas,
       );
-      timers.push(panicUntil);
+      timers.push(panicTimer(panicUntil, now));
       return decided(
         burst,
         'Panic',
@@ -246,7 +262,7 @@ export function decideReplicas({
     }
     if (panicUntil !== undefined) {
       recommendation = Math.max(recommendation, currentReplicas);
-      timers.push(panicUntil);
+      timers.push(panicTimer(panicUntil, now));
     }
   }
 
@@ -288,13 +304,19 @@ export function decideReplicas({
     const scaledNow = normalized.replicas !== currentReplicas ? [{ time: now, change: 0 }] : [];
     const direction = recommendation > currentReplicas ? 'scaleUp' : 'scaleDown';
     timers.push(
-      nextExpiry(
+      ...nextExpiry(
         normalized.recommendations,
         { ...next, scaleUpEvents: [...next.scaleUpEvents, ...scaledNow] },
         spec,
         now,
         direction,
         everyExpiry,
+        {
+          current: normalized.replicas,
+          recommendation,
+          minReplicas,
+          maxReplicas: scaling.maxReplicas,
+        },
       ),
     );
   }
@@ -368,7 +390,8 @@ function idleSinceOf(observation: MetricsObservation): number | undefined {
 
 /**
  * When the window or period that held this decision back ends: only the rules of the direction
- * it wanted to move in can release it.
+ * it wanted to move in can release it. Every candidate instant, each with why; the decision's
+ * timer is the earliest of them (and of the other timers).
  */
 function nextExpiry(
   recommendations: Recommendation[],
@@ -377,24 +400,116 @@ function nextExpiry(
   now: number,
   direction: 'scaleUp' | 'scaleDown',
   everyExpiry: boolean,
-): number | null {
+  counts: { current: number; recommendation: number; minReplicas: number; maxReplicas: number },
+): Timer[] {
   const rules = spec.autoscalingPolicy?.[direction];
-  if (!rules) return null;
+  if (!rules) return [];
   const window = rules.stabilizationWindowSeconds * 1000;
-  const periods = rules.policies.map((p) => p.periodSeconds * 1000);
+  const periods = rules.policies.map((p) => ({ ms: p.periodSeconds * 1000, policy: p }));
   const events = [...state.scaleUpEvents, ...state.scaleDownEvents];
   // HPA counts an entry while it is strictly newer than the window's start: it stops counting
   // exactly at time + window. A zero window holds nothing back.
   const counted = window > 0 ? recommendations.filter((r) => r.time + window > now) : [];
-  return earliest(
-    [
-      ...(everyExpiry
-        ? counted.map((r) => r.time + window)
-        : [heldUntil(counted, window, direction)]),
-      ...events.flatMap((e) => periods.map((p) => e.time + p)),
-    ],
+  const stabilization = (at: number | undefined): Timer => ({
+    at,
+    why: () => stabilizationWhy(counted, window, direction, at!, now, counts),
+  });
+  const move = direction === 'scaleUp' ? 'scale out' : 'scale in';
+  const target = clamp(counts.recommendation, counts.minReplicas, counts.maxReplicas);
+  return [
+    ...(everyExpiry
+      ? counted.map((r) => stabilization(r.time + window))
+      : [stabilization(heldUntil(counted, window, direction))]),
+    ...events.flatMap((e) =>
+      periods.map(({ ms, policy }): Timer => ({
+        at: e.time + ms,
+        why: () =>
+          `${move} policy period ends ${clockTime(e.time + ms, now)} (${policy.type} ${policy.value}${policy.type === 'Percent' ? '%' : ''}/${policy.periodSeconds}s), then ${move} toward ${target}`,
+      })),
+    ),
+  ];
+}
+
+/**
+ * What a stabilization window's expiry at `at` lets the count become: the recommendations still
+ * in the window then (the one in force among them) hold it, within min / max. Policies may still
+ * slow it down; this is words for a summary, not the decision.
+ */
+function stabilizationWhy(
+  counted: Recommendation[],
+  window: number,
+  direction: 'scaleUp' | 'scaleDown',
+  at: number,
+  now: number,
+  counts: { current: number; recommendation: number; minReplicas: number; maxReplicas: number },
+): string {
+  const left = [
+    counts.recommendation,
+    ...counted.filter((r) => r.time + window > at).map((r) => r.replicas),
+  ];
+  const then = clamp(
+    direction === 'scaleDown'
+      ? Math.min(counts.current, Math.max(...left))
+      : Math.max(counts.current, Math.min(...left)),
+    counts.minReplicas,
+    counts.maxReplicas,
+  );
+  const ends = `stabilization window ends ${clockTime(at, now)}`;
+  if (then === counts.current) return `${ends}, then decide again`;
+  return `${ends}, then ${then > counts.current ? 'scale out' : 'scale in'} to ${then}`;
+}
+
+function panicTimer(panicUntil: number, now: number): Timer {
+  return {
+    at: panicUntil,
+    why: () => `panic window ends ${clockTime(panicUntil, now)}: scale-in allowed again`,
+  };
+}
+
+/** Which schedule window opens, closes or ends its cool-down at `at`. */
+function scheduleChangeWhy(spec: DeploymentSpec, now: number, at: number): string {
+  const when = clockTime(at, now);
+  const windows = spec.schedule?.enabled ? spec.schedule.windows : [];
+  for (const [index, window] of windows.entries()) {
+    const state = windowState(window, now);
+    const name = `schedule window ${index + 1}`;
+    if (state.nextTransition === at) {
+      return state.active
+        ? `${name} closes ${when}: its floor of ${window.minPods} holds for the cool-down`
+        : `${name} opens ${when}: at least ${window.minPods} replica(s)`;
+    }
+    if (state.coolingDownUntil === at) return `${name}'s cool-down ends ${when}: its floor lifts`;
+  }
+  return `schedule changes ${when}`;
+}
+
+/** The earliest timer after `now`, with why; null (and no why) when none is. */
+function nextDecision(
+  timers: Timer[],
+  now: number,
+): { nextDecisionAt: number | null; nextDecisionWhy: string | null } {
+  const nextDecisionAt = earliest(
+    timers.map((t) => t.at),
     now,
   );
+  const first = timers.find((t) => t.at === nextDecisionAt);
+  return {
+    nextDecisionAt,
+    nextDecisionWhy: nextDecisionAt !== null && first ? first.why() : null,
+  };
+}
+
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+/**
+ * An instant as UTC wall time for a summary: "12:04:10 UTC", with the weekday ("Mon 09:00:00 UTC")
+ * when it is not on `now`'s UTC day.
+ */
+export function clockTime(at: number, now: number): string {
+  const date = new Date(at);
+  const time = `${date.toISOString().slice(11, 19)} UTC`;
+  const sameDay = date.toISOString().slice(0, 10) === new Date(now).toISOString().slice(0, 10);
+  return sameDay ? time : `${WEEKDAYS[date.getUTCDay()]} ${time}`;
 }
 
 /**

@@ -83,7 +83,14 @@ export class DeploymentEntity {
   /** Autoscaling: the decision's memory, when it is next due, and whether it is due now. */
   autoscaler: AutoscalerState;
   nextDecisionAt: number | null;
+  /** Why the next decision is due then, in words (the decision timer's summary in the UI). */
+  nextDecisionWhy: string | null = null;
   decisionDue = false;
+  /**
+   * The last replica count set, with why (the scale step's summary in the UI). Not carried across
+   * continue-as-new: the events log holds it too.
+   */
+  lastScale?: { from: number; to: number; reason: string; message: string };
   /** Decision timers as before FEWER_TIMERS_PATCH (set by the workflow for older histories). */
   everyExpiry = false;
   /** Recommendations as points, before RECOMMENDATION_IN_FORCE_PATCH (older histories). */
@@ -292,8 +299,10 @@ export class DeploymentEntity {
    */
   decisionTimerFired(now: number): void {
     if (this.nextDecisionAt === null || now < this.nextDecisionAt) return;
-    if (this.state === 'paused') this.nextDecisionAt = null;
-    else this.decisionDue = true;
+    if (this.state === 'paused') {
+      this.nextDecisionAt = null;
+      this.nextDecisionWhy = null;
+    } else this.decisionDue = true;
   }
 
   /** Replicas came up (created, resumed): decide once now, for a schedule floor or cooldown. */
@@ -320,6 +329,7 @@ export class DeploymentEntity {
     });
     this.autoscaler = decision.state;
     this.nextDecisionAt = decision.nextDecisionAt;
+    this.nextDecisionWhy = decision.nextDecisionWhy ?? null;
     this.setReplicas(decision.replicas, now, decision.reason, decision.message);
     return { reason: decision.reason, from, to: this.desiredReplicas };
   }
@@ -409,6 +419,7 @@ export class DeploymentEntity {
     const from = this.desiredReplicas;
     if (replicas === from) return;
     this.desiredReplicas = replicas;
+    this.lastScale = { from, to: replicas, reason, message };
     this.recordText(
       now,
       events.scaled(from, replicas, reason, message),

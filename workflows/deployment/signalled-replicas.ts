@@ -17,6 +17,7 @@
  * Runs inside the workflow sandbox: deterministic, no I/O but through Temporal.
  */
 import { log, sleep } from '@temporalio/workflow';
+import { clockTime } from './autoscaler';
 import type { RevisionStatus } from '../../activities/providers/provider';
 import { statusActivities } from '../activity-options';
 import type { DeploymentEntity } from './entity';
@@ -144,7 +145,8 @@ export class SignalledReplicas implements ReplicaSource {
     const net = { at: Math.max(now, this.lastHeardAt) + this.ctx.safetyNetMs, fired: false };
     this.safetyNet = net;
     // Not in a cancellable scope of a step: it lives across steps, and fires at most once.
-    void sleep(net.at - now).then(
+    const summary = `safety net: ask the runtime for replica status unless heard from by ${clockTime(net.at, now)}`;
+    void sleep(net.at - now, { summary }).then(
       () => void (net.fired = true),
       () => undefined,
     );

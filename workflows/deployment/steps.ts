@@ -12,6 +12,7 @@ import {
   condition,
   isCancellation,
   log,
+  setCurrentDetails,
   startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -32,6 +33,17 @@ import type { GpuDemand } from '../quota/definitions';
 import type { RolloutResult } from '../rollout/definitions';
 import { rolloutWorkflow } from '../rollout/workflow';
 import { rolloutWorkflowId } from './definitions';
+import { clockTime } from './autoscaler';
+import {
+  bringUpSummary,
+  currentDetailsOf,
+  haltSummary,
+  oneLine,
+  quotaSummary,
+  routeSummary,
+  scaleSummary,
+  tearDownSummary,
+} from './details';
 import type { DeploymentEntity } from './entity';
 import { events } from './events';
 import { failureMessage, isOutsideFailure } from './failures';
@@ -87,6 +99,7 @@ export class DeploymentSteps {
   /** Something was (maybe) created on the runtime: a delete must remove it. */
   private provisionAttempted: boolean;
   private lastSearchAttributes = '';
+  private lastDetails = '';
   /** The idle wait's timer (KEPT_WAKE_TIMER_PATCH). */
   private readonly wakeTimer = new WakeTimer();
   /** The step retry backoff, reset by a step that succeeds. */
@@ -112,7 +125,12 @@ export class DeploymentSteps {
     return this.ctx.target.type === 'byoc' ? { target: this.ctx.target } : {};
   }
 
+  /**
+   * Sets the search attributes (a history event, only when they change) and the current details
+   * (the workflow page's Markdown, no history event; rendered only when what it shows changed).
+   */
   syncSearchAttributes(): void {
+    this.syncDetails();
     const d = this.d;
     const attributes = [
       { key: SA.workspace, value: d.workspace },
@@ -128,17 +146,46 @@ export class DeploymentSteps {
     upsertSearchAttributes(attributes);
   }
 
+  /** The current details in the Temporal UI: state, health, replicas, last decision, events. */
+  private syncDetails(): void {
+    const d = this.d;
+    const key = JSON.stringify([
+      d.state,
+      d.health,
+      d.revision,
+      d.activeRevision,
+      d.desiredReplicas,
+      d.readyReplicas,
+      d.events.length,
+      d.events.at(-1),
+      d.nextDecisionWhy,
+    ]);
+    if (key === this.lastDetails) return;
+    this.lastDetails = key;
+    setCurrentDetails(
+      currentDetailsOf({
+        state: d.state,
+        health: d.health,
+        revision: d.revision,
+        activeRevision: d.activeRevision,
+        desiredReplicas: d.desiredReplicas,
+        readyReplicas: d.readyReplicas,
+        lastScale: d.lastScale,
+        nextDecisionWhy: d.nextDecisionWhy,
+        events: d.events,
+      }),
+    );
+  }
+
   // ---- admission and quota --------------------------------------------------------------------
 
   /** Reserve these GPUs for this deployment, replacing what it held (none: release). */
   async reserve(gpus: GpuDemand): Promise<void> {
     try {
       if (Object.keys(gpus).length > 0)
-        await quickActivities.reserveQuota({
-          workspace: this.d.workspace,
-          holder: this.ctx.holder,
-          gpus,
-        });
+        await quickActivities.reserveQuota.executeWithOptions({ summary: quotaSummary(gpus) }, [
+          { workspace: this.d.workspace, holder: this.ctx.holder, gpus },
+        ]);
       else await this.release();
     } catch (err) {
       throw firstHand(err);
@@ -146,7 +193,9 @@ export class DeploymentSteps {
   }
 
   private release(): Promise<void> {
-    return quickActivities.releaseQuota({ workspace: this.d.workspace, holder: this.ctx.holder });
+    return quickActivities.releaseQuota.executeWithOptions({ summary: quotaSummary({}) }, [
+      { workspace: this.d.workspace, holder: this.ctx.holder },
+    ]);
   }
 
   /** BYOC: the linked cluster has the node group, and a replica fits one of its nodes. */
@@ -247,14 +296,13 @@ export class DeploymentSteps {
     await this.ensureNodeGroupCapacity(revision, replicas, spec);
     const now = new Date();
     this.watch.stepObserved(now.getTime());
-    const status = await quickActivities.applyRevision({
-      deploymentId: d.id,
-      revision,
-      replicas,
-      spec,
-      ...this.targeted(),
-    });
-    await quickActivities.routeTraffic({ deploymentId: d.id, revision, ...this.targeted() });
+    const status = await quickActivities.applyRevision.executeWithOptions(
+      { summary: bringUpSummary(revision, replicas, spec.model) },
+      [{ deploymentId: d.id, revision, replicas, spec, ...this.targeted() }],
+    );
+    await quickActivities.routeTraffic.executeWithOptions({ summary: routeSummary(revision) }, [
+      { deploymentId: d.id, revision, ...this.targeted() },
+    ]);
     d.activeRevision = revision;
     d.appliedReplicas = replicas;
     d.unreadySince = undefined;
@@ -272,16 +320,12 @@ export class DeploymentSteps {
     const to = d.desiredReplicas;
     if (to > d.appliedReplicas) await this.ensureNodeGroupCapacity(revision, to, spec);
     this.watch.stepObserved(Date.now());
-    const apply = this.ctx.localScaleSteps
-      ? scaleStepActivities.applyRevision
-      : quickActivities.applyRevision;
-    const status = await apply({
-      deploymentId: d.id,
-      revision,
-      replicas: to,
-      spec,
-      ...this.targeted(),
-    });
+    // The summary (user metadata) says why in the event history; it takes no part in replay.
+    const summary = scaleSummary(d.appliedReplicas, to, d.lastScale);
+    const input = { deploymentId: d.id, revision, replicas: to, spec, ...this.targeted() };
+    const status = this.ctx.localScaleSteps
+      ? await scaleStepActivities.applyRevision.executeWithOptions({ summary }, [input])
+      : await quickActivities.applyRevision.executeWithOptions({ summary }, [input]);
     d.appliedReplicas = to;
     d.observe(status, new Date());
   }
@@ -289,7 +333,9 @@ export class DeploymentSteps {
   /** Paused: remove every replica, then give the GPUs back (unless a resume took them meanwhile). */
   async halt(): Promise<void> {
     await this.watch.stop();
-    await removalActivities.removeDeployment({ deploymentId: this.d.id, ...this.targeted() });
+    await removalActivities.removeDeployment.executeWithOptions({ summary: haltSummary() }, [
+      { deploymentId: this.d.id, ...this.targeted() },
+    ]);
     if (this.ctx.deleteWins) {
       await this.ctx.exclusively(async () => {
         if (this.d.state === 'paused') await this.release();
@@ -375,7 +421,10 @@ export class DeploymentSteps {
     await this.watch.stop();
     if (!this.ctx.deleteWins || this.provisionAttempted) {
       try {
-        await removalActivities.removeDeployment({ deploymentId: d.id, ...this.targeted() });
+        await removalActivities.removeDeployment.executeWithOptions(
+          { summary: tearDownSummary() },
+          [{ deploymentId: d.id, ...this.targeted() }],
+        );
       } catch (err) {
         if (!this.ctx.deleteWins || !isOutsideFailure(err)) throw err;
         d.recordText(new Date(), events.removalAbandoned(failureMessage(err)));
@@ -427,12 +476,25 @@ export class DeploymentSteps {
       this.watch.msUntilRetry(now),
     ];
     const timeout = deadlines.filter((t): t is number => t !== undefined);
+    // What the timer waits for, as its summary in the event history (no part in replay).
+    const summary = () => {
+      const first = deadlines.indexOf(Math.min(...timeout));
+      const at = clockTime(now + Math.min(...timeout), now);
+      if (first === 0)
+        return `readiness timeout ${at}: ProgressingWithTimeout unless replicas are ready`;
+      if (first === 1) return oneLine(d.nextDecisionWhy ?? `next autoscaling decision ${at}`);
+      return `check replica status ${at} (replicas starting, or status unknown)`;
+    };
     if (this.ctx.keptWakeTimer) {
-      this.wakeTimer.setFor(timeout.length > 0 ? now + Math.min(...timeout) : undefined, now);
+      this.wakeTimer.setFor(
+        timeout.length > 0 ? now + Math.min(...timeout) : undefined,
+        now,
+        summary,
+      );
       await condition(() => wake() || this.wakeTimer.rang());
       this.wakeTimer.consume();
     } else if (timeout.length === 0) await condition(wake);
-    else await condition(wake, Math.min(...timeout));
+    else await condition(wake, Math.min(...timeout), { summary: summary() });
 
     const at = new Date();
     if (!(await this.watch.take(at))) d.refreshHealth(at);

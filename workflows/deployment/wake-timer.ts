@@ -17,9 +17,10 @@ export class WakeTimer {
 
   /**
    * Sets the timer for `at` (epoch ms, workflow time), or none: the running one is kept when it is
-   * for the same instant, and cancelled otherwise.
+   * for the same instant, and cancelled otherwise. `summary` says what it waits for (the timer's
+   * summary in the Temporal UI); asked only when a timer is started.
    */
-  setFor(at: number | undefined, now: number): void {
+  setFor(at: number | undefined, now: number, summary?: () => string): void {
     const current = this.current;
     if (current && current.at === at) return;
     if (current && !current.rang) current.scope.cancel();
@@ -29,7 +30,7 @@ export class WakeTimer {
     const entry = { at, scope, rang: false };
     this.current = entry;
     scope
-      .run(() => sleep(Math.max(1, at - now)))
+      .run(() => sleep(Math.max(1, at - now), summary ? { summary: summary() } : undefined))
       .then(
         () => void (entry.rang = true),
         (err: unknown) => {
