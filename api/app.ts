@@ -19,6 +19,7 @@ import { clientErrorHandler, errorBody, errorHandler, MAX_PARAM_LENGTH } from '.
 import { Gateway, type GatewayMetrics } from './gateway';
 import type { ReplicaEndpointsSource } from './replica-endpoints';
 import type { TrafficMeter } from './metrics/traffic-meter';
+import { simulationRoutes } from './routes/simulations';
 import { catalogRoutes } from './routes/catalog';
 import { clusterRoutes } from './routes/clusters';
 import { deploymentRoutes } from './routes/deployments';
@@ -114,6 +115,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(deploymentRoutes, { service: options.service, publicUrl: options.publicUrl });
   await app.register(catalogRoutes, { catalog: options.catalog, service: options.service });
+  await app.register(simulationRoutes, { catalog: options.catalog, service: options.service });
   await app.register(clusterRoutes, {
     ...(options.clusters ? { clusters: options.clusters } : {}),
     service: options.service,

@@ -28,6 +28,7 @@ import type {
 } from '../workflows/domain/deployment';
 import { ErrorType } from '../workflows/domain/errors';
 import { SA, tagValues } from '../workflows/domain/search-attributes';
+import { staticDetailsOf, staticSummaryOf } from '../workflows/deployment/details';
 import type { DeploymentSpec, Violation } from '../workflows/domain/spec';
 import {
   validateSpec,
@@ -141,6 +142,40 @@ export class DeploymentService {
       name,
       ...(applyMergePatch(original.spec, overrides ?? {}) as object),
     });
+  }
+
+  /**
+   * The spec a simulation runs: `spec` as given, or a deployment's own with `overrides` merged in
+   * (a merge patch of its spec). Checked like a create (schema, catalog); errors name the field
+   * under `spec` or `overrides`.
+   */
+  async specToSimulate(
+    workspace: string,
+    body: { spec?: unknown; deployment?: string; overrides?: unknown },
+  ): Promise<DeploymentSpec> {
+    if ((body.spec === undefined) === (body.deployment === undefined)) {
+      throw invalid([
+        {
+          path: 'spec',
+          message: 'give either a spec or the name of a deployment (with optional overrides)',
+        },
+      ]);
+    }
+    if (body.spec !== undefined) {
+      const deep = depthViolation(body.spec, 'spec');
+      if (deep) throw invalid([deep]);
+      const checked = this.validate(body.spec, ['spec']);
+      if (!checked.ok) throw invalid(checked.violations);
+      return checked.value;
+    }
+    const deep = depthViolation(body.overrides, 'overrides');
+    if (deep) throw invalid([deep]);
+    const current = await this.get(workspace, body.deployment!);
+    const checked = this.validate(applyMergePatch(current.spec, body.overrides ?? {}), [
+      'overrides',
+    ]);
+    if (!checked.ok) throw invalid(checked.violations);
+    return checked.value;
   }
 
   async get(workspace: string, name: string): Promise<DeploymentView> {
@@ -385,6 +420,9 @@ export class DeploymentService {
         args: [{ workspace, name, spec }],
         // The workflow ID is the lock on the name: a running deployment keeps it taken.
         workflowIdConflictPolicy: 'FAIL',
+        // What the Temporal UI shows in the workflow list and on the workflow page (user metadata).
+        staticSummary: staticSummaryOf(spec),
+        staticDetails: staticDetailsOf(workspace, name, spec),
         typedSearchAttributes: [
           { key: SA.workspace, value: workspace },
           { key: SA.name, value: name },
