@@ -13,12 +13,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { RevisionStatus } from '../activities/providers/provider';
 import { deploymentWorkflowId } from '../workflows/deployment/definitions';
 import {
+  metricsSignals,
   observationMattersQuery,
-  observeMetricsSignal,
   type MetricsObservation,
+  type MetricsSignalCause,
 } from '../workflows/deployment/metrics';
 import type { LogFn } from '../config/logging';
-import { offered, sendDecision, type LastOffered } from './load-rules';
+import { asksFirst, offerCause, offered, type LastOffered } from './load-rules';
 import { observerMetrics, type AskAnswer, type ObserverMetrics } from './metrics';
 import type { PromSample } from './prometheus-text';
 import { ReplicaLoad } from './replica-load';
@@ -145,30 +146,30 @@ export class LoadObserver {
       if (ready.length === 0) continue;
       const observation = entry.load.observe(ready, now);
       if (!observation) continue;
-      const decision = sendDecision(entry.lastSent, observation, now);
-      if (decision)
-        sends.push(this.send(deploymentId, entry, observation, now, decision === 'ask'));
+      const cause = offerCause(entry.lastSent, observation, now);
+      if (cause) sends.push(this.send(deploymentId, entry, observation, now, cause));
     }
     await Promise.all(sends);
   }
 
   /**
-   * Signals an observation; `ask`: only if the workflow says it changes what it decides (a query,
-   * which writes nothing). A workflow that cannot answer is signalled all the same.
+   * Signals an observation, by the signal named for its cause; one that only moved (past
+   * tolerance, or with the replicas) only if the workflow says it changes what it decides (a
+   * query, which writes nothing). A workflow that cannot answer is signalled all the same.
    */
   private async send(
     deploymentId: string,
     entry: DeploymentLoad,
     observation: MetricsObservation,
     now: number,
-    ask: boolean,
+    cause: MetricsSignalCause,
   ): Promise<void> {
     const [workspace = '', ...rest] = deploymentId.split('/');
     const handle = this.options.client.workflow.getHandle(
       deploymentWorkflowId(workspace, rest.join('/')),
     );
     try {
-      if (ask) {
+      if (asksFirst(cause)) {
         const answer = await this.matters(handle, observation);
         this.metrics.asked(answer);
         if (answer === 'unchanged') {
@@ -178,7 +179,7 @@ export class LoadObserver {
           return;
         }
       }
-      await handle.signal(observeMetricsSignal, observation);
+      await handle.signal(metricsSignals[cause], observation);
       entry.lastSent = offered(entry.lastSent, observation, now, true);
       this.stats.signals++;
       this.metrics.signal('metrics', 'sent');

@@ -5,7 +5,7 @@
  * replica count's band writes nothing); otherwise as a rare keepalive. So a steady deployment
  * writes almost nothing to its history, and a change reaches the workflow at once. Pure.
  */
-import type { MetricsObservation } from '../workflows/deployment/metrics';
+import type { MetricsObservation, MetricsSignalCause } from '../workflows/deployment/metrics';
 
 /** Window of the per-replica averages an observation reports. */
 export const METRIC_WINDOW_MS = 30_000;
@@ -41,13 +41,33 @@ export function sendDecision(
   next: MetricsObservation,
   now: number,
 ): 'send' | 'ask' | undefined {
-  if (!last) return 'send';
-  if (isUrgent(last.observation, next)) return 'send';
+  const cause = offerCause(last, next, now);
+  if (cause === undefined) return undefined;
+  return asksFirst(cause) ? 'ask' : 'send';
+}
+
+/** Whether an observation offered for this cause is signalled only if the workflow says it matters. */
+export function asksFirst(cause: MetricsSignalCause): boolean {
+  return cause === 'moved' || cause === 'replicasChanged';
+}
+
+/**
+ * Why an observation is offered now, or undefined when it is not (sendDecision's rules, with
+ * their cause): the signal it goes as is named for it (METRICS_SIGNAL_CAUSES).
+ */
+export function offerCause(
+  last: LastOffered | undefined,
+  next: MetricsObservation,
+  now: number,
+): MetricsSignalCause | undefined {
+  if (!last) return 'first';
+  const urgent = urgentCause(last.observation, next);
+  if (urgent) return urgent;
   // Replicas came or went: the per-replica averages moved with them; asked at once.
-  if (replicaSet(last.observation) !== replicaSet(next)) return 'ask';
+  if (replicaSet(last.observation) !== replicaSet(next)) return 'replicasChanged';
   if (now - last.at < MIN_INTERVAL_MS) return undefined;
-  if (now - (last.deliveredAt ?? last.at) >= KEEPALIVE_MS) return 'send';
-  return movedPastTolerance(last.observation, next) ? 'ask' : undefined;
+  if (now - (last.deliveredAt ?? last.at) >= KEEPALIVE_MS) return 'keepalive';
+  return movedPastTolerance(last.observation, next) ? 'moved' : undefined;
 }
 
 /** What is remembered of an observation just offered: `delivered`, signalled; else found to change nothing. */
@@ -63,23 +83,30 @@ export function offered(
 
 /** Changes the workflow must see at once: requests queued, traffic started or stopped, a burst. */
 export function isUrgent(before: MetricsObservation, after: MetricsObservation): boolean {
-  if (after.queued > before.queued) return true;
-  if (isIdle(before) !== isIdle(after)) return true;
+  return urgentCause(before, after) !== undefined;
+}
+
+function urgentCause(
+  before: MetricsObservation,
+  after: MetricsObservation,
+): MetricsSignalCause | undefined {
+  if (after.queued > before.queued) return 'requestsWaiting';
+  if (isIdle(before) !== isIdle(after)) return isIdle(after) ? 'trafficStopped' : 'trafficStarted';
   const total = (
     o: MetricsObservation,
     pick: (r: MetricsObservation['replicas'][number]) => number,
   ) => sum(o.replicas.map(pick));
   const burst = (short: number, long: number) => short > 0 && short >= 2 * long;
-  return (
-    burst(
-      after.shortWindow.concurrency,
-      total(after, (r) => r.concurrency),
-    ) ||
+  return burst(
+    after.shortWindow.concurrency,
+    total(after, (r) => r.concurrency),
+  ) ||
     burst(
       after.shortWindow.throughput,
       total(after, (r) => r.throughput),
     )
-  );
+    ? 'burst'
+    : undefined;
 }
 
 /** Whether any per-replica average moved by more than the tolerance. */

@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type { LogFn } from '../../config/logging';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
-import { observeMetricsSignal } from '../../workflows/deployment/metrics';
+import { metricsSignals } from '../../workflows/deployment/metrics';
 import { METRIC_WINDOW_MS, SHORT_WINDOW_MS } from '../../observer/load-rules';
 import type { TrafficMeter } from './traffic-meter';
 
@@ -35,7 +35,7 @@ export class WakeNudger {
     const [workspace = '', ...rest] = deploymentId.split('/');
     client.workflow
       .getHandle(deploymentWorkflowId(workspace, rest.join('/')))
-      .signal(observeMetricsSignal, {
+      .signal(metricsSignals.requestsWaiting, {
         time: new Date(now).toISOString(),
         windowSeconds: METRIC_WINDOW_MS / 1000,
         replicas: [],

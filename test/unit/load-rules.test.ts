@@ -6,11 +6,16 @@ import { describe, expect, it } from 'vitest';
 import {
   KEEPALIVE_MS,
   MIN_INTERVAL_MS,
+  offerCause,
   offered,
   sendDecision,
   type LastOffered,
 } from '../../observer/load-rules';
-import type { MetricsObservation } from '../../workflows/deployment/metrics';
+import {
+  METRICS_SIGNAL_CAUSES,
+  type MetricsObservation,
+  type MetricsSignalCause,
+} from '../../workflows/deployment/metrics';
 
 function obs(
   replicas: Partial<MetricsObservation['replicas'][number]>[],
@@ -78,6 +83,46 @@ describe('sendDecision', () => {
       observation: steady,
       at: at + 60_000,
     });
+  });
+});
+
+describe('offerCause: what the signal is named for', () => {
+  const idle = obs([{}]);
+  it.each<[MetricsSignalCause | undefined, LastOffered | undefined, MetricsObservation, number]>([
+    ['first', undefined, steady, at],
+    ['trafficStarted', { observation: idle, at }, steady, at + 100],
+    ['trafficStopped', { observation: steady, at }, idle, at + 100],
+    [
+      'burst',
+      { observation: steady, at },
+      obs([{ concurrency: 4, throughput: 10 }], {
+        shortWindow: { seconds: 6, concurrency: 9, throughput: 10 },
+      }),
+      at + 100,
+    ],
+    ['requestsWaiting', { observation: obs([]), at }, obs([], { queued: 2 }), at + 100],
+    [
+      'replicasChanged',
+      { observation: steady, at },
+      obs([{ concurrency: 4, throughput: 10 }, {}]),
+      at + 100,
+    ],
+    [
+      'moved',
+      { observation: steady, at },
+      obs([{ concurrency: 5, throughput: 10 }]),
+      at + MIN_INTERVAL_MS,
+    ],
+    ['keepalive', { observation: steady, at }, steady, at + KEEPALIVE_MS],
+    [undefined, { observation: steady, at }, steady, at + MIN_INTERVAL_MS],
+  ])('%s', (cause, last, next, now) => {
+    expect(offerCause(last, next, now)).toBe(cause);
+  });
+
+  it('names a distinct signal for each cause', () => {
+    const names = Object.values(METRICS_SIGNAL_CAUSES);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).not.toContain('observeMetrics');
   });
 });
 

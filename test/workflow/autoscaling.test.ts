@@ -8,7 +8,12 @@ import { LoadObserver } from '../../observer/load-observer';
 import { VLLM_METRICS } from '../../observer/replica-metrics';
 import { autoscalerQuery, deploymentWorkflowId } from '../../workflows/deployment/definitions';
 import { deploymentId } from '../../workflows/domain/deployment';
-import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
+import {
+  ALL_METRICS_SIGNALS,
+  METRICS_SIGNAL_CAUSES,
+  observeMetricsSignal,
+  type MetricsObservation,
+} from '../../workflows/deployment/metrics';
 import { dedicatedSpec } from '../helpers/catalog';
 import { FakeProvider } from '../helpers/fake-provider';
 import { startHarness, waitFor, type Harness } from '../helpers/harness';
@@ -255,10 +260,13 @@ describe('the observer asks the workflow before it signals a load that only move
       (n) => n === 2,
       '2 replicas',
     );
-    const signalled = ((await handle.fetchHistory()).events ?? []).filter(
-      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'observeMetrics',
-    );
+    const signalled = metricsSignalsIn(await handle.fetchHistory());
     expect(signalled.map((e) => eventConcurrency(e))).toEqual([4, 12]);
+    // Each signal is named for what changed, so the history reads without opening payloads.
+    expect(signalled.map(signalNameOf)).toEqual([
+      METRICS_SIGNAL_CAUSES.first,
+      METRICS_SIGNAL_CAUSES.moved,
+    ]);
     await observer.stop();
   });
 });
@@ -293,9 +301,7 @@ describe('the observer when the workflow cannot answer', () => {
     await observer.tick(t + 10_500);
     await observer.tick(t + 11_000); // asked; no answer within the deadline: signalled
     expect(observer.stats).toMatchObject({ signals: 2, unchanged: 0 });
-    const signalled = ((await handle.fetchHistory()).events ?? []).filter(
-      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'observeMetrics',
-    );
+    const signalled = metricsSignalsIn(await handle.fetchHistory());
     expect(signalled.map((e) => eventConcurrency(e))).toEqual([4, 6]);
     await handle.terminate('test over');
     await observer.stop();
@@ -311,4 +317,23 @@ function eventConcurrency(e: {
   if (!data) return undefined;
   const o = JSON.parse(Buffer.from(data).toString()) as MetricsObservation;
   return o.replicas[0]?.concurrency;
+}
+
+type HistoryEvent = NonNullable<
+  Awaited<
+    ReturnType<ReturnType<Harness['env']['client']['workflow']['getHandle']>['fetchHistory']>
+  >['events']
+>[number];
+
+const METRICS_SIGNAL_NAMES = new Set(ALL_METRICS_SIGNALS.map((s) => s.name));
+
+/** The history's metrics signals, whatever cause each is named for. */
+function metricsSignalsIn(history: { events?: HistoryEvent[] | null }): HistoryEvent[] {
+  return (history.events ?? []).filter((e) =>
+    METRICS_SIGNAL_NAMES.has(e.workflowExecutionSignaledEventAttributes?.signalName ?? ''),
+  );
+}
+
+function signalNameOf(e: HistoryEvent): string | undefined {
+  return e.workflowExecutionSignaledEventAttributes?.signalName ?? undefined;
 }

@@ -32,7 +32,35 @@ export interface MetricsObservation {
   shortWindow: { seconds: number; concurrency: number; throughput: number };
 }
 
+/** An observation with no stated cause (tests, tools, and what observers sent before causes). */
 export const observeMetricsSignal = defineSignal<[MetricsObservation]>('observeMetrics');
+
+/**
+ * Why an observation is signalled. Each cause is its own signal name, so the workflow's history
+ * and the Temporal UI say what changed without opening the payload ("load: traffic started");
+ * a signal cannot carry a summary. All are handled alike.
+ */
+export const METRICS_SIGNAL_CAUSES = {
+  first: 'load: first measure',
+  trafficStarted: 'load: traffic started',
+  trafficStopped: 'load: traffic stopped',
+  burst: 'load: burst',
+  requestsWaiting: 'wake: requests waiting at zero',
+  replicasChanged: 'load: replicas came or went',
+  moved: 'load: moved past tolerance',
+  keepalive: 'load: keepalive',
+} as const;
+export type MetricsSignalCause = keyof typeof METRICS_SIGNAL_CAUSES;
+
+export const metricsSignals = Object.fromEntries(
+  Object.entries(METRICS_SIGNAL_CAUSES).map(([cause, name]) => [
+    cause,
+    defineSignal<[MetricsObservation]>(name),
+  ]),
+) as Record<MetricsSignalCause, ReturnType<typeof defineSignal<[MetricsObservation]>>>;
+
+/** Every signal that carries a metrics observation: the causes and the plain one. */
+export const ALL_METRICS_SIGNALS = [observeMetricsSignal, ...Object.values(metricsSignals)];
 
 /**
  * Whether an observation would change anything the workflow decides (DeploymentEntity.observationMatters).

@@ -49,7 +49,7 @@ import {
 import { DeploymentEntity } from './entity';
 import { reportDecision } from './telemetry';
 import { events } from './events';
-import { observationMattersQuery, observeMetricsSignal } from './metrics';
+import { ALL_METRICS_SIGNALS, observationMattersQuery } from './metrics';
 import { observeReplicasSignal } from './observations';
 import {
   DeploymentSteps,
@@ -126,10 +126,13 @@ export async function deploymentWorkflow(
     nextDecisionAt: d.nextDecisionAt,
   }));
   setHandler(observationMattersQuery, (observation) => d.observationMatters(observation));
-  setHandler(observeMetricsSignal, (observation) => {
-    steps.signalled?.heard();
-    d.observeMetrics(observation);
-  });
+  // One handler for every metrics signal: the name only says, in the history, what changed.
+  for (const signal of ALL_METRICS_SIGNALS) {
+    setHandler(signal, (observation) => {
+      steps.signalled?.heard();
+      d.observeMetrics(observation);
+    });
+  }
   // Registered in every run (a signal to a run on the older watch is kept and ignored).
   setHandler(observeReplicasSignal, (observation) => steps.signalled?.receive(observation));
 
