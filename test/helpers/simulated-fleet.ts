@@ -93,7 +93,10 @@ export class SimulatedFleetProvider implements RuntimeProvider {
 }
 
 export class WorkflowController implements Controller {
-  /** Gateway nudges not yet signalled (requests held at zero): the caller sends them. */
+  /**
+   * Gateway nudges not yet signalled (requests held at zero): the caller sends them at their
+   * hold's instant (the simulation stopped at that arrival), as ProductController signals them.
+   */
   readonly nudges: MetricsObservation[] = [];
   private sim!: Simulation;
   private lastNudge?: { queued: number; at: number };
