@@ -9,6 +9,12 @@
  * - the workflow's entity (workflows/deployment/entity.ts) takes each observation and decides
  *   with decideReplicas, carrying its state, and sets one timer for the next decision;
  * - requests outside schedule windows with scale to zero are refused, as the gateway does.
+ *
+ * Ties: a decision timer due at the same instant as a scrape fires first (so a scale it makes
+ * starts at that instant, and that scrape already sees its replicas as set). A real workflow
+ * decides a few ms after its signals and timers, so where they fall on the same instant either
+ * order can happen; at such a tie a peak can differ by a step (the fidelity test,
+ * test/time-skipping/simulator-fidelity.test.ts, follows the simulator's order).
  */
 import { ReplicaLoad } from '../../observer/replica-load';
 import {
