@@ -34,11 +34,10 @@ export function simulationChart(result: SimulationResult, trace: Trace): string 
     { name: 'static-peak', steps: result.baselines['static-peak']?.replicas, colour: '#bbbbbb' },
     { name: 'hpa-default', steps: result.baselines['hpa-default']?.replicas, colour: '#e8a33d' },
   ];
-  const maxReplicas = Math.max(
-    1,
-    ...result.replicas.map((r) => r.replicas),
-    ...runs.flatMap((r) => (r.steps ?? []).map((s) => s.replicas)),
-  );
+  // A loop, not Math.max(...): a timeline can be longer than the arguments a call takes.
+  let maxReplicas = 1;
+  for (const steps of [result.replicas, ...runs.map((r) => r.steps ?? [])])
+    for (const step of steps) maxReplicas = Math.max(maxReplicas, step.replicas);
   const yRep = (n: number) => PAD.top + plotH - (n / maxReplicas) * plotH;
 
   const stepPath = (points: [number, number][]) => {

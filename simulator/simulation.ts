@@ -42,6 +42,12 @@ class Finish {
 
 type Event = Finish | (() => void);
 
+interface ReadyReplicas {
+  replicas: SimulatedReplica[];
+  names: string[];
+  byName: Map<string, SimulatedReplica>;
+}
+
 export interface SimulationOptions {
   trace: Trace;
   figures: ServingFigures;
@@ -77,6 +83,9 @@ export class Simulation {
   private names = 0;
   private outstanding = 0;
   private nextArrival = 0;
+  private readyCache?: ReadyReplicas;
+  /** When each request reached its replica (ms). */
+  private readonly acceptedAt: Float64Array;
 
   constructor(
     private readonly options: SimulationOptions,
@@ -88,6 +97,7 @@ export class Simulation {
     const n = options.trace.at.length;
     this.until = options.until ?? (n > 0 ? options.trace.at[n - 1]! : options.start);
     this.latencyMs = new Float64Array(n).fill(NaN);
+    this.acceptedAt = new Float64Array(n);
   }
 
   /** Runs the trace to the end; returns GPU-seconds over [start, until]. */
@@ -141,9 +151,21 @@ export class Simulation {
     this.queue.push(Math.max(time, this.now), fn);
   }
 
-  /** Replicas that take requests. */
+  /** Replicas that take requests (kept until one becomes ready or goes: asked per request). */
   ready(): SimulatedReplica[] {
-    return this.replicas.filter((r) => r.phase === 'ready');
+    return this.readyNow().replicas;
+  }
+
+  private readyNow(): ReadyReplicas {
+    if (!this.readyCache) {
+      const replicas = this.replicas.filter((r) => r.phase === 'ready');
+      this.readyCache = {
+        replicas,
+        names: replicas.map((r) => r.name),
+        byName: new Map(replicas.map((r) => [r.name, r])),
+      };
+    }
+    return this.readyCache;
   }
 
   /** The replica count set now (loading and ready). */
@@ -196,20 +218,20 @@ export class Simulation {
     }
   }
 
+  /**
+   * As the gateway: to a ready replica if there is one; with none, refused at once when none
+   * will come (outside schedule windows), else held (bounded) while the deployment is woken.
+   */
   private arrive(id: number): void {
-    this.lastRequestAt = this.now;
-    if (this.controller.refuse?.(this.now) !== undefined) {
-      this.rejected++;
-      return;
-    }
-    if (this.replicas.some((r) => r.phase === 'ready')) {
+    if (this.readyNow().replicas.length > 0) {
       this.dispatch(id);
       return;
     }
-    if (this.held.size >= MAX_HELD) {
+    if (this.controller.refuse?.(this.now) !== undefined || this.held.size >= MAX_HELD) {
       this.rejected++;
       return;
     }
+    this.lastRequestAt = this.now;
     this.held.add(id);
     this.outstanding++;
     this.at(this.now + HOLD_TIMEOUT_MS, () => {
@@ -222,15 +244,13 @@ export class Simulation {
 
   /** Sends request `id` to the least loaded ready replica (`held`: it waited, already counted). */
   private dispatch(id: number, held = false): void {
-    const candidates = this.ready();
-    const chosen = leastOutstanding(
-      candidates.map((r) => r.name),
-      (name) => candidates.find((r) => r.name === name)!.outstanding,
-      this.cursor,
-    );
+    const { replicas, names, byName } = this.readyNow();
+    const chosen = leastOutstanding(names, (name) => byName.get(name)!.outstanding, this.cursor);
     this.cursor = chosen;
-    const replica = candidates[chosen]!;
+    const replica = replicas[chosen]!;
     if (!held) this.outstanding++;
+    this.lastRequestAt = this.now;
+    this.acceptedAt[id] = this.now;
     const done = replica.accept(
       id,
       this.trace.promptTokens[id]!,
@@ -241,10 +261,10 @@ export class Simulation {
   }
 
   private finish({ replica, id }: Finish): void {
-    const latency = this.now - this.trace.at[id]!;
-    this.latencyMs[id] = latency;
+    this.latencyMs[id] = this.now - this.trace.at[id]!;
     this.outstanding--;
-    const next = replica.finish(latency);
+    // The replica's own latency metric counts from when it got the request, not the time held.
+    const next = replica.finish(this.now - this.acceptedAt[id]!);
     if (next !== undefined) {
       const done = replica.admit(
         this.trace.promptTokens[next]!,
@@ -265,6 +285,7 @@ export class Simulation {
   }
 
   private readyChanged(): void {
+    this.readyCache = undefined;
     const ready = this.replicas.filter((r) => r.phase === 'ready').length;
     const last = this.readyTimeline.at(-1);
     if (last?.[1] === ready) return;

@@ -14,6 +14,7 @@ import {
   type ServingFigures,
 } from '../../../simulator/serving-model';
 import { simulate } from '../../../simulator/simulate';
+import { Simulation, type Controller } from '../../../simulator/simulation';
 import { parseRequests, type Trace } from '../../../simulator/trace';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0); // a Monday, 12:00 UTC
@@ -189,6 +190,41 @@ describe('simulate', () => {
     expect(result.rejected).toBe(120);
     expect(result.replicas.map((r) => r.replicas)).toEqual([1, 0, 1]);
     expect(result.replicas[2]!.reason).toBe('ScheduleWindow');
+  });
+
+  it('serves while replicas are still up after a window closes (the gateway refuses only with none ready)', () => {
+    const result = simulate({
+      spec: spec({
+        scaling: { minReplicas: 0, maxReplicas: 2 },
+        schedule: {
+          scaleToZeroOutsideWindows: true,
+          windows: [{ days: ['mon'], wakeAt: '11:00', coolDownAt: '12:01', minPods: 1 }],
+        },
+      }),
+      // 12:00:00.5 to 12:03: the window closes at 12:01, then its 5-minute cool-down holds a replica.
+      trace: trace(steady(1, 0.5, 180)),
+      catalog: BUILTIN_CATALOG,
+    });
+    expect(result.rejected).toBe(0);
+    expect(result.replicas.map((r) => r.replicas)).toEqual([1]);
+  });
+
+  it("a replica's own latency metric leaves out the time a request was held at zero", () => {
+    const figures = servingFigures(BUILTIN_CATALOG, 'llama-3.1-8b-instruct', 'H100', 1);
+    // Starts at zero; the first held request wakes one replica (3 s of weight load).
+    const wakeOnHold: Controller = {
+      start: () => undefined,
+      onHold: () => sim.setReplicas(1, 'Woken', 'a request waits'),
+    };
+    const sim = new Simulation(
+      { trace: trace(steady(1, 0, 1, 1000, 10)), figures, start: T0 },
+      wakeOnHold,
+    );
+    sim.run();
+    const [replica] = sim.ready();
+    const served = replica!.samples();
+    expect(sim.latencyMs[0]).toBeGreaterThan(3000); // end to end: held through the load
+    expect(served.latencySumSeconds).toBeLessThan(0.2); // at the replica: prefill and decode only
   });
 
   it('hpa-default never goes below one replica and scales on its 15 s sync', () => {
