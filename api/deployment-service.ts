@@ -162,6 +162,15 @@ export class DeploymentService {
       ]);
     }
     if (body.spec !== undefined) {
+      if (body.overrides !== undefined) {
+        throw invalid([
+          {
+            path: 'overrides',
+            message:
+              'overrides apply to a deployment\'s spec: give "deployment" with them, or put the change in "spec"',
+          },
+        ]);
+      }
       const deep = depthViolation(body.spec, 'spec');
       if (deep) throw invalid([deep]);
       const checked = this.validate(body.spec, ['spec']);

@@ -67,17 +67,22 @@ export function simulate(request: SimulationRequest): SimulationResult {
 
 /**
  * The same, in slices of `sliceEvents` events with the event loop let through between them, so
- * a process that also serves (the API's gateway) keeps answering during a long simulation.
+ * a process that also serves (the API's gateway) keeps answering during a long simulation;
+ * `signal` stops it between slices (the client went away).
  */
 export async function simulateInSlices(
   request: SimulationRequest,
-  sliceEvents = 20_000,
+  options: { sliceEvents?: number; signal?: AbortSignal } = {},
 ): Promise<SimulationResult> {
+  const { sliceEvents = 20_000, signal } = options;
   const runs = plan(request);
   const gpuSeconds: number[] = [];
   for (const { sim } of runs.policies) {
     sim.begin();
-    while (sim.runUntil(Infinity, sliceEvents)) await new Promise((r) => setImmediate(r));
+    while (sim.runUntil(Infinity, sliceEvents)) {
+      await new Promise((r) => setImmediate(r));
+      signal?.throwIfAborted();
+    }
     gpuSeconds.push(sim.gpuSeconds());
   }
   return runs.result(gpuSeconds);

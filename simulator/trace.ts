@@ -11,6 +11,10 @@ export interface Trace {
 }
 
 export const MAX_TRACE_REQUESTS = 1_000_000;
+/** The longest span simulated: the simulation scrapes every second of it, traffic or not. */
+export const MAX_TRACE_SPAN_MS = 7 * 24 * 3600_000;
+/** RFC 3339 with a time zone (`Z` or an offset): a time without one would be read as local. */
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
 
 export class TraceError extends Error {
   constructor(
@@ -52,7 +56,7 @@ export function parseAzureCsv(text: string): Trace {
     trace.outputTokens[i] = parseTokens(output, 'GeneratedTokens', lineNo);
     checkOrder(trace, i, lineNo);
   }
-  return trace;
+  return checkSpan(trace);
 }
 
 export interface TraceRequest {
@@ -61,20 +65,30 @@ export interface TraceRequest {
   outputTokens: number;
 }
 
-/** The JSON form: `[{ at: ISO time, promptTokens, outputTokens }]`, in time order. */
-export function parseRequests(requests: readonly TraceRequest[]): Trace {
+/** The JSON form: `[{ at: RFC 3339 time, promptTokens, outputTokens }]`, in time order. */
+export function parseRequests(requests: unknown): Trace {
+  if (!Array.isArray(requests)) throw new TraceError('requests must be an array of requests');
   checkCount(requests.length);
   const trace = allocate(requests.length);
-  requests.forEach((r, i) => {
+  requests.forEach((item: unknown, i) => {
     const where = `requests[${i}]`;
-    const at = Date.parse(r.at);
-    if (!Number.isFinite(at)) throw new TraceError(`${where}.at: "${r.at}" is not a time`, i + 1);
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      throw new TraceError(`${where}: must be an object { at, promptTokens, outputTokens }`, i + 1);
+    }
+    const r = item as Partial<TraceRequest>;
+    const at = typeof r.at === 'string' && RFC3339.test(r.at) ? Date.parse(r.at) : NaN;
+    if (!Number.isFinite(at)) {
+      throw new TraceError(
+        `${where}.at: ${JSON.stringify(r.at)} is not an RFC 3339 time with a zone, e.g. "2026-12-01T09:00:00.250Z"`,
+        i + 1,
+      );
+    }
     trace.at[i] = at;
     trace.promptTokens[i] = checkTokens(r.promptTokens, `${where}.promptTokens`, i + 1);
     trace.outputTokens[i] = checkTokens(r.outputTokens, `${where}.outputTokens`, i + 1);
     checkOrder(trace, i, i + 1, where);
   });
-  return trace;
+  return checkSpan(trace);
 }
 
 /** The requests of `trace` with from <= at < to (epoch ms). */
@@ -107,6 +121,16 @@ function checkCount(n: number): void {
   }
 }
 
+function checkSpan(trace: Trace): Trace {
+  const span = trace.at[trace.at.length - 1]! - trace.at[0]!;
+  if (span > MAX_TRACE_SPAN_MS) {
+    throw new TraceError(
+      `the trace spans ${(span / 86_400_000).toFixed(1)} days; at most ${MAX_TRACE_SPAN_MS / 86_400_000} are simulated (cut it into slices)`,
+    );
+  }
+  return trace;
+}
+
 function checkOrder(trace: Trace, i: number, line: number, where = `line ${line}`): void {
   if (i > 0 && trace.at[i]! < trace.at[i - 1]!) {
     throw new TraceError(
@@ -129,8 +153,11 @@ function parseTimestamp(text: string, line: number): number {
     );
   }
   const [, y, mo, d, h, mi, s, fraction = ''] = m;
-  const ms = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!);
-  if (!Number.isFinite(ms) || new Date(ms).getUTCDate() !== +d!) {
+  // Date.UTC reads years 0-99 as 1900-1999; set the year apart.
+  const date = new Date(Date.UTC(2000, +mo! - 1, +d!, +h!, +mi!, +s!));
+  date.setUTCFullYear(+y!, +mo! - 1, +d!);
+  const ms = date.getTime();
+  if (!Number.isFinite(ms) || date.getUTCDate() !== +d! || date.getUTCMonth() !== +mo! - 1) {
     throw new TraceError(`line ${line}: TIMESTAMP "${text}" is not a real date`, line);
   }
   return ms + (fraction === '' ? 0 : Number(`0.${fraction}`) * 1000);
@@ -143,9 +170,12 @@ function parseTokens(text: string, column: string, line: number): number {
   return Number(text);
 }
 
-function checkTokens(value: number, where: string, line: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 1e9) {
-    throw new TraceError(`${where}: ${value} is not a whole number of tokens`, line);
+function checkTokens(value: unknown, where: string, line: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 1e9) {
+    throw new TraceError(
+      `${where}: ${JSON.stringify(value)} is not a whole number of tokens`,
+      line,
+    );
   }
   return value;
 }

@@ -18,7 +18,6 @@ import {
   parseRequests,
   TraceError,
   type Trace,
-  type TraceRequest,
 } from '../../simulator/trace';
 import type { DeploymentService } from '../deployment-service';
 import { HttpError } from '../errors';
@@ -92,25 +91,12 @@ export const simulationRoutes: FastifyPluginAsyncZod<{
   service: DeploymentService;
 }> = async (app, { catalog, service }) => {
   let running = 0;
+  /** The requests holding a slot (a refused one holds none, and its response gives none back). */
+  const holding = new WeakSet<object>();
   app.post('/v1/workspaces/:workspace/simulations', {
     bodyLimit: BODY_LIMIT,
-    schema: {
-      tags: ['simulations'],
-      summary: 'Dry-run scaling settings on a traffic trace (JSON, or an SVG chart)',
-      params: workspaceParams,
-      body: simulationBodySchema,
-      response: {
-        200: simulationResultSchema.describe(
-          'The outcome; with Accept: image/svg+xml, a chart of load and replicas instead',
-        ),
-        ...errorResponses(400, 401, 403, 404, 413, 414, 415, 503),
-      },
-    },
-    handler: async (request, reply) => {
-      const svg = wantsSvg(request.headers.accept);
-      const { trace: traceBody, slo, compareWith, ...which } = request.body;
-      const spec = await service.specToSimulate(request.params.workspace, which);
-      const trace = parseTrace(traceBody);
+    // The slot is taken before the body is read: a body of tens of MB is parsed only when it runs.
+    onRequest: async (request) => {
       if (running >= MAX_RUNNING) {
         throw new HttpError(
           503,
@@ -120,20 +106,52 @@ export const simulationRoutes: FastifyPluginAsyncZod<{
         );
       }
       running++;
+      holding.add(request);
+    },
+    // Given back once, by whichever comes first: the run's end, the response, the client leaving.
+    onResponse: async (request) => release(request),
+    onRequestAbort: async (request) => release(request),
+    schema: {
+      tags: ['simulations'],
+      summary: 'Dry-run scaling settings on a traffic trace (JSON, or an SVG chart)',
+      params: workspaceParams,
+      body: simulationBodySchema,
+      response: {
+        200: simulationResultSchema.describe(
+          'The outcome; with Accept: image/svg+xml, a chart of load and replicas over time instead',
+        ),
+        ...errorResponses(400, 401, 403, 404, 413, 414, 415, 503),
+      },
+    },
+    handler: async (request, reply) => {
+      const svg = wantsSvg(request.headers.accept);
+      const { trace: traceBody, slo, compareWith, ...which } = request.body;
+      const spec = await service.specToSimulate(request.params.workspace, which);
+      const trace = parseTrace(traceBody);
+      // A client that goes away stops its simulation (between slices).
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) gone.abort(new Error('the client went away'));
+      });
       try {
-        const result = await simulateInSlices({
-          spec,
-          trace,
-          catalog,
-          ...(slo ? { slo } : {}),
-          ...(compareWith ? { compareWith } : {}),
-        });
-        if (svg)
+        const result = await simulateInSlices(
+          {
+            spec,
+            trace,
+            catalog,
+            ...(slo ? { slo } : {}),
+            ...(compareWith ? { compareWith } : {}),
+          },
+          { signal: gone.signal },
+        );
+        if (svg) {
           // A string with its own type is sent as it is (the JSON schema serializes objects only).
           return reply.type('image/svg+xml').send(simulationChart(result, trace) as never);
+        }
         const { readyTimeline: _chartOnly, ...outcome } = result;
         return outcome;
       } catch (err) {
+        if (gone.signal.aborted) request.log.info('simulation stopped: the client went away');
         if (err instanceof ServingFiguresError) {
           throw new HttpError(400, 'invalid_spec', err.message, {}, [
             { path: err.path, message: err.message },
@@ -141,10 +159,14 @@ export const simulationRoutes: FastifyPluginAsyncZod<{
         }
         throw err;
       } finally {
-        running--;
+        release(request);
       }
     },
   });
+
+  function release(request: object): void {
+    if (holding.delete(request)) running--;
+  }
 };
 
 function parseTrace(body: z.output<typeof traceSchema>): Trace {
@@ -153,7 +175,7 @@ function parseTrace(body: z.output<typeof traceSchema>): Trace {
       case 'azure-llm-csv':
         return parseAzureCsv(body.data);
       case 'requests':
-        return parseRequests(body.requests as TraceRequest[]);
+        return parseRequests(body.requests);
       case 'recorded':
         throw new TraceError(
           'recorded traffic is not kept yet: export your gateway logs as "requests" or an azure-llm-csv trace',

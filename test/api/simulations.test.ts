@@ -10,7 +10,7 @@ import { dedicatedSpec } from '../helpers/catalog';
 import { waitFor } from '../helpers/harness';
 import { apiClient, startStack, type Stack } from '../helpers/stack';
 
-const SHIPPED = path.join(__dirname, '../../../shared/data/azure-llm-2023-code.csv');
+const SHIPPED = path.join(__dirname, '../../simulator/traces/azure-llm-2023-code.csv');
 /** The header and the first 2,000 requests (about 14 minutes of the shipped trace). */
 const SLICE = readFileSync(SHIPPED, 'utf8').split('\n').slice(0, 2001).join('\n');
 
@@ -97,15 +97,15 @@ describe('simulations', () => {
       `${name} running`,
     );
     const asIs = await api('POST', base, { deployment: name, trace: csv });
-    const wider = await api('POST', base, {
+    const capped = await api('POST', base, {
       deployment: name,
       overrides: { scaling: { maxReplicas: 1 } },
       trace: csv,
     });
     expect(asIs.status).toBe(200);
-    expect(wider.status).toBe(200);
+    expect(capped.status).toBe(200);
     expect(Math.max(...outcome(asIs).replicas.map((r) => r.replicas))).toBeGreaterThan(1);
-    expect(outcome(wider).replicas).toHaveLength(1);
+    expect(outcome(capped).replicas).toHaveLength(1);
     const bad = await api('POST', base, {
       deployment: name,
       overrides: { scaling: { maxReplicas: 0 } },
@@ -162,6 +162,18 @@ describe('simulations', () => {
       { trace: csv },
       'invalid_spec',
       /either a spec or the name of a deployment/,
+    ],
+    [
+      'overrides with a spec (they apply to a deployment)',
+      { spec, overrides: { scaling: { maxReplicas: 2 } }, trace: csv },
+      'invalid_spec',
+      /overrides apply to a deployment/,
+    ],
+    [
+      'a null request in the trace',
+      { spec, trace: { format: 'requests', requests: [null] } },
+      'invalid_trace',
+      /requests\[0\]: must be an object/,
     ],
     [
       'a model without serving figures',

@@ -9,7 +9,7 @@ import {
   TraceError,
 } from '../../../simulator/trace';
 
-const SHIPPED = path.join(__dirname, '../../../../shared/data/azure-llm-2023-code.csv');
+const SHIPPED = path.join(__dirname, '../../../simulator/traces/azure-llm-2023-code.csv');
 
 describe('parseAzureCsv', () => {
   it('reads the shipped trace: 8,819 requests, first and last as the data README says', () => {
@@ -90,8 +90,48 @@ describe('parseRequests', () => {
     ).toThrow('requests[1]: arrives before');
   });
 
+  it.each([
+    ['not an array', { at: 'x' }, /requests must be an array/],
+    ['a null request', [null], /requests\[0\]: must be an object/],
+    [
+      'a time without a zone (it would be read as local time)',
+      [{ at: '2026-01-01T09:00:00', promptTokens: 1, outputTokens: 1 }],
+      /requests\[0\].at: .* not an RFC 3339 time with a zone/,
+    ],
+    [
+      'a time Date.parse would guess at',
+      [{ at: '1', promptTokens: 1, outputTokens: 1 }],
+      /requests\[0\].at/,
+    ],
+    [
+      'tokens as a string',
+      [{ at: '2026-01-01T09:00:00Z', promptTokens: '5', outputTokens: 1 }],
+      /requests\[0\].promptTokens: "5"/,
+    ],
+    [
+      'a span over 7 days',
+      [
+        { at: '2026-01-01T00:00:00Z', promptTokens: 1, outputTokens: 1 },
+        { at: '2100-01-01T00:00:00Z', promptTokens: 1, outputTokens: 1 },
+      ],
+      /spans 27028.0 days; at most 7/,
+    ],
+  ])('refuses %s, naming it', (_what, requests, message) => {
+    expect(() => parseRequests(requests)).toThrow(TraceError);
+    expect(() => parseRequests(requests)).toThrow(message);
+  });
+
+  it('takes offsets and reads years below 100 as written', () => {
+    const trace = parseRequests([
+      { at: '2026-01-01T10:00:00+01:00', promptTokens: 1, outputTokens: 1 },
+    ]);
+    expect(trace.at[0]).toBe(Date.UTC(2026, 0, 1, 9));
+    const old = parseAzureCsv('TIMESTAMP,ContextTokens,GeneratedTokens\n0050-03-01 00:00:00,1,1');
+    expect(new Date(old.at[0]!).getUTCFullYear()).toBe(50);
+  });
+
   it(`refuses more than ${MAX_TRACE_REQUESTS} requests`, () => {
-    const many = { length: MAX_TRACE_REQUESTS + 1 } as unknown as never[];
+    const many = new Array<never>(MAX_TRACE_REQUESTS + 1); // sparse: refused before it is read
     expect(() => parseRequests(many)).toThrow(/at most 1,000,000/);
   });
 });
