@@ -1,6 +1,6 @@
 /**
  * Benchmark: scaling policies on real traffic. The shipped trace (one hour of Azure's LLM
- * code-completion service, ../shared/data/azure-llm-2023-code.csv) through the simulator for
+ * code-completion service, simulator/traces/azure-llm-2023-code.csv) through the simulator for
  * Llama 3.1 8B on 1 x H100 replicas, maxReplicas 8, a 2 s latency objective:
  *   - static-peak (8 replicas all the time) and hpa-default (plain Kubernetes HPA);
  *   - the product's defaults (no autoscalingPolicy: HPA semantics with no stabilization);
@@ -19,7 +19,7 @@ import { BUILTIN_CATALOG } from '../workflows/domain/catalog';
 import { describeViolations, validateSpec, type DeploymentSpec } from '../workflows/domain/spec';
 
 const TRACE =
-  process.env.TRACE ?? path.resolve(__dirname, '../../../shared/data/azure-llm-2023-code.csv');
+  process.env.TRACE ?? path.resolve(__dirname, '../../simulator/traces/azure-llm-2023-code.csv');
 const SLO = { p99LatencyMs: 2000 };
 const BASE = {
   model: 'llama-3.1-8b-instruct',

@@ -58,7 +58,7 @@ import {
   type TimeSkippingHarness,
 } from '../helpers/time-skipping';
 
-const TRACE_PATH = path.join(__dirname, '../../../shared/data/azure-llm-2023-code.csv');
+const TRACE_PATH = path.join(__dirname, '../../simulator/traces/azure-llm-2023-code.csv');
 const SLICE_MS = 20 * 60_000;
 /**
  * The busy slice: 18:23:00-18:43:00 as timestamped (read as UTC), 3,950 requests. With SPEC below
