@@ -24,7 +24,11 @@ import {
   eventsQuery,
   rolloutWorkflowId,
 } from '../../workflows/deployment/definitions';
-import { observeMetricsSignal, type MetricsObservation } from '../../workflows/deployment/metrics';
+import {
+  metricsSignals,
+  observeMetricsSignal,
+  type MetricsObservation,
+} from '../../workflows/deployment/metrics';
 import type { DeploymentView } from '../../workflows/domain/deployment';
 import { quotaWorkflowId } from '../../workflows/quota/definitions';
 import { byocSpec, dedicatedSpec } from '../helpers/catalog';
@@ -89,9 +93,14 @@ async function deleteAndWait(h: Harness, name: string): Promise<void> {
 const healthy = (v: DeploymentView) => v.state === 'running' && v.health === 'Healthy';
 
 /** Signals an observation and waits until a workflow task has handled it. */
-async function signal(h: Harness, name: string, o: MetricsObservation): Promise<void> {
+async function signal(
+  h: Harness,
+  name: string,
+  o: MetricsObservation,
+  definition: typeof observeMetricsSignal = observeMetricsSignal,
+): Promise<void> {
   const handle = h.env.client.workflow.getHandle(deploymentWorkflowId(ws, name));
-  await handle.signal(observeMetricsSignal, o);
+  await handle.signal(definition, o);
   await waitFor(
     () => handle.fetchHistory(),
     (history) => {
@@ -174,6 +183,17 @@ function dailyCronAt(at: number): string {
 }
 
 describe('record replay histories', () => {
+  it('records metrics signals named for their cause, as the observer and the gateway send them', async () => {
+    const { h } = await harness();
+    const name = 'named-metrics-signals';
+    await createScaling(h, name, 1);
+    await signal(h, name, observation([12]), metricsSignals.trafficStarted);
+    await settled(h, name, 2, 'out to 2 on "load: traffic started"');
+    await signal(h, name, observation([1, 1]), metricsSignals.moved);
+    await settled(h, name, 1, 'in to 1 after the 1 s window');
+    await deleteAndSaveScaling(h, name);
+  });
+
   it('records the paths issue 8 added: patch edits, a pause that hears traffic and a decision timer, resume, delete', async () => {
     const { h } = await harness();
     const name = 'paused-hears-traffic';

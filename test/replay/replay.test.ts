@@ -25,10 +25,11 @@ import {
   LOCAL_SCALE_STEP_PATCH,
   RECOMMENDATION_IN_FORCE_PATCH,
   IDLE_SINCE_UP_PATCH,
+  NAMED_METRICS_SIGNALS_PATCH,
   type DeploymentWorkflowInput,
 } from '../../workflows/deployment/definitions';
 import { decideReplicas, initialAutoscalerState } from '../../workflows/deployment/autoscaler';
-import type { MetricsObservation } from '../../workflows/deployment/metrics';
+import { NAMED_METRICS_SIGNALS, type MetricsObservation } from '../../workflows/deployment/metrics';
 import type { DeploymentEvent } from '../../workflows/domain/deployment';
 import type { QuotaLedgerInput, Reservation } from '../../workflows/quota/definitions';
 import type { RolloutResult } from '../../workflows/rollout/definitions';
@@ -193,12 +194,31 @@ function replicaTimeline(history: History): Step[] {
 const steps = (history: History) =>
   replicaTimeline(history).map((s): [number, Cause] => [s.replicas, s.cause]);
 
-/** The metric observations signalled, in order. */
+const NAMED_SIGNALS = new Set(NAMED_METRICS_SIGNALS.map((signal) => signal.name));
+
+/**
+ * Whether the workflow takes a signal of this name as a metric observation: observeMetrics
+ * always; one named for its cause only since NAMED_METRICS_SIGNALS_PATCH (before it, no handler).
+ */
+function takesObservation(history: History, name: string | null | undefined): boolean {
+  if (name === 'observeMetrics') return true;
+  return NAMED_SIGNALS.has(name ?? '') && patchesOf(history).includes(NAMED_METRICS_SIGNALS_PATCH);
+}
+
+/** The names of the metrics signals (taken or not), in order. */
+function signalNames(history: History): string[] {
+  return events(history).flatMap((e) => {
+    const name = e.workflowExecutionSignaledEventAttributes?.signalName;
+    return name && name !== 'observeReplicas' ? [name] : [];
+  });
+}
+
+/** The metric observations signalled (and taken), in order. */
 function observations(history: History): { observation: MetricsObservation; at: number }[] {
   return events(history).flatMap((e) => {
     const signal = e.workflowExecutionSignaledEventAttributes;
-    if (signal?.signalName !== 'observeMetrics') return [];
-    const observation = fromPayload<MetricsObservation>(signal.input?.payloads?.[0]);
+    if (!takesObservation(history, signal?.signalName)) return [];
+    const observation = fromPayload<MetricsObservation>(signal!.input?.payloads?.[0]);
     return [{ observation, at: timeOf(e) }];
   });
 }
@@ -255,8 +275,8 @@ function redecide(history: History): { replicas: number; reason: string; task: n
     let woke = false;
     for (const e of handed) {
       const signal = e.workflowExecutionSignaledEventAttributes;
-      if (signal?.signalName === 'observeMetrics') {
-        state = { ...state, observation: fromPayload(signal.input?.payloads?.[0]) };
+      if (takesObservation(history, signal?.signalName)) {
+        state = { ...state, observation: fromPayload(signal!.input?.payloads?.[0]) };
         due = woke = true;
       }
       if (e.timerFiredEventAttributes) woke = true;
@@ -681,6 +701,47 @@ const EXPECTED: Record<string, (history: History) => void> = {
     expect(quiet!.observation.windowSeconds).toBe(300);
     expect(zero!.at).toBeGreaterThanOrEqual(up!.at + 10_000);
     expect(zero!.at).toBeGreaterThan(quiet!.at);
+  },
+  'named-metrics-signals--deploymentWorkflow.json': (history) => {
+    // since NAMED_METRICS_SIGNALS_PATCH: observations under the names the observer gives them
+    // ("load: traffic started", "load: moved past tolerance") are taken as observeMetrics is;
+    // the patch is recorded where the first one is handled
+    expect(patchesOf(history)).toContain(NAMED_METRICS_SIGNALS_PATCH);
+    expectScaling(
+      'named-metrics-signals--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [2, 'signal'],
+        [1, 'timer'],
+      ],
+      [
+        ['ScaleOut', 'DesiredWithinRange'],
+        ['ScaleIn', 'DesiredWithinRange'],
+      ],
+      'deleted view',
+    );
+    expect(signalNames(history)).toEqual(['load: traffic started', 'load: moved past tolerance']);
+    expect(observations(history)).toHaveLength(2);
+  },
+  'named-signal-before-handlers--deploymentWorkflow.json': (history) => {
+    // recorded by the code before NAMED_METRICS_SIGNALS_PATCH (an observer upgraded before the
+    // workers): it had no handler for "load: burst" (40 in flight, which would ask for 5
+    // replicas) and ignored it; today's code ignores it on replay too, and scales out to 2 only
+    // on the plain observation after it
+    expect(patchesOf(history)).not.toContain(NAMED_METRICS_SIGNALS_PATCH);
+    expectScaling(
+      'named-signal-before-handlers--deploymentWorkflow.json',
+      history,
+      [
+        [1, 'activity'],
+        [2, 'signal'],
+      ],
+      [['ScaleOut', 'DesiredWithinRange']],
+      'deleted view',
+    );
+    expect(signalNames(history)).toEqual(['load: burst', 'observeMetrics']);
+    expect(observations(history).map((o) => o.observation.replicas[0]?.concurrency)).toEqual([12]);
   },
   'panic--deploymentWorkflow.json': (history) => {
     // 40 in flight over the short window on 1 replica (over 2 x the threshold 8): 5 replicas at

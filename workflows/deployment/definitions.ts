@@ -123,6 +123,14 @@ export const LOCAL_SCALE_STEP_PATCH = 'scale-step-as-local-activity';
  */
 export const IDLE_SINCE_UP_PATCH = 'idle-counted-from-replicas-up';
 
+/**
+ * Since this patch, the metrics signals named for their cause (METRICS_SIGNAL_CAUSES: "load:
+ * burst", "wake: requests waiting at zero", ...) are taken like observeMetrics. Code before it had
+ * no handler for them: one that reached such a run (an observer or API upgraded before the
+ * workers) was ignored, and is ignored again when that history replays.
+ */
+export const NAMED_METRICS_SIGNALS_PATCH = 'metrics-signals-named-by-cause';
+
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {
   /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */

@@ -59,8 +59,9 @@ export const metricsSignals = Object.fromEntries(
   ]),
 ) as Record<MetricsSignalCause, ReturnType<typeof defineSignal<[MetricsObservation]>>>;
 
+export const NAMED_METRICS_SIGNALS = Object.values(metricsSignals);
 /** Every signal that carries a metrics observation: the causes and the plain one. */
-export const ALL_METRICS_SIGNALS = [observeMetricsSignal, ...Object.values(metricsSignals)];
+export const ALL_METRICS_SIGNALS = [observeMetricsSignal, ...NAMED_METRICS_SIGNALS];
 
 /**
  * Whether an observation would change anything the workflow decides (DeploymentEntity.observationMatters).

@@ -34,6 +34,7 @@ import {
   LOCAL_SCALE_STEP_PATCH,
   RECOMMENDATION_IN_FORCE_PATCH,
   IDLE_SINCE_UP_PATCH,
+  NAMED_METRICS_SIGNALS_PATCH,
   admissionUpdate,
   autoscalerQuery,
   deleteUpdate,
@@ -49,7 +50,12 @@ import {
 import { DeploymentEntity } from './entity';
 import { reportDecision } from './telemetry';
 import { events } from './events';
-import { ALL_METRICS_SIGNALS, observationMattersQuery } from './metrics';
+import {
+  NAMED_METRICS_SIGNALS,
+  observationMattersQuery,
+  observeMetricsSignal,
+  type MetricsObservation,
+} from './metrics';
 import { observeReplicasSignal } from './observations';
 import {
   DeploymentSteps,
@@ -127,10 +133,15 @@ export async function deploymentWorkflow(
   }));
   setHandler(observationMattersQuery, (observation) => d.observationMatters(observation));
   // One handler for every metrics signal: the name only says, in the history, what changed.
-  for (const signal of ALL_METRICS_SIGNALS) {
+  const observeMetrics = (observation: MetricsObservation) => {
+    steps.signalled?.heard();
+    d.observeMetrics(observation);
+  };
+  setHandler(observeMetricsSignal, observeMetrics);
+  for (const signal of NAMED_METRICS_SIGNALS) {
     setHandler(signal, (observation) => {
-      steps.signalled?.heard();
-      d.observeMetrics(observation);
+      // Ignored where the code that ran had no handler for it (a replay of such a history).
+      if (patched(NAMED_METRICS_SIGNALS_PATCH)) observeMetrics(observation);
     });
   }
   // Registered in every run (a signal to a run on the older watch is kept and ignored).
