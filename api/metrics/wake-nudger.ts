@@ -6,12 +6,39 @@
 import type { Client } from '@temporalio/client';
 import type { LogFn } from '../../config/logging';
 import { deploymentWorkflowId } from '../../workflows/deployment/definitions';
-import { metricsSignals } from '../../workflows/deployment/metrics';
+import { metricsSignals, type MetricsObservation } from '../../workflows/deployment/metrics';
 import { METRIC_WINDOW_MS, SHORT_WINDOW_MS } from '../../observer/load-rules';
 import type { TrafficMeter } from './traffic-meter';
 
 /** A deployment is nudged again at most this often, unless more requests wait than last time. */
-const MIN_INTERVAL_MS = 1000;
+export const NUDGE_MIN_INTERVAL_MS = 1000;
+
+/** Whether to nudge now, given the last nudge: more requests wait, or the interval has passed. */
+export function shouldNudge(
+  last: { queued: number; at: number } | undefined,
+  queued: number,
+  now: number,
+): boolean {
+  return !last || queued > last.queued || now - last.at >= NUDGE_MIN_INTERVAL_MS;
+}
+
+/** What a nudge tells the workflow: `queued` requests wait, and when the last one arrived. */
+export function wakeObservation(
+  now: number,
+  queued: number,
+  lastRequestAt: number | undefined,
+): MetricsObservation {
+  return {
+    time: new Date(now).toISOString(),
+    windowSeconds: METRIC_WINDOW_MS / 1000,
+    replicas: [],
+    queued,
+    ...(lastRequestAt !== undefined
+      ? { lastRequestAt: new Date(lastRequestAt).toISOString() }
+      : {}),
+    shortWindow: { seconds: SHORT_WINDOW_MS / 1000, concurrency: 0, throughput: 0 },
+  };
+}
 
 export class WakeNudger {
   private readonly last = new Map<string, { queued: number; at: number }>();
@@ -28,23 +55,15 @@ export class WakeNudger {
   nudge(deploymentId: string, now = Date.now()): void {
     const { meter, client } = this.options;
     const queued = meter.queuedFor(deploymentId);
-    const last = this.last.get(deploymentId);
-    if (last && queued <= last.queued && now - last.at < MIN_INTERVAL_MS) return;
+    if (!shouldNudge(this.last.get(deploymentId), queued, now)) return;
     this.last.set(deploymentId, { queued, at: now });
-    const lastRequestAt = meter.lastRequestAt(deploymentId);
     const [workspace = '', ...rest] = deploymentId.split('/');
     client.workflow
       .getHandle(deploymentWorkflowId(workspace, rest.join('/')))
-      .signal(metricsSignals.requestsWaiting, {
-        time: new Date(now).toISOString(),
-        windowSeconds: METRIC_WINDOW_MS / 1000,
-        replicas: [],
-        queued,
-        ...(lastRequestAt !== undefined
-          ? { lastRequestAt: new Date(lastRequestAt).toISOString() }
-          : {}),
-        shortWindow: { seconds: SHORT_WINDOW_MS / 1000, concurrency: 0, throughput: 0 },
-      })
+      .signal(
+        metricsSignals.requestsWaiting,
+        wakeObservation(now, queued, meter.lastRequestAt(deploymentId)),
+      )
       .catch((err: unknown) => {
         this.last.delete(deploymentId); // not delivered: the next waiting request tries again
         this.options.log?.(`wake for ${deploymentId} not delivered: ${(err as Error).message}`, {

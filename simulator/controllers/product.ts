@@ -17,13 +17,8 @@
  * test/time-skipping/simulator-fidelity.test.ts, follows the simulator's order).
  */
 import { ReplicaLoad } from '../../observer/replica-load';
-import {
-  METRIC_WINDOW_MS,
-  SHORT_WINDOW_MS,
-  offered,
-  sendDecision,
-  type LastOffered,
-} from '../../observer/load-rules';
+import { shouldNudge, wakeObservation } from '../../api/metrics/wake-nudger';
+import { offered, sendDecision, type LastOffered } from '../../observer/load-rules';
 import { DeploymentEntity, initialReplicas } from '../../workflows/deployment/entity';
 import type { MetricsObservation } from '../../workflows/deployment/metrics';
 import type { DeploymentSpec } from '../../workflows/domain/spec';
@@ -32,8 +27,6 @@ import type { Controller, Simulation } from '../simulation';
 
 /** The observer's scrape cadence (observer/load-observer.ts). */
 export const SCRAPE_INTERVAL_MS = 1000;
-/** The gateway nudges a deployment again at most this often, unless more requests wait. */
-const NUDGE_INTERVAL_MS = 1000;
 
 export class ProductController implements Controller {
   private sim!: Simulation;
@@ -78,20 +71,9 @@ export class ProductController implements Controller {
 
   /** The gateway's nudge (api/metrics/wake-nudger.ts): how many requests wait. */
   onHold(queued: number, now: number): void {
-    const last = this.lastNudge;
-    if (last && queued <= last.queued && now - last.at < NUDGE_INTERVAL_MS) return;
+    if (!shouldNudge(this.lastNudge, queued, now)) return;
     this.lastNudge = { queued, at: now };
-    const lastRequestAt = this.sim.lastRequestAt;
-    this.signal({
-      time: new Date(now).toISOString(),
-      windowSeconds: METRIC_WINDOW_MS / 1000,
-      replicas: [],
-      queued,
-      ...(lastRequestAt !== undefined
-        ? { lastRequestAt: new Date(lastRequestAt).toISOString() }
-        : {}),
-      shortWindow: { seconds: SHORT_WINDOW_MS / 1000, concurrency: 0, throughput: 0 },
-    });
+    this.signal(wakeObservation(now, queued, this.sim.lastRequestAt));
   }
 
   /** The observer's tick (observer/load-observer.ts): scrape, then offer what it measured. */
