@@ -6,6 +6,7 @@ import {
   initialReplicas,
 } from '../../workflows/deployment/entity';
 import { evaluateHealth } from '../../workflows/deployment/health';
+import { healthMessage } from '../../workflows/deployment/events';
 import { validateSpec, type DeploymentSpec } from '../../workflows/domain/spec';
 
 // The workflow loads the schema with a CommonJS require on first use, which webpack resolves in
@@ -135,6 +136,26 @@ describe('health', () => {
   ])('%s', (_sentence, input, health) => {
     expect(evaluateHealth({ ...base, ...input })).toBe(health);
   });
+
+  it.each([
+    [false, 'Progressing -> Healthy: scaled to zero; the next request wakes it'],
+    [
+      true,
+      'Progressing -> Healthy: scaled to zero outside its schedule windows; requests get 503 until the next window opens',
+    ],
+  ])(
+    'a deployment at zero says how a request fares (outside windows: %s)',
+    (outsideWindows, message) => {
+      expect(
+        healthMessage('Progressing', 'Healthy', {
+          ready: 0,
+          desired: 0,
+          readinessTimeoutSeconds: 60,
+          ...(outsideWindows ? { outsideWindows } : {}),
+        }),
+      ).toBe(message);
+    },
+  );
 
   it('records each health transition once, with a reason', () => {
     const d = entity({ state: 'running', activeRevision: 1, desiredReplicas: 1 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyMergePatch } from '../../workflows/domain/merge-patch';
+import { applyMergePatch, patchResourceSpec } from '../../workflows/domain/merge-patch';
 
 describe('applyMergePatch (RFC 7396)', () => {
   // RFC 7396, Appendix A: every example, in order.
@@ -132,5 +132,46 @@ describe('applyMergePatch (RFC 7396)', () => {
     expect(JSON.stringify(applyMergePatch({}, { constructor: { a: 1 } }))).toBe(
       '{"constructor":{"a":1}}',
     );
+  });
+});
+
+describe('patchResourceSpec: what a first user gets wrong, said plainly', () => {
+  const resource = {
+    name: 'd',
+    state: 'running',
+    spec: {
+      model: 'm',
+      cloud: { type: 'dedicated', accelerator: { type: 'L4', count: 1 } },
+      scaling: { minReplicas: 1, maxReplicas: 2 },
+    },
+  };
+  const refused = (patch: unknown) => {
+    const result = patchResourceSpec(resource, patch);
+    if (result.ok) throw new Error('expected a refusal');
+    return result.violations;
+  };
+
+  it('a spec field sent without the spec wrapper says where it goes', () => {
+    expect(refused({ scaling: { maxReplicas: 3 } })).toEqual([
+      { path: 'scaling', message: 'scaling is a field of spec: send {"spec": {"scaling": ...}}' },
+    ]);
+  });
+
+  it('a read-only field and an unknown one are told apart', () => {
+    expect(refused({ state: 'paused', color: 'red' })).toEqual([
+      { path: 'state', message: 'only spec may change; state is read-only' },
+      { path: 'color', message: 'a deployment has no field color; only spec may change' },
+    ]);
+  });
+
+  it('a change of cloud type says it cannot change (not an unknown key of the merged cloud)', () => {
+    expect(refused({ spec: { cloud: { type: 'byoc', cluster: 'c', nodeGroup: 'g' } } })).toEqual([
+      {
+        path: 'cloud.type',
+        message:
+          'cannot change from "dedicated" to "byoc": create a new deployment there, then delete this one',
+      },
+    ]);
+    expect(patchResourceSpec(resource, { spec: { cloud: { type: 'dedicated' } } }).ok).toBe(true);
   });
 });

@@ -37,6 +37,7 @@ import type {
 import { events, healthMessage, healthReason, type EventText } from './events';
 import { evaluateHealth, msUntilReadinessTimeout } from './health';
 import { OBSERVATION_REFRESH_MS, type MetricsObservation } from './metrics';
+import { scheduleFloor } from '../schedule';
 
 export type NextStep = 'tearDown' | 'halt' | 'bringUp' | 'rollOut' | 'scale' | 'decide' | 'idle';
 
@@ -506,6 +507,10 @@ export class DeploymentEntity {
             desired: this.desiredReplicas,
             readinessTimeoutSeconds: this.spec.readinessTimeoutSeconds,
             ...(this.replicaNote ? { replicaNote: this.replicaNote } : {}),
+            ...(scheduleFloor({ schedule: this.spec.schedule, now: now.getTime() }).outside ===
+            'scaleToZero'
+              ? { outsideWindows: true }
+              : {}),
           }),
       ),
       this.activeRevision ?? undefined,

@@ -144,13 +144,17 @@ export function healthMessage(
     desired: number;
     readinessTimeoutSeconds: number;
     replicaNote?: string;
+    /** Held at zero by the schedule (scaleToZeroOutsideWindows): requests are refused, not held. */
+    outsideWindows?: boolean;
   },
 ): string {
   const replicas = `${facts.ready}/${facts.desired} replica(s) ready`;
   switch (next) {
     case 'Healthy':
       return facts.desired === 0
-        ? `${previous} -> Healthy: scaled to zero; the next request wakes it`
+        ? facts.outsideWindows
+          ? `${previous} -> Healthy: scaled to zero outside its schedule windows; requests get 503 until the next window opens`
+          : `${previous} -> Healthy: scaled to zero; the next request wakes it`
         : `${previous} -> Healthy: ${replicas}; accepting inference requests`;
     case 'ProgressingWithTimeout':
       return `${previous} -> ProgressingWithTimeout: ${replicas} after the readiness timeout of ${facts.readinessTimeoutSeconds}s${facts.replicaNote ? ` (${facts.replicaNote})` : ''}; still watching`;

@@ -75,12 +75,38 @@ export function patchResourceSpec(
     (key) => key !== 'spec' && JSON.stringify(patched[key]) !== JSON.stringify(resource[key]),
   );
   if (readOnly.length > 0) {
+    const specFields = isPlainObject(resource.spec) ? Object.keys(resource.spec) : [];
     return {
       ok: false,
       violations: readOnly.map((key) => ({
         path: key,
-        message: `only spec may change; ${key} is read-only`,
+        message:
+          key in resource
+            ? `only spec may change; ${key} is read-only`
+            : specFields.includes(key)
+              ? `${key} is a field of spec: send {"spec": {"${key}": ...}}`
+              : `a deployment has no field ${key}; only spec may change`,
       })),
+    };
+  }
+  // A cloud of another type merged into this one would keep this one's fields (and fail as an
+  // unknown key): say what is wrong instead, with the path and words of an edit's placement
+  // check (placementChange).
+  const cloudType = (spec: unknown) =>
+    isPlainObject(spec) && isPlainObject(spec.cloud) ? spec.cloud.type : undefined;
+  const [before, after] = [
+    cloudType(resource.spec),
+    cloudType(isPlainObject(patch) ? patch.spec : undefined),
+  ];
+  if (typeof before === 'string' && typeof after === 'string' && after !== before) {
+    return {
+      ok: false,
+      violations: [
+        {
+          path: 'cloud.type',
+          message: `cannot change from "${before}" to "${after}": create a new deployment there, then delete this one`,
+        },
+      ],
     };
   }
   return { ok: true, spec: patched.spec };
