@@ -18,10 +18,7 @@ import {
   type RuntimeProvider,
 } from '../../activities/providers/provider';
 import type { Controller, Simulation } from '../../simulator/simulation';
-import { METRIC_WINDOW_MS, SHORT_WINDOW_MS } from '../../observer/load-rules';
-
-/** The gateway nudges a deployment again at most this often, unless more requests wait. */
-const NUDGE_INTERVAL_MS = 1000;
+import { shouldNudge, wakeObservation } from '../../api/metrics/wake-nudger';
 
 export class SimulatedFleetProvider implements RuntimeProvider {
   /** Set once the simulation exists (the deployment is created before the trace starts). */
@@ -116,19 +113,8 @@ export class WorkflowController implements Controller {
 
   /** As ProductController.onHold (api/metrics/wake-nudger.ts), queued for the caller to signal. */
   onHold(queued: number, now: number): void {
-    const last = this.lastNudge;
-    if (last && queued <= last.queued && now - last.at < NUDGE_INTERVAL_MS) return;
+    if (!shouldNudge(this.lastNudge, queued, now)) return;
     this.lastNudge = { queued, at: now };
-    const lastRequestAt = this.sim.lastRequestAt;
-    this.nudges.push({
-      time: new Date(now).toISOString(),
-      windowSeconds: METRIC_WINDOW_MS / 1000,
-      replicas: [],
-      queued,
-      ...(lastRequestAt !== undefined
-        ? { lastRequestAt: new Date(lastRequestAt).toISOString() }
-        : {}),
-      shortWindow: { seconds: SHORT_WINDOW_MS / 1000, concurrency: 0, throughput: 0 },
-    });
+    this.nudges.push(wakeObservation(now, queued, this.sim.lastRequestAt));
   }
 }
