@@ -3,17 +3,20 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../workflows/domain/search-attributes';
 import { temporalCliPath } from '../../scripts/toolchain';
 import { bundleWorkflows } from '../../worker/create-worker';
+import { startWithRetry } from './server-start';
 
 export async function startDevServer(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: temporalCliPath() },
-      extraArgs: [
-        ...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]),
-        ...extraArgs,
-      ],
-    },
-  });
+  return startWithRetry('the Temporal dev server', () =>
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: temporalCliPath() },
+        extraArgs: [
+          ...SEARCH_ATTRIBUTE_FLAGS.flatMap((flag) => ['--search-attribute', flag]),
+          ...extraArgs,
+        ],
+      },
+    }),
+  );
 }
 
 let bundle: Promise<{ code: string }> | undefined;

@@ -25,6 +25,7 @@ import type { deploymentWorkflow } from '../../workflows/deployment/workflow';
 import { SA } from '../../workflows/domain/search-attributes';
 import { describeViolations, validateSpec } from '../../workflows/domain/spec';
 import { TEST_CATALOG } from './catalog';
+import { startWithRetry } from './server-start';
 
 /** The replica-watch double that lets time skip (see its header). */
 export const WATCH_INTERCEPTOR = path.join(
@@ -109,9 +110,11 @@ export async function registerSearchAttributes(env: TestWorkflowEnvironment): Pr
 export async function startTimeSkipping(
   options: { limits?: Record<string, number>; timers?: TimerDouble } = {},
 ): Promise<TimeSkippingHarness> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: javaTestServerPath() } },
-  });
+  const env = await startWithRetry('the Java time-skipping server', () =>
+    TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: javaTestServerPath() } },
+    }),
+  );
   const workers: { worker: Worker; running: Promise<void> }[] = [];
   try {
     await registerSearchAttributes(env);
