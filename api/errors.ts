@@ -77,16 +77,32 @@ const FRAMEWORK_CODES: Record<number, string> = {
 };
 
 /** Clearer words than the framework's for what a client can fix. */
-const FRAMEWORK_MESSAGES: Record<string, (error: FastifyError) => string> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: () => 'the body is not valid JSON',
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => 'the body is empty; send a JSON document',
-  FST_ERR_CTP_BODY_TOO_LARGE: () => 'the body is larger than this endpoint accepts',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: () =>
-    'unsupported content-type: send application/json (or application/merge-patch+json for PATCH)',
-  FST_ERR_BAD_URL: () => 'the path is not valid %-encoding',
-  FST_ERR_MAX_PARAM_LENGTH: () =>
-    `a path parameter is longer than ${MAX_PARAM_LENGTH} characters; no name here is that long`,
-};
+const FRAMEWORK_MESSAGES: Record<string, (error: FastifyError, request: FastifyRequest) => string> =
+  {
+    FST_ERR_CTP_INVALID_JSON_BODY: () => 'the body is not valid JSON',
+    FST_ERR_CTP_EMPTY_JSON_BODY: () => 'the body is empty; send a JSON document',
+    FST_ERR_CTP_BODY_TOO_LARGE: () => 'the body is larger than this endpoint accepts',
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: (_error, request) => unsupportedMediaType(request),
+    FST_ERR_BAD_URL: () => 'the path is not valid %-encoding',
+    FST_ERR_MAX_PARAM_LENGTH: () =>
+      `a path parameter is longer than ${MAX_PARAM_LENGTH} characters; no name here is that long`,
+  };
+
+/**
+ * Says what was sent and what to send instead. `curl -d` sends a form (x-www-form-urlencoded) unless
+ * told otherwise, which is how most people meet this error, so the message names the header to add.
+ */
+function unsupportedMediaType(request: FastifyRequest): string {
+  const sent = request.headers['content-type']?.split(';')[0]?.trim();
+  const wanted =
+    request.method === 'PATCH'
+      ? 'application/merge-patch+json (or application/json)'
+      : 'application/json';
+  const got = sent
+    ? `the body was sent as ${JSON.stringify(sent.slice(0, 100))}`
+    : 'the body has no content-type';
+  return `unsupported content-type: ${got}; send ${wanted}, e.g. curl -H 'Content-Type: ${wanted.split(' ')[0]}'`;
+}
 
 export function errorBody(code: string, message: string, details?: ErrorDetail[]) {
   return { error: { code, message, ...(details && details.length > 0 ? { details } : {}) } };
@@ -130,7 +146,8 @@ export function errorHandler(
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 600 && status !== 500) {
     const fastifyCode = (error as FastifyError).code;
-    const message = FRAMEWORK_MESSAGES[fastifyCode]?.(error as FastifyError) ?? error.message;
+    const message =
+      FRAMEWORK_MESSAGES[fastifyCode]?.(error as FastifyError, request) ?? error.message;
     const code =
       fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
       fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY'

@@ -485,6 +485,17 @@ describe('one error shape for the framework errors', () => {
       body: 'name=x',
     });
     expectShape(res, 415, 'unsupported_media_type');
+    expect((res.body as { error: { message: string } }).error.message).toBe(
+      `unsupported content-type: the body was sent as "text/plain"; send application/json, e.g. curl -H 'Content-Type: application/json'`,
+    );
+    const patch = await rawRequest(stack.baseUrl, 'PATCH', `${base}/${SUBJECT}`, {
+      headers: { ...bearer(stack.key), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'spec=x',
+    });
+    expectShape(patch, 415, 'unsupported_media_type');
+    expect((patch.body as { error: { message: string } }).error.message).toContain(
+      "send application/merge-patch+json (or application/json), e.g. curl -H 'Content-Type: application/merge-patch+json'",
+    );
   });
 
   it('400 invalid_json for malformed JSON and for an empty body, as JSON or as a merge patch', async () => {
