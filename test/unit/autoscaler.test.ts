@@ -594,6 +594,22 @@ describe('scale to zero, with more than zero replicas', () => {
     },
     {
       sentence:
+        'A 10 s cooldown zeroes when the 30 s load window empties, and the event says why it came later.',
+      spec: scaleToZero({ scaleToZero: { enabled: true, cooldownSeconds: 10 } }),
+      current: 1,
+      observation: observed({
+        replicas: idle(1),
+        windowSeconds: 30,
+        lastRequestAt: ago(31 * SECOND),
+      }),
+      replicas: 0,
+      reason: 'ScaledToZero',
+      message: [
+        'no traffic for 31 s (cooldown 10 s; idleness is known once the 30 s load window holds no request): scaling to zero',
+      ],
+    },
+    {
+      sentence:
         'A millisecond before the cooldown ends it stays at 1 and decides again when it ends.',
       spec: scaleToZero(),
       current: 1,

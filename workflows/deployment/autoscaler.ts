@@ -160,10 +160,16 @@ export function decideReplicas({
     if (idleSince !== undefined && queued === 0) {
       const zeroAt = idleSince + scaling.scaleToZero.cooldownSeconds * 1000;
       if (now >= zeroAt) {
+        // Idleness is known only once the load window holds no request: with a cooldown shorter
+        // than the window, zero comes when the window empties, later than the cooldown. Say so.
+        const late =
+          !noTrafficYet && now - zeroAt >= 2000
+            ? `; idleness is known once the ${observation!.windowSeconds} s load window holds no request`
+            : '';
         return decided(
           0,
           'ScaledToZero',
-          `no traffic for ${Math.round((now - idleSince) / 1000)} s (cooldown ${scaling.scaleToZero.cooldownSeconds} s): scaling to zero`,
+          `no traffic for ${Math.round((now - idleSince) / 1000)} s (cooldown ${scaling.scaleToZero.cooldownSeconds} s${late}): scaling to zero`,
           { ...state, recommendations: [] },
         );
       }
