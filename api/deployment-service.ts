@@ -27,7 +27,7 @@ import type {
   Health,
 } from '../workflows/domain/deployment';
 import { ErrorType } from '../workflows/domain/errors';
-import { SA, tagValues } from '../workflows/domain/search-attributes';
+import { SA, tagSearchValues, tagValues } from '../workflows/domain/search-attributes';
 import { staticDetailsOf, staticSummaryOf } from '../workflows/deployment/details';
 import type { DeploymentSpec, Violation } from '../workflows/domain/spec';
 import {
@@ -69,7 +69,8 @@ export interface WriteOptions {
 }
 
 export interface ListFilters {
-  tags?: { key: string; value: string }[];
+  /** No value: any value of that key. */
+  tags?: { key: string; value?: string }[];
   health?: Health;
   state?: DeploymentState;
   pageSize: number;
@@ -261,7 +262,8 @@ export class DeploymentService {
       ...(filters.health ? [`${SA.health.name} = ${quote(filters.health)}`] : []),
       ...(filters.state ? [`${SA.state.name} = ${quote(filters.state)}`] : []),
       ...(filters.tags ?? []).map(
-        (t) => `${SA.tags.name} = ${quote(tagValues({ [t.key]: t.value })[0]!)}`,
+        (t) =>
+          `${SA.tags.name} = ${quote(t.value === undefined ? t.key : tagValues({ [t.key]: t.value })[0]!)}`,
       ),
     ];
     const query = clauses.join(' AND ');
@@ -438,7 +440,7 @@ export class DeploymentService {
           { key: SA.state, value: 'creating' },
           { key: SA.health, value: 'Progressing' },
           { key: SA.model, value: spec.model },
-          { key: SA.tags, value: tagValues(spec.tags) },
+          { key: SA.tags, value: tagSearchValues(spec.tags) },
         ],
       },
     );

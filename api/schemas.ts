@@ -163,16 +163,19 @@ export const pageQuery = z.object({
 const UNSEARCHABLE = /["\\\p{Cc}]/u;
 
 /**
- * A `tag` filter: `key:value`, with the same rules as the tags of a spec, and a value the
- * visibility store can search for.
+ * A `tag` filter: `key:value`, or `key` alone for any value of that key, with the same rules as
+ * the tags of a spec, and a value the visibility store can search for.
  */
 const tagFilter = z.string().superRefine((filter, ctx) => {
   const at = filter.indexOf(':');
-  if (at < 1) {
-    ctx.addIssue({ code: 'custom', message: 'a tag filter is key:value, e.g. env:prod' });
+  if (at === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'a tag filter is key:value or key, e.g. env:prod or env (no key before ":")',
+    });
     return;
   }
-  const [key, value] = [filter.slice(0, at), filter.slice(at + 1)];
+  const [key, value] = at < 0 ? [filter, ''] : [filter.slice(0, at), filter.slice(at + 1)];
   const parsed = tagsSchema.safeParse({ [key]: value });
   for (const issue of parsed.error?.issues ?? []) {
     // A bad key comes as one "invalid key" issue wrapping the rule it breaks.
@@ -194,7 +197,7 @@ export const listQuery = z.object({
     .union([tagFilter, z.array(tagFilter).max(MAX_TAGS, `at most ${MAX_TAGS} tag filters`)])
     .optional()
     .describe(
-      'key:value, repeatable; every tag must match. Keys and values follow the spec tags rules',
+      'key:value, or key alone for any value; repeatable; every tag must match. Keys and values follow the spec tags rules',
     ),
   health: z.enum(HEALTH_STATES).optional(),
   state: z.enum(DEPLOYMENT_STATES).optional(),

@@ -81,10 +81,10 @@ export const deploymentRoutes: FastifyPluginAsyncZod<DeploymentRoutesOptions> = 
     },
     handler: async (request) => {
       const { tag, health, state, pageSize, pageToken } = request.query;
-      // Each is key:value (checked by listQuery).
+      // Each is key:value, or a key alone for any value (checked by listQuery).
       const tagFilters = (tag === undefined ? [] : Array.isArray(tag) ? tag : [tag]).map((t) => {
         const at = t.indexOf(':');
-        return { key: t.slice(0, at), value: t.slice(at + 1) };
+        return at < 0 ? { key: t } : { key: t.slice(0, at), value: t.slice(at + 1) };
       });
       const page = await service.list(request.params.workspace, {
         tags: tagFilters,

@@ -183,6 +183,15 @@ describe('deployments', () => {
     await healthy('other');
     const byTag = await api('GET', `${base}?tag=env:prod&tag=team:search`);
     expect(byTag.body.items?.map((d) => (d as { name: string }).name)).toEqual(['llm']);
+    // A key alone matches any value of that key.
+    const byKey = await api('GET', `${base}?tag=team`);
+    expect(byKey.body.items?.map((d) => (d as { name: string }).name)).toEqual(['llm']);
+    const anyEnv = await api('GET', `${base}?tag=env`);
+    expect(anyEnv.body.items?.map((d) => (d as { name: string }).name).sort()).toEqual([
+      'llm',
+      'other',
+    ]);
+    expect((await api('GET', `${base}?tag=team&tag=env:dev`)).body.items).toEqual([]);
     const all = await api('GET', `${base}?health=Healthy&state=running`);
     expect(all.body.items?.map((d) => (d as { name: string }).name).sort()).toEqual([
       'llm',

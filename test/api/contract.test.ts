@@ -374,7 +374,7 @@ describe('list parameters answer 400 at once, naming the parameter', () => {
     ['a backslash in the value', 'path:C:\\models'],
     ['a newline in the value', 'env:a\nb'],
     ['NUL in the key', 'e\u0000nv:a'],
-    ['no key:value separator', 'env'],
+    ['a key alone that breaks the key rules', 'e nv'],
     ['an empty key', ':prod'],
     ['a key over 63 characters', `${'k'.repeat(64)}:v`],
     ['a value over 256 characters', `env:${'v'.repeat(257)}`],

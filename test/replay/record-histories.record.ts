@@ -194,6 +194,17 @@ describe('record replay histories', () => {
     await deleteAndSaveScaling(h, name);
   });
 
+  it('records tag keys searchable alone (TAG_KEYS_SEARCHABLE_PATCH): tags at create, a tag edit, delete', async () => {
+    const { h } = await harness();
+    const name = 'tag-keys';
+    await h.service.create(ws, { name, ...dedicatedSpec({ tags: { env: 'prod' } }) });
+    await until(h, name, healthy, 'Healthy');
+    await h.service.edit(ws, name, { spec: { tags: { env: 'prod', team: 'search' } } });
+    await until(h, name, (v) => v.spec.tags.team === 'search', 'the tag edit applied');
+    await deleteAndWait(h, name);
+    await save(h, name, 'deploymentWorkflow', deploymentWorkflowId(ws, name));
+  });
+
   it('records the paths issue 8 added: patch edits, a pause that hears traffic and a decision timer, resume, delete', async () => {
     const { h } = await harness();
     const name = 'paused-hears-traffic';

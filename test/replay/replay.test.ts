@@ -26,6 +26,7 @@ import {
   RECOMMENDATION_IN_FORCE_PATCH,
   IDLE_SINCE_UP_PATCH,
   NAMED_METRICS_SIGNALS_PATCH,
+  TAG_KEYS_SEARCHABLE_PATCH,
   type DeploymentWorkflowInput,
 } from '../../workflows/deployment/definitions';
 import { decideReplicas, initialAutoscalerState } from '../../workflows/deployment/autoscaler';
@@ -134,6 +135,15 @@ function patchesOf(history: History): string[] {
       (p) => fromPayload<{ id: string }>(p).id,
     ),
   );
+}
+
+/** The tags search attribute as each upsert set it, in order. */
+function upsertedTags(history: History): string[][] {
+  return events(history).flatMap((e) => {
+    const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
+    const tags = fields?.['DeploymentTags'];
+    return tags ? [fromPayload<string[]>(tags)] : [];
+  });
 }
 
 /** What woke the workflow task that applied a replica count. */
@@ -782,7 +792,16 @@ const EXPECTED: Record<string, (history: History) => void> = {
     expect([at.getUTCHours(), at.getUTCMinutes()]).toEqual([hour, minute]);
     expect(at.getUTCSeconds()).toBeLessThan(5);
   },
+  'tag-keys--deploymentWorkflow.json': (history) => {
+    // since TAG_KEYS_SEARCHABLE_PATCH: each key alone is searchable too (`?tag=team`)
+    expect(patchesOf(history)).toContain(TAG_KEYS_SEARCHABLE_PATCH);
+    expect(upsertedTags(history).at(-1)).toEqual(['env:prod', 'team:search', 'env', 'team']);
+  },
   'paused-hears-traffic--deploymentWorkflow.json': (history) => {
+    // recorded before TAG_KEYS_SEARCHABLE_PATCH: its tag edit upserts "key:value" entries only,
+    // and replays so
+    expect(patchesOf(history)).not.toContain(TAG_KEYS_SEARCHABLE_PATCH);
+    expect(upsertedTags(history).at(-1)).toEqual(['team:replay']);
     // since DELETE_ALWAYS_WINS_PATCH (its marker is in the history); an edit by merge patch
     const markers = events(history).flatMap(
       (e) => e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [],

@@ -131,6 +131,13 @@ export const IDLE_SINCE_UP_PATCH = 'idle-counted-from-replicas-up';
  */
 export const NAMED_METRICS_SIGNALS_PATCH = 'metrics-signals-named-by-cause';
 
+/**
+ * Since this patch, the tags search attribute also holds each tag's key alone (tag keys have no
+ * ":"), so `?tag=key` finds a deployment whatever the tag's value. Older runs keep "key:value"
+ * entries only (a key-only filter misses them until they are edited or continue as new).
+ */
+export const TAG_KEYS_SEARCHABLE_PATCH = 'tag-keys-searchable';
+
 /** A write's precondition: `If-Match`. Absent: the write applies to whatever version is current. */
 export interface WriteRequest {
   /** The resource `version` the client last read; a mismatch fails with precondition_failed (412). */

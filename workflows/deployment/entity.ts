@@ -98,6 +98,8 @@ export class DeploymentEntity {
   recommendationsAsPoints = false;
   /** Idleness counted from before the replicas came up, before IDLE_SINCE_UP_PATCH (older histories). */
   idleBeforeUp = false;
+  /** Tag keys alone in the tags search attribute too, since TAG_KEYS_SEARCHABLE_PATCH. */
+  tagKeysSearchable = false;
 
   constructor(input: DeploymentWorkflowInput, now: Date) {
     this.workspace = input.workspace;

@@ -26,7 +26,7 @@ import {
   watchActivities,
 } from '../activity-options';
 import { invalidSpecIn, quotaExceededIn } from '../domain/errors';
-import { SA, tagValues } from '../domain/search-attributes';
+import { SA, tagSearchValues, tagValues } from '../domain/search-attributes';
 import { gpuDemand, type RuntimeTarget } from '../domain/spec-facts';
 import type { DeploymentSpec } from '../domain/spec';
 import type { GpuDemand } from '../quota/definitions';
@@ -138,7 +138,10 @@ export class DeploymentSteps {
       { key: SA.state, value: d.state },
       { key: SA.health, value: d.health },
       { key: SA.model, value: d.spec.model },
-      { key: SA.tags, value: tagValues(d.spec.tags) },
+      {
+        key: SA.tags,
+        value: d.tagKeysSearchable ? tagSearchValues(d.spec.tags) : tagValues(d.spec.tags),
+      },
     ];
     const serialized = JSON.stringify(attributes.map((a) => a.value));
     if (serialized === this.lastSearchAttributes) return;

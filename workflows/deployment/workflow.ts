@@ -35,6 +35,7 @@ import {
   RECOMMENDATION_IN_FORCE_PATCH,
   IDLE_SINCE_UP_PATCH,
   NAMED_METRICS_SIGNALS_PATCH,
+  TAG_KEYS_SEARCHABLE_PATCH,
   admissionUpdate,
   autoscalerQuery,
   deleteUpdate,
@@ -86,6 +87,7 @@ export async function deploymentWorkflow(
   d.everyExpiry = !fewerTimers;
   d.recommendationsAsPoints = !patched(RECOMMENDATION_IN_FORCE_PATCH);
   d.idleBeforeUp = !patched(IDLE_SINCE_UP_PATCH);
+  d.tagKeysSearchable = patched(TAG_KEYS_SEARCHABLE_PATCH);
   /** Where replicas run: fixed at create, since an edit cannot change the cloud or cluster. */
   const target: RuntimeTarget = byocOnClusters ? runtimeTargetOf(d.spec) : { type: 'dedicated' };
 

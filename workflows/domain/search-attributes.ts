@@ -11,7 +11,7 @@ export const SA = {
   state: defineSearchAttributeKey('DeploymentState', SearchAttributeType.KEYWORD),
   health: defineSearchAttributeKey('DeploymentHealth', SearchAttributeType.KEYWORD),
   model: defineSearchAttributeKey('DeploymentModel', SearchAttributeType.KEYWORD),
-  /** "key:value" per tag. */
+  /** "key:value" per tag, and each key alone (tagSearchValues). */
   tags: defineSearchAttributeKey('DeploymentTags', SearchAttributeType.KEYWORD_LIST),
 } as const;
 
@@ -23,4 +23,12 @@ export const SEARCH_ATTRIBUTE_FLAGS: string[] = Object.values(SA).map(
 
 export function tagValues(tags: Record<string, string>): string[] {
   return Object.entries(tags).map(([k, v]) => `${k}:${v}`);
+}
+
+/**
+ * What the tags search attribute holds: "key:value" per tag, then each key alone, so a filter on
+ * a key finds any value (`DeploymentTags = 'team'`). Keys have no ":", so the two never collide.
+ */
+export function tagSearchValues(tags: Record<string, string>): string[] {
+  return [...tagValues(tags), ...Object.keys(tags)];
 }
