@@ -22,8 +22,12 @@ import type { TrafficMeter } from './metrics/traffic-meter';
 import { simulationRoutes } from './routes/simulations';
 import { catalogRoutes } from './routes/catalog';
 import { clusterRoutes } from './routes/clusters';
+import { consoleRoutes, type ConsoleOptions } from './routes/console';
 import { deploymentRoutes } from './routes/deployments';
 import { endpointRoutes } from './routes/endpoints';
+import { secretRoutes } from './routes/secrets';
+import { sshRoutes, type SshAccessOptions } from './routes/ssh';
+import { MemorySecretStore, type SecretStore } from './secrets/store';
 
 export interface AppOptions {
   service: DeploymentService;
@@ -41,6 +45,12 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** The gateway's metrics (api/metrics/prometheus.ts); none when absent. */
   metrics?: GatewayMetrics;
+  /** Secrets of each workspace (api/secrets): none given, an in-memory store. */
+  secrets?: SecretStore;
+  /** The SSH server (api/ssh): none given, GET .../ssh answers 503. */
+  ssh?: SshAccessOptions;
+  /** The web console at / (api/routes/console.ts): where its build is, the Temporal UI it links to. */
+  console?: ConsoleOptions;
 }
 
 export const OPENAPI_PATH = '/openapi.json';
@@ -121,5 +131,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     service: options.service,
   });
   await app.register(endpointRoutes, { gateway });
+  await app.register(consoleRoutes, options.console ?? {});
+  // Secrets and SSH access (api/secrets, api/ssh).
+  const secrets = options.secrets ?? new MemorySecretStore();
+  await app.register(secretRoutes, {
+    secrets,
+    service: options.service,
+    clusters: options.clusters,
+  });
+  await app.register(sshRoutes, {
+    service: options.service,
+    ...(options.ssh ? { ssh: options.ssh } : {}),
+  });
   return app;
 }

@@ -11,6 +11,8 @@ import { ApiMetrics, serveMetrics } from './metrics/prometheus';
 import { WakeNudger } from './metrics/wake-nudger';
 import { ReplicaEndpoints } from './replica-endpoints';
 import { TrafficMeter } from './metrics/traffic-meter';
+import { FileSecretStore } from './secrets/store';
+import { startSshServer } from './ssh/start';
 
 const log = jsonLog('api');
 
@@ -51,6 +53,16 @@ async function main(): Promise<void> {
   // Load is measured at the replicas by the observer; the gateway only wakes deployments at zero.
   const nudger = new WakeNudger({ client, meter, log: (m, fields) => log.warn(m, fields) });
   const metrics = new ApiMetrics({ meter });
+  // Secrets (DATA_DIR/workspace-secrets.json) and the SSH server into replicas (SSH_PORT).
+  const secrets = new FileSecretStore(config.DATA_DIR);
+  // Not fatal: API processes side by side on one machine share one SSH_PORT; the first serves it.
+  const ssh = await startSshServer({ config, deployments: service, secrets, log }).catch(
+    (err: unknown) => {
+      log.error(`${err instanceof Error ? err.message : String(err)}; running without SSH`);
+      return undefined;
+    },
+  );
+  if (ssh) log.info(`ssh server on ${ssh.access.host}:${ssh.access.port}`);
   const app = await buildApp({
     service,
     replicas,
@@ -62,6 +74,8 @@ async function main(): Promise<void> {
     publicUrl: config.publicUrl,
     logger: apiLoggerOptions(logLevel(process.env.LOG_LEVEL)),
     metrics,
+    secrets,
+    ...(ssh ? { ssh: ssh.access } : {}),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   const metricsServer = await serveMetrics({
@@ -78,6 +92,7 @@ async function main(): Promise<void> {
 
   const stop = async () => {
     await metricsServer.close();
+    await ssh?.server.close();
     await app.close();
     await connection.close();
     process.exit(0);

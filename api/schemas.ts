@@ -284,3 +284,60 @@ export function paginate<T>(
     ? { items: page, nextPageToken: encodePageToken(`offset\0${scope}`, Buffer.from(String(next))) }
     : { items: page };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Secrets (api.md "Resource: Secret") and SSH access (api.md "SSH access")
+
+/** A secret's name: what keySecret, credentialsSecret and tokenSecret name (DNS-1123 subdomain). */
+export const secretNameSchema = z
+  .string()
+  .min(1)
+  .max(MAX_PARAM_LENGTH)
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'a secret name is a DNS-1123 subdomain: lower case letters, digits, "-" and "."',
+  );
+
+export const secretParams = z.object({ workspace: workspaceNameSchema, name: secretNameSchema });
+
+export const awsCredentialsValueSchema = z.strictObject({
+  accessKeyId: z.string().max(128),
+  secretAccessKey: z.string().max(1024),
+  sessionToken: z.string().max(4096).optional(),
+});
+
+export const secretBodySchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('ssh-public-key'),
+      value: z.string().max(16_384).describe('one OpenSSH public key line (the .pub file)'),
+    }),
+    z.strictObject({ type: z.literal('aws-credentials'), value: awsCredentialsValueSchema }),
+  ])
+  .describe('The value is write-only: no response, event or log line ever shows it');
+
+export const secretInfoSchema = z.object({
+  name: z.string(),
+  type: z.enum(['ssh-public-key', 'aws-credentials']),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  fingerprint: z
+    .string()
+    .optional()
+    .describe("ssh-public-key: the key's fingerprint as OpenSSH shows it (SHA256:...)"),
+});
+
+/** 400 of PUT /secrets/{name}: the body is not a secret of its type. */
+export const invalidSecretResponse = errorSchema.describe(
+  'invalid_secret (the body is not a valid secret of its type; details names each field and rule, never the value), invalid_request (a path parameter), invalid_json',
+);
+
+export const sshAccessSchema = z.object({
+  host: z.string(),
+  port: z.number().int(),
+  users: z.array(z.string()).describe('the users spec.ssh lists'),
+  replicas: z
+    .array(z.string())
+    .describe('ready replicas of the serving revision; add "+<replica>" to the user to pick one'),
+  command: z.string().describe('the OpenSSH command that connects (to any ready replica)'),
+});

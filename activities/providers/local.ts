@@ -10,6 +10,7 @@ import { AgentLease, AgentRevisionFeed } from '../../observer/local-feed';
 import type {
   ChangeList,
   LeaseAnswer,
+  ReplicaInfo,
   ReplicaSetList,
   ReplicaSetSpec,
   ReplicaSetStatus,
@@ -141,6 +142,20 @@ export class LocalRuntimeProvider implements RuntimeProvider {
       `${routePath(deploymentId)}/endpoints`,
     );
     return { revision: endpoints.revision, urls: endpoints.urls };
+  }
+
+  /**
+   * The replicas of a revision with their process ids (the SSH server finds a replica's working
+   * directory and environment from its process); none when the revision does not exist.
+   */
+  async replicaProcesses(deploymentId: string, revision: number): Promise<ReplicaInfo[]> {
+    try {
+      const path = replicaSetPath(deploymentId, revision);
+      return (await this.call<ReplicaSetStatus>('GET', path)).replicas;
+    } catch (err) {
+      if (err instanceof AgentRequestError && err.status === 404) return [];
+      throw err;
+    }
   }
 
   revisionFeed(): RevisionFeed {

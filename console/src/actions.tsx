@@ -1,0 +1,95 @@
+/** Pause / resume / edit / clone / delete, each asking before it acts. */
+import { useState } from 'preact/hooks';
+import { ApiError, type Api, type Deployment } from './api';
+import { href, navigate } from './routes';
+import { ConfirmButton, Notice } from './ui';
+
+export function DeploymentActions(props: {
+  api: Api;
+  deployment: Deployment;
+  /** The ETag the page read, sent as If-Match (null: apply to whatever version is current). */
+  etag: string | null;
+  compact?: boolean;
+  onDone: () => void;
+}) {
+  const { api, deployment: d } = props;
+  const [error, setError] = useState<string | null>(null);
+  const [cloneName, setCloneName] = useState(`${d.name}-copy`.slice(0, 63));
+  const run = async (what: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await what();
+      props.onDone();
+    } catch (err) {
+      setError(
+        err instanceof ApiError
+          ? `${err.status} ${err.code}: ${err.message}${
+              err.status === 412 ? ' (it changed meanwhile: the page now shows the latest)' : ''
+            }`
+          : String(err),
+      );
+      props.onDone();
+    }
+  };
+  const gone = d.state === 'deleting' || d.state === 'deleted';
+  const cloneId = `clone-name-${d.name}`;
+  return (
+    <div>
+      <div class="actions">
+        {!gone ? (
+          <a
+            class="button"
+            href={href.edit(d.name)}
+            aria-label={props.compact ? `Edit ${d.name}` : undefined}
+          >
+            Edit
+          </a>
+        ) : null}
+        {d.state === 'paused' ? (
+          <ConfirmButton
+            label="Resume"
+            question={`Resume ${d.name}? Its quota is reserved again and replicas come back.`}
+            onConfirm={() => run(() => api.action(d.name, 'resume', props.etag))}
+          />
+        ) : (
+          <ConfirmButton
+            label="Pause"
+            disabled={gone || d.state === 'failed'}
+            question={`Pause ${d.name}? Every replica stops and its quota is released; the configuration is kept.`}
+            onConfirm={() => run(() => api.action(d.name, 'pause', props.etag))}
+          />
+        )}
+        <ConfirmButton
+          label="Clone"
+          disabled={d.state === 'deleted'}
+          question={
+            <>
+              <label for={cloneId}>Name of the copy of {d.name}</label>
+              <input
+                id={cloneId}
+                type="text"
+                value={cloneName}
+                onInput={(e) => setCloneName(e.currentTarget.value)}
+              />
+            </>
+          }
+          confirmLabel="Clone"
+          onConfirm={() =>
+            run(async () => {
+              await api.clone(d.name, cloneName.trim());
+              navigate(href.deployment(cloneName.trim()));
+            })
+          }
+        />
+        <ConfirmButton
+          label="Delete"
+          danger
+          disabled={gone}
+          question={`Delete ${d.name}? Every replica is removed and its quota released. This cannot be undone.`}
+          onConfirm={() => run(() => api.action(d.name, 'delete', props.etag))}
+        />
+      </div>
+      <Notice error={error} />
+    </div>
+  );
+}
