@@ -28,6 +28,8 @@ const temporalPort = Number(env.TEMPORAL_PORT ?? 7233);
 const uiPort = Number(env.TEMPORAL_UI_PORT ?? 8233);
 const agentPort = Number(env.AGENT_PORT ?? 7070);
 const embeddedTemporal = env.TEMPORAL_ADDRESS === undefined;
+// SSH into replicas (api/ssh/start.ts): the API process serves it on SSH_PORT (`off`: none).
+const sshPort = env.SSH_PORT === 'off' ? undefined : Number(env.SSH_PORT ?? 2222);
 
 const childEnv: NodeJS.ProcessEnv = {
   ...env,
@@ -66,6 +68,17 @@ function log(message: string): void {
   console.log(`[start] ${message}`);
 }
 
+/** Seconds since `since` (Date.now()), for the progress lines. */
+function secondsSince(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
+}
+
+/**
+ * The worker bundles the workflow code before it polls (seconds): say so when it starts, and when
+ * its "polling task queue" line comes, how long that took (each launch, restarts included).
+ */
+const WORKER_POLLING = 'polling task queue';
+
 /** Starts `name` and keeps it running until the stack stops. */
 function run(name: string, command: string, args: string[]): void {
   const entry: Supervised = {
@@ -88,11 +101,19 @@ function launch(entry: Supervised): void {
   });
   entry.process = child;
   entry.startedAt = Date.now();
+  let polling = false;
+  if (name === 'worker') {
+    log('worker: bundling the workflow code, then polling (about 5-10 s)...');
+  }
   for (const stream of [child.stdout, child.stderr]) {
     readline.createInterface({ input: stream! }).on('line', (line) => {
       // Once stopping, the dev server's complaints about its own shutdown are noise.
       if (stopping && name === 'temporal') return;
       console.log(`[${name}] ${line}`);
+      if (name === 'worker' && !polling && line.includes(WORKER_POLLING)) {
+        polling = true;
+        log(`worker: workflow code bundled, polling after ${secondsSince(entry.startedAt)}`);
+      }
     });
   }
   let ended = false;
@@ -181,6 +202,7 @@ async function assertPortFree(port: number, what: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const started = Date.now();
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
   fs.mkdirSync(config.DATA_DIR, { recursive: true });
@@ -190,7 +212,9 @@ async function main(): Promise<void> {
   if (embeddedTemporal) {
     await assertPortFree(temporalPort, 'Temporal');
     await assertPortFree(uiPort, 'Temporal UI');
-    log(`starting the Temporal dev server (data: ${path.join(config.DATA_DIR, 'temporal.db')})`);
+    log(
+      `starting the Temporal dev server (data: ${path.join(config.DATA_DIR, 'temporal.db')}); waiting for it to answer on port ${temporalPort}...`,
+    );
     run('temporal', temporalCliPath(), [
       'server',
       'start-dev',
@@ -211,9 +235,13 @@ async function main(): Promise<void> {
     await waitForPort(temporalPort, 'Temporal');
   }
   // The frontend listens before it serves: wait for a real answer.
+  const temporalStarted = Date.now();
   const connection = await Connection.connect({ address: childEnv.TEMPORAL_ADDRESS! });
   await connection.ensureConnected();
   await connection.close();
+  log(
+    `Temporal ${embeddedTemporal ? 'dev server' : `at ${childEnv.TEMPORAL_ADDRESS}`} answered after ${secondsSince(embeddedTemporal ? started : temporalStarted)}`,
+  );
 
   run('agent', process.execPath, [path.join(DIST, 'runtime', 'agent', 'main.js')]);
   await waitForPort(agentPort, 'local runtime agent');
@@ -225,11 +253,12 @@ async function main(): Promise<void> {
   const keyHint = config.API_KEYS
     ? 'keys from API_KEYS'
     : `local key: ${fs.existsSync(keyFile) ? fs.readFileSync(keyFile, 'utf8').trim() : '(see the api line above)'}`;
-  log('ready:');
+  log(`ready in ${secondsSince(started)}:`);
   log(`  API           ${config.publicUrl}    (${keyHint})`);
   log(`  API docs      ${config.publicUrl}/docs   (OpenAPI: ${config.publicUrl}/openapi.json)`);
   if (embeddedTemporal) log(`  Temporal UI   http://127.0.0.1:${uiPort}`);
   log(`  data          ${config.DATA_DIR}`);
+  if (sshPort) log(`  SSH           ssh -p ${sshPort} <user>+<workspace>+<deployment>@127.0.0.1`);
   const metricsHost = config.METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.METRICS_HOST;
   const metricsAt = (port: number) => (port > 0 ? `http://${metricsHost}:${port}/metrics` : 'off');
   log(

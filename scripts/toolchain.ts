@@ -9,7 +9,7 @@ function readToolchainEnv(): Record<string, string> {
   const source = fs.existsSync(file) ? file : path.join(__dirname, 'toolchain.env');
   const values: Record<string, string> = {};
   for (const line of fs.readFileSync(source, 'utf8').split('\n')) {
-    const match = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
     if (match) values[match[1]!] = match[2]!;
   }
   return values;
@@ -22,7 +22,11 @@ export function toolsCache(): string {
   return path.join(base, 'tools');
 }
 
-/** The Temporal CLI: $TEMPORAL_CLI, else `temporal` on PATH, else the version-keyed cache. */
+/**
+ * The Temporal CLI: $TEMPORAL_CLI, else `temporal` on PATH, else the version-keyed cache: the
+ * prebuilt TEMPORAL_CLI_VERSION (PyPI wheel), then the Go-built TEMPORAL_CLI_GO_VERSION (setup.sh's
+ * fallback where the wheel cannot be used).
+ */
 export function temporalCliPath(): string {
   if (process.env.TEMPORAL_CLI) return process.env.TEMPORAL_CLI;
   try {
@@ -30,11 +34,14 @@ export function temporalCliPath(): string {
   } catch {
     // not on PATH
   }
-  const version = readToolchainEnv().TEMPORAL_CLI_VERSION;
-  const cached = path.join(toolsCache(), `temporal-${version}`, 'temporal');
-  if (fs.existsSync(cached)) return cached;
+  const env = readToolchainEnv();
+  const candidates = [env.TEMPORAL_CLI_VERSION, env.TEMPORAL_CLI_GO_VERSION]
+    .filter((version): version is string => Boolean(version))
+    .map((version) => path.join(toolsCache(), `temporal-${version}`, 'temporal'));
+  const cached = candidates.find((file) => fs.existsSync(file));
+  if (cached) return cached;
   throw new Error(
-    `the Temporal CLI ${version} is missing: run \`npm run setup\` (builds it with Go into ${path.dirname(cached)}), or put \`temporal\` on PATH`,
+    `the Temporal CLI ${env.TEMPORAL_CLI_VERSION} is missing: run \`npm run setup\` (fetches it from PyPI with pip, or builds it with Go, into ${path.dirname(candidates[0] ?? toolsCache())}), or put \`temporal\` on PATH`,
   );
 }
 
