@@ -1,7 +1,7 @@
 /** Pause / resume / edit / clone / delete, each asking before it acts. */
 import { useState } from 'preact/hooks';
 import { ApiError, type Api, type Deployment } from './api';
-import { href, navigate } from './routes';
+import { href } from './routes';
 import { ConfirmButton, Notice } from './ui';
 
 export function DeploymentActions(props: {
@@ -14,7 +14,6 @@ export function DeploymentActions(props: {
 }) {
   const { api, deployment: d } = props;
   const [error, setError] = useState<string | null>(null);
-  const [cloneName, setCloneName] = useState(`${d.name}-copy`.slice(0, 63));
   const run = async (what: () => Promise<unknown>) => {
     setError(null);
     try {
@@ -32,7 +31,8 @@ export function DeploymentActions(props: {
     }
   };
   const gone = d.state === 'deleting' || d.state === 'deleted';
-  const cloneId = `clone-name-${d.name}`;
+  // In a table row "Pause" alone does not say which deployment; the name does.
+  const named = (label: string) => (props.compact ? `${label} ${d.name}` : undefined);
   return (
     <div>
       <div class="actions">
@@ -48,41 +48,28 @@ export function DeploymentActions(props: {
         {d.state === 'paused' ? (
           <ConfirmButton
             label="Resume"
+            ariaLabel={named('Resume')}
             question={`Resume ${d.name}? Its quota is reserved again and replicas come back.`}
             onConfirm={() => run(() => api.action(d.name, 'resume', props.etag))}
           />
         ) : (
           <ConfirmButton
             label="Pause"
+            ariaLabel={named('Pause')}
             disabled={gone || d.state === 'failed'}
             question={`Pause ${d.name}? Every replica stops and its quota is released; the configuration is kept.`}
             onConfirm={() => run(() => api.action(d.name, 'pause', props.etag))}
           />
         )}
-        <ConfirmButton
-          label="Clone"
-          disabled={d.state === 'deleted'}
-          question={
-            <>
-              <label for={cloneId}>Name of the copy of {d.name}</label>
-              <input
-                id={cloneId}
-                type="text"
-                value={cloneName}
-                onInput={(e) => setCloneName(e.currentTarget.value)}
-              />
-            </>
-          }
-          confirmLabel="Clone"
-          onConfirm={() =>
-            run(async () => {
-              await api.clone(d.name, cloneName.trim());
-              navigate(href.deployment(cloneName.trim()));
-            })
-          }
-        />
+        {d.state !== 'deleted' ? (
+          // The create form, filled from this spec under a new name, to review before it deploys.
+          <a class="button" href={href.clone(d.name)} aria-label={named('Clone')}>
+            Clone
+          </a>
+        ) : null}
         <ConfirmButton
           label="Delete"
+          ariaLabel={named('Delete')}
           danger
           disabled={gone}
           question={`Delete ${d.name}? Every replica is removed and its quota released. This cannot be undone.`}

@@ -114,7 +114,12 @@ export class Api {
   async call<T>(
     method: string,
     path: string,
-    options: { body?: unknown; headers?: Record<string, string>; contentType?: string } = {},
+    options: {
+      body?: unknown;
+      headers?: Record<string, string>;
+      contentType?: string;
+      signal?: AbortSignal | undefined;
+    } = {},
   ): Promise<Answer<T>> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.session.key}`,
@@ -130,6 +135,7 @@ export class Api {
         headers,
         ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
         cache: 'no-store',
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
       throw new ApiError(0, 'network', `the API did not answer: ${String(err)}`);
@@ -161,13 +167,15 @@ export class Api {
   }
 
   /** Every page of a list. */
-  private async all<T>(path: string): Promise<T[]> {
+  private async all<T>(path: string, signal?: AbortSignal): Promise<T[]> {
     const items: T[] = [];
     let token: string | undefined;
     for (let page = 0; page < 50; page++) {
       const sep = path.includes('?') ? '&' : '?';
       const url = token ? `${path}${sep}pageToken=${encodeURIComponent(token)}` : path;
-      const { body } = await this.call<{ items: T[]; nextPageToken?: string }>('GET', url);
+      const { body } = await this.call<{ items: T[]; nextPageToken?: string }>('GET', url, {
+        signal,
+      });
       items.push(...body.items);
       token = body.nextPageToken;
       if (!token) break;
@@ -175,19 +183,22 @@ export class Api {
     return items;
   }
 
-  deployments(query: URLSearchParams): Promise<Deployment[]> {
+  deployments(query: URLSearchParams, signal?: AbortSignal): Promise<Deployment[]> {
     const q = new URLSearchParams(query);
     q.set('pageSize', '100');
-    return this.all<Deployment>(`${this.ws}/deployments?${q.toString()}`);
+    return this.all<Deployment>(`${this.ws}/deployments?${q.toString()}`, signal);
   }
 
-  deployment(name: string): Promise<Answer<Deployment>> {
-    return this.call<Deployment>('GET', `${this.ws}/deployments/${encodeURIComponent(name)}`);
+  deployment(name: string, signal?: AbortSignal): Promise<Answer<Deployment>> {
+    return this.call<Deployment>('GET', `${this.ws}/deployments/${encodeURIComponent(name)}`, {
+      signal,
+    });
   }
 
-  events(name: string): Promise<DeploymentEvent[]> {
+  events(name: string, signal?: AbortSignal): Promise<DeploymentEvent[]> {
     return this.all<DeploymentEvent>(
       `${this.ws}/deployments/${encodeURIComponent(name)}/events?pageSize=500`,
+      signal,
     );
   }
 
@@ -202,11 +213,12 @@ export class Api {
   }
 
   /** The SSH command, or null when the route does not answer 200 (SSH off, or no such route yet). */
-  async ssh(name: string): Promise<SshAccess | null> {
+  async ssh(name: string, signal?: AbortSignal): Promise<SshAccess | null> {
     try {
       const { body } = await this.call<SshAccess>(
         'GET',
         `${this.ws}/deployments/${encodeURIComponent(name)}/ssh`,
+        { signal },
       );
       return body && typeof body.command === 'string' ? body : null;
     } catch {

@@ -6,7 +6,9 @@ import type { History, Point, Sample } from './history';
 
 const W = 640;
 const H = 200;
-const PAD = { left: 36, right: 44, top: 12, bottom: 26 };
+const PAD = { left: 36, right: 56, top: 12, bottom: 26 };
+/** Events this close before the first sample may describe what the sample already shows. */
+const OVERLAP_MS = 5000;
 
 export function ReplicaChart(props: {
   samples: Sample[];
@@ -22,8 +24,9 @@ export function ReplicaChart(props: {
   const { samples, history, now } = props;
   const byTime = (a: Point, b: Point) => a.at - b.at;
   // The events fill in the time before the console watched; from then on the samples say it
-  // (an event's time and the view's replica counts need not agree to the second).
-  const watched = samples[0]?.at ?? Infinity;
+  // (an event's time is the server's and a sample's the browser's: they need not agree to the
+  // second, so events within OVERLAP_MS of the first sample are left to the samples).
+  const watched = samples[0] ? samples[0].at - OVERLAP_MS : Infinity;
   const before = (pts: Point[]) => pts.filter((p) => p.at < watched);
   const desired = [
     ...before(history.desired),
@@ -58,6 +61,9 @@ export function ReplicaChart(props: {
     if (toNow) d += ` H${x(now).toFixed(1)}`;
     return d;
   };
+  const loadTicks = [0, 0.25, 0.5, 0.75, 1].map((k) => k * loadMax);
+  const loadText = (v: number) =>
+    Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 1 : 0).replace(/\.0$/, '');
   const time = (at: number) =>
     new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   const last = samples[samples.length - 1];
@@ -96,9 +102,37 @@ export function ReplicaChart(props: {
           stroke="#9a5b00"
           stroke-dasharray="4 3"
         />
-        <text x={W - PAD.right + 4} y={yLoad(props.threshold) + 4} fill="#9a5b00">
-          {props.threshold}
-        </text>
+        <g fill="#9a5b00" aria-hidden="true">
+          <line
+            x1={W - PAD.right}
+            x2={W - PAD.right}
+            y1={PAD.top}
+            y2={H - PAD.bottom}
+            stroke="#9a5b00"
+          />
+          {loadTicks.map((v, i) => (
+            <g key={i}>
+              <line
+                x1={W - PAD.right}
+                x2={W - PAD.right + 4}
+                y1={yLoad(v)}
+                y2={yLoad(v)}
+                stroke="#9a5b00"
+              />
+              <text x={W - PAD.right + 6} y={yLoad(v) + 4}>
+                {loadText(v)}
+              </text>
+            </g>
+          ))}
+          <text x={W - PAD.right - 4} y={9} text-anchor="end">
+            {props.metric}
+          </text>
+        </g>
+        <text
+          x={PAD.left + 4}
+          y={yLoad(props.threshold) - 4}
+          fill="#9a5b00"
+        >{`threshold ${props.threshold}`}</text>
         <g clip-path="url(#plot)">
           <path d={steps(desired, true, y)} fill="none" stroke="#2456c7" stroke-width="2" />
           <path
@@ -108,8 +142,8 @@ export function ReplicaChart(props: {
             stroke-width="2"
             stroke-dasharray="6 3"
           />
-          {load.map((p) => (
-            <circle cx={x(p.at)} cy={yLoad(p.v)} r="3.5" fill="#9a5b00" key={p.at}>
+          {load.map((p, i) => (
+            <circle cx={x(p.at)} cy={yLoad(p.v)} r="3.5" fill="#9a5b00" key={i}>
               <title>{`${props.metric} ${p.v} at ${time(p.at)}`}</title>
             </circle>
           ))}
@@ -126,7 +160,8 @@ export function ReplicaChart(props: {
         <span style="color:#9a5b00">
           ● {props.metric} ({props.unit}) at each scale event, ┅ threshold {props.threshold}
         </span>{' '}
-        (right scale). Sampled every 2 s while the console is open; earlier points from the events.
+        (right axis: {props.unit}; the left axis counts replicas). Sampled every 2 s while the
+        console is open; earlier points from the events.
       </figcaption>
       <details>
         <summary>The points as a table</summary>
@@ -153,8 +188,8 @@ export function ReplicaChart(props: {
                   <td>{p.from}</td>
                 </tr>
               ))}
-            {samples.slice(-30).map((x) => (
-              <tr key={`s${x.at}`}>
+            {samples.slice(-30).map((x, i) => (
+              <tr key={`s${i}`}>
                 <td>{time(x.at)}</td>
                 <td>{x.desired}</td>
                 <td>{x.ready}</td>

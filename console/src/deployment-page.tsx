@@ -14,8 +14,10 @@ import {
   type ConsoleConfig,
   type Deployment,
   type DeploymentEvent,
+  type Model,
   type SshAccess,
 } from './api';
+import { describeWindow } from '../../workflows/schedule/describe';
 import { DeploymentActions } from './actions';
 import { ReplicaChart } from './chart';
 import { historyFromEvents, type Sample } from './history';
@@ -31,14 +33,43 @@ const UNITS: Record<string, string> = {
   concurrency: 'in flight per replica',
 };
 const MAX_SAMPLES = 1800; // one hour at 2 s
-/** Samples per deployment, kept while the tab is open (leaving the page and coming back keeps them). */
+/**
+ * Samples per deployment (keyed `${workspace}/${name}`), kept while the tab is open (leaving the
+ * page and coming back keeps them); samples older than the deployment's creation (a deployment
+ * of the same name deleted before) are dropped.
+ */
 const SAMPLES = new Map<string, Sample[]>();
 
-export function DeploymentPage({ api, name }: { api: Api; name: string }) {
+/** States in which replicas that are not ready yet are loading their weights. */
+const LOADING_STATES = new Set(['creating', 'running', 'updating']);
+
+/** An example request for the deployment's model kind (OpenAI-style routes of the model server). */
+function curlExample(url: string, kind: string | undefined): string {
+  const auth = `-H "Authorization: Bearer $KEY"`;
+  if (kind === 'embedding') {
+    return `curl -s ${url}/v1/embeddings \\\n  ${auth} -H 'content-type: application/json' \\\n  -d '{"input": "Hello"}'`;
+  }
+  if (kind === 'speech') {
+    return `curl -s ${url}/v1/audio/transcriptions \\\n  ${auth} \\\n  -F file=@audio.wav`;
+  }
+  return `curl -s ${url}/v1/completions \\\n  ${auth} -H 'content-type: application/json' \\\n  -d '{"prompt": "Hello", "max_tokens": 16}'`;
+}
+
+export function DeploymentPage({
+  api,
+  name,
+  onUnauthorized,
+}: {
+  api: Api;
+  name: string;
+  onUnauthorized: () => void;
+}) {
+  const sampleKey = `${api.session.workspace}/${name}`;
   const [d, setD] = useState<Deployment | null>(null);
   const [etag, setEtag] = useState<string | null>(null);
   const [events, setEvents] = useState<DeploymentEvent[]>([]);
-  const [samples, setSamples] = useState<Sample[]>(() => SAMPLES.get(name) ?? []);
+  const [samples, setSamples] = useState<Sample[]>(() => SAMPLES.get(sampleKey) ?? []);
+  const [models, setModels] = useState<Model[]>([]);
   const [ssh, setSsh] = useState<SshAccess | null>(null);
   const [config, setConfig] = useState<ConsoleConfig | null>(null);
   const [gone, setGone] = useState(false);
@@ -47,34 +78,48 @@ export function DeploymentPage({ api, name }: { api: Api; name: string }) {
   const [copied, setCopied] = useState<string | null>(null);
 
   useEffect(() => void consoleConfig().then(setConfig), []);
+  useEffect(() => void api.models().then(setModels, () => setModels([])), []);
 
-  usePoll(async () => {
-    if (gone) return;
-    try {
-      const [{ body, etag: tag }, evs] = await Promise.all([
-        api.deployment(name),
-        api.events(name),
-      ]);
-      setD(body);
-      setEtag(tag);
-      setEvents(evs);
-      setError(null);
-      const next = [
-        ...(SAMPLES.get(name) ?? []),
-        { at: Date.now(), desired: body.replicas.desired, ready: body.replicas.ready },
-      ].slice(-MAX_SAMPLES);
-      SAMPLES.set(name, next);
-      setSamples(next);
-      if (body.spec.ssh?.enabled) setSsh(await api.ssh(name));
-      else setSsh(null);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) {
-        setGone(true);
-        return;
+  usePoll(
+    async ({ live, signal }) => {
+      if (gone) return;
+      // The sample's time is when the request left: the view it brings is at least that fresh,
+      // never older (stamping it on arrival could place a pre-Health reading after the event).
+      const at = Date.now();
+      try {
+        const [{ body, etag: tag }, evs] = await Promise.all([
+          api.deployment(name, signal),
+          api.events(name, signal),
+        ]);
+        const access = body.spec.ssh?.enabled ? await api.ssh(name, signal) : null;
+        if (!live()) return; // a newer poll (or an action's refresh) answers instead
+        setD(body);
+        setEtag(tag);
+        setEvents(evs);
+        setError(null);
+        const created = Date.parse(body.createdAt);
+        const next = [
+          ...(SAMPLES.get(sampleKey) ?? []).filter((x) => !(x.at < created)),
+          { at, desired: body.replicas.desired, ready: body.replicas.ready },
+        ].slice(-MAX_SAMPLES);
+        SAMPLES.set(sampleKey, next);
+        setSamples(next);
+        setSsh(access);
+      } catch (err) {
+        if (!live()) return;
+        if (err instanceof ApiError && err.status === 401) {
+          onUnauthorized();
+          return;
+        }
+        if (err instanceof ApiError && err.status === 404) {
+          setGone(true);
+          return;
+        }
+        setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
       }
-      setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
-    }
-  }, [name, tick, gone]);
+    },
+    [name, tick, gone],
+  );
 
   if (gone) {
     return (
@@ -96,8 +141,10 @@ export function DeploymentPage({ api, name }: { api: Api; name: string }) {
     );
   }
 
-  const loading = d.replicas.ready < d.replicas.desired;
-  const curl = `curl -s ${d.url}/v1/completions \\\n  -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\\n  -d '{"prompt": "Hello", "max_tokens": 16}'`;
+  const loading = LOADING_STATES.has(d.state) && d.replicas.ready < d.replicas.desired;
+  const kind = models.find((m) => m.id === d.spec.model)?.kind;
+  const curl = curlExample(d.url, kind);
+  const updating = d.state === 'updating';
   const copy = async (what: string, text: string) => {
     try {
       await navigator.clipboard.writeText(text);
@@ -144,8 +191,34 @@ export function DeploymentPage({ api, name }: { api: Api; name: string }) {
               </span>{' '}
               <span class="hint">{STATE_MEANING[d.state]}</span>
             </dd>
-            <dt>Revision serving</dt>
-            <dd>{d.revision}</dd>
+            <dt>Revision</dt>
+            <dd data-testid="revision">
+              {updating ? (
+                <>
+                  revision {d.revision} rolling out; the previous revision still serves until it is
+                  ready
+                  {config ? (
+                    <>
+                      {' '}
+                      (
+                      <a
+                        href={temporalLink(
+                          config,
+                          rolloutWorkflowId(d.workspace, d.name, d.revision),
+                        )}
+                        target="_blank"
+                        rel="noreferrer"
+                      >
+                        follow the rollout
+                      </a>
+                      )
+                    </>
+                  ) : null}
+                </>
+              ) : (
+                <>{d.revision} (serving)</>
+              )}
+            </dd>
             <dt>Replicas</dt>
             <dd>
               <span data-testid="replicas">
@@ -228,6 +301,11 @@ export function DeploymentPage({ api, name }: { api: Api; name: string }) {
           <code data-testid="endpoint">{d.url}</code>
         </p>
         <pre>{curl}</pre>
+        <p class="hint">
+          <code>$KEY</code> is an API key of workspace {d.workspace} (the one you signed in with
+          works): set it first, e.g. <code>KEY=…</code>. The example fits the model's kind (
+          {kind ?? 'llm'}); the endpoint passes the path on to the model server.
+        </p>
         <button type="button" onClick={() => copy('curl example', curl)}>
           Copy curl example
         </button>{' '}
@@ -236,8 +314,9 @@ export function DeploymentPage({ api, name }: { api: Api; name: string }) {
             <h2>SSH</h2>
             <pre data-testid="ssh">{ssh.command}</pre>
             <p class="hint">
-              Users: {ssh.users.join(', ')}. Add <code>+&lt;replica&gt;</code> to the user for one
-              replica ({ssh.replicas.join(', ') || 'none ready'}).
+              Users: {ssh.users.join(', ')}. Add <code>-i &lt;private key&gt;</code> (the private
+              half of the user's key secret) to the command, and <code>+&lt;replica&gt;</code> to
+              the user for one replica ({ssh.replicas.join(', ') || 'none ready'}).
             </p>
             <button type="button" onClick={() => copy('SSH command', ssh.command)}>
               Copy SSH command
@@ -250,6 +329,8 @@ export function DeploymentPage({ api, name }: { api: Api; name: string }) {
           </p>
         ) : null}
       </section>
+
+      <Configuration d={d} />
 
       <section aria-label="Events">
         <h2>Events</h2>
@@ -277,5 +358,70 @@ export function DeploymentPage({ api, name }: { api: Api; name: string }) {
         </table>
       </section>
     </>
+  );
+}
+
+/** What the deployment is configured to do, beyond the status facts above. */
+function Configuration({ d }: { d: Deployment }) {
+  const { spec } = d;
+  const policy = spec.autoscalingPolicy;
+  const rules = (what: string, r: NonNullable<typeof policy>['scaleUp']) =>
+    `${what}: stabilization ${r.stabilizationWindowSeconds} s, select ${r.selectPolicy}${
+      r.policies.length
+        ? `; ${r.policies
+            .map(
+              (p) =>
+                `${p.value}${p.type === 'Percent' ? ' %' : ' pod(s)'} per ${p.periodSeconds} s`,
+            )
+            .join(', ')}`
+        : ''
+    }`;
+  return (
+    <section class="card" aria-label="Configuration">
+      <h2>Configuration</h2>
+      <dl class="facts">
+        <dt>Schedule</dt>
+        <dd>
+          {spec.schedule?.enabled ? (
+            <>
+              {spec.schedule.scaleToZeroOutsideWindows
+                ? 'scale to 0 outside windows'
+                : 'min/max replicas outside windows'}
+              <ul>
+                {spec.schedule.windows.map((w, i) => (
+                  <li key={i}>
+                    {describeWindow(w)}: at least {w.minPods} pod(s)
+                  </li>
+                ))}
+              </ul>
+            </>
+          ) : (
+            'off'
+          )}
+        </dd>
+        <dt>Autoscaling policy</dt>
+        <dd>
+          {policy ? (
+            <>
+              {rules('scale up', policy.scaleUp)}
+              <br />
+              {rules('scale down', policy.scaleDown)}
+            </>
+          ) : (
+            'none (standard min/max scaling, no rate limit)'
+          )}
+        </dd>
+        <dt>Rapid autoscaling</dt>
+        <dd>{spec.scaling.rapidAutoscaling ? 'on' : 'off'}</dd>
+        <dt>SSH</dt>
+        <dd>
+          {spec.ssh?.enabled
+            ? `${spec.ssh.runtime} runtime; users ${spec.ssh.users.map((u) => u.username).join(', ') || 'none'}`
+            : 'off'}
+        </dd>
+        <dt>Readiness timeout</dt>
+        <dd>{spec.readinessTimeoutSeconds} s</dd>
+      </dl>
+    </section>
   );
 }

@@ -5,6 +5,7 @@
  * violations, with the same JSON paths, as a 400 invalid_spec would.
  */
 import { checkAgainstCatalog, type Catalog } from '../../workflows/domain/catalog';
+import { windowCrons } from '../../workflows/schedule/cron';
 import {
   createDeploymentSchema,
   deploymentSpecSchema,
@@ -70,9 +71,38 @@ export interface FormState {
   readinessTimeoutSeconds: string;
 }
 
+/**
+ * The threshold a metric starts at: the product page's example for memory ("scale out at 80 %
+ * memory"), the schema's default (8) for the others.
+ */
+export const DEFAULT_THRESHOLDS: Record<string, string> = {
+  memory: '80',
+  latency: '8',
+  throughput: '8',
+  concurrency: '8',
+};
+
+/**
+ * The threshold after the metric changes from `from` to `to`: the new metric's default when the
+ * threshold was still the old metric's (a number means something else per metric), else as is.
+ */
+export function thresholdAfterMetricChange(threshold: string, from: string, to: string): string {
+  const before = DEFAULT_THRESHOLDS[from];
+  const after = DEFAULT_THRESHOLDS[to];
+  return after !== undefined && (threshold.trim() === '' || Number(threshold) === Number(before))
+    ? after
+    : threshold;
+}
+
+/** The name a clone starts with: "<name>-copy", kept a valid DNS label (≤ 63, no trailing "-"). */
+export function copyName(name: string): string {
+  return `${name.slice(0, 63 - '-copy'.length).replace(/-+$/, '')}-copy`;
+}
+
+/** A window's time zone starts as UTC (the schema's zone names; the browser's own may differ). */
 export const newWindow = (): WindowForm => ({
   mode: 'guided',
-  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+  timezone: 'UTC',
   minPods: '1',
   days: ['mon', 'tue', 'wed', 'thu', 'fri'],
   wakeAt: '09:00',
@@ -276,10 +306,68 @@ export function fromSpec(name: string, spec: DeploymentSpec): FormState {
   return f;
 }
 
-export function groupViolations(violations: { path: string; message: string }[]): Errors {
+/**
+ * Violations grouped by path. A tag's violation names the tag by its key ("tags.env"); the form
+ * shows it at its row instead: "tags.<row>.key" for a key rule, "tags.<row>.value" for a value
+ * rule (given the form, to find the row).
+ */
+export function groupViolations(
+  violations: { path: string; message: string }[],
+  f?: FormState,
+): Errors {
   const errors: Errors = {};
-  for (const v of violations) (errors[v.path] ??= []).push(v.message);
+  for (const v of violations) {
+    let path = v.path;
+    const tag = /^tags\.(.*)$/s.exec(path);
+    if (f && tag && !/^\d+\.(key|value)$/.test(tag[1]!)) {
+      const row = f.tags.findIndex((t) => t.key.trim() === tag[1]);
+      if (row >= 0) path = `tags.${row}.${v.message.startsWith('tag values') ? 'value' : 'key'}`;
+    }
+    (errors[path] ??= []).push(v.message);
+  }
   return errors;
+}
+
+/** Rows whose key repeats an earlier row's (the spec is a map: one would silently win). */
+function duplicateTags(f: FormState): Errors {
+  const errors: Errors = {};
+  const seen = new Set<string>();
+  f.tags.forEach((t, i) => {
+    const key = t.key.trim();
+    if (seen.has(key)) errors[`tags.${i}.key`] = [`duplicate tag key "${key}"`];
+    seen.add(key);
+  });
+  return errors;
+}
+
+/** The cron expressions a guided window stands for (to start a Custom window from it). */
+export function guidedToCustom(w: WindowForm): Pick<WindowForm, 'startCron' | 'endCron'> {
+  try {
+    const crons = windowCrons({
+      timezone: w.timezone,
+      days: w.days,
+      wakeAt: w.wakeAt,
+      coolDownAt: w.coolDownAt,
+    });
+    return { startCron: crons.startCron, endCron: crons.endCron };
+  } catch {
+    return { startCron: w.startCron, endCron: w.endCron }; // no day picked: keep what was there
+  }
+}
+
+/**
+ * The merge patch an edit sends. A section (ssh, schedule) the deployment has but the form turned
+ * off becomes {enabled: false}, not null: null would drop its saved users or windows.
+ */
+export function editPatch(before: DeploymentSpec, f: FormState): Record<string, unknown> {
+  const patch = mergePatch(before, toSpec(f));
+  for (const key of ['ssh', 'schedule'] as const) {
+    const old = before[key];
+    if (!old || patch[key] !== null) continue;
+    if (old.enabled) patch[key] = { enabled: false };
+    else delete patch[key];
+  }
+  return patch;
 }
 
 /**
@@ -293,12 +381,13 @@ export function validate(f: FormState, mode: 'create' | 'edit', catalog: Catalog
     mode === 'create'
       ? createDeploymentSchema.safeParse({ name: f.name.trim(), ...spec })
       : deploymentSpecSchema.safeParse(spec);
-  if (!parsed.success) return groupViolations(violationsOf(parsed.error));
+  const duplicates = duplicateTags(f);
+  if (!parsed.success) return { ...groupViolations(violationsOf(parsed.error), f), ...duplicates };
   if (catalog && catalog.models.length && catalog.accelerators.length) {
     const value = parsed.data as DeploymentSpec;
-    return groupViolations(checkAgainstCatalog(value, catalog));
+    return { ...groupViolations(checkAgainstCatalog(value, catalog), f), ...duplicates };
   }
-  return {};
+  return duplicates;
 }
 
 /**

@@ -4,7 +4,13 @@
  * paths) are shown next to the same fields. Edit sends a merge patch of the spec with If-Match.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { WEEKDAYS, type Weekday } from '../../workflows/domain/spec';
+import {
+  MAX_SCHEDULE_WINDOWS,
+  MAX_SSH_USERS,
+  WEEKDAYS,
+  type Weekday,
+} from '../../workflows/domain/spec';
+import { describeWindow } from '../../workflows/schedule/describe';
 import {
   ApiError,
   type Accelerator,
@@ -15,11 +21,14 @@ import {
 } from './api';
 import { cronSummary } from './cron-text';
 import {
+  copyName,
+  editPatch,
   emptyForm,
   fromSpec,
   groupViolations,
-  mergePatch,
+  guidedToCustom,
   newWindow,
+  thresholdAfterMetricChange,
   toSpec,
   validate,
   type Errors,
@@ -72,9 +81,25 @@ function timeZones(): string[] {
   }
 }
 
-export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: string }) {
+/** Paths shown inside "Advanced options": an error there opens it. */
+const ADVANCED = /^(scaling\.scaleToZero|scaling\.rapidAutoscaling|readinessTimeoutSeconds)/;
+const EXCLUSIVE =
+  'Schedule-based scaling and scale to zero are mutually exclusive. Use the "Scale to 0 outside windows" option of the schedule if you want pods to scale to zero on a schedule.';
+
+export function FormPage(props: {
+  api: Api;
+  mode: 'create' | 'edit';
+  /** Edit: the deployment edited. */
+  name?: string;
+  /** Create: the deployment whose spec the form starts from (Clone). */
+  from?: string;
+  onUnauthorized: () => void;
+}) {
   const { api, mode } = props;
-  const [form, setForm] = useState<FormState | null>(mode === 'create' ? emptyForm() : null);
+  const [form, setForm] = useState<FormState | null>(
+    mode === 'create' && !props.from ? emptyForm() : null,
+  );
+  const [advancedOpen, setAdvancedOpen] = useState(false);
   const [original, setOriginal] = useState<Deployment | null>(null);
   const [etag, setEtag] = useState<string | null>(null);
   const [models, setModels] = useState<Model[]>([]);
@@ -104,13 +129,22 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
       } catch (err) {
         setNotice(`could not load the catalogs: ${String(err)}`);
       }
-      if (mode === 'edit' && props.name) {
+      const source = mode === 'edit' ? props.name : props.from;
+      if (source) {
         try {
-          const { body, etag: tag } = await api.deployment(props.name);
-          setOriginal(body);
-          setEtag(tag);
-          setForm(fromSpec(body.name, body.spec));
+          const { body, etag: tag } = await api.deployment(source);
+          if (mode === 'edit') {
+            setOriginal(body);
+            setEtag(tag);
+          }
+          setForm(fromSpec(mode === 'edit' ? body.name : copyName(body.name), body.spec));
+          setAdvancedOpen(
+            body.spec.scaling.scaleToZero.enabled || body.spec.scaling.rapidAutoscaling,
+          );
+          // A copy: its name is the one thing to decide first.
+          if (mode === 'create') setTimeout(() => document.getElementById('f-name')?.focus(), 0);
         } catch (err) {
+          if (err instanceof ApiError && err.status === 401) return props.onUnauthorized();
           setNotice(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
         }
       }
@@ -128,7 +162,7 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
   if (!form) {
     return (
       <>
-        <h1>Edit {props.name}</h1>
+        <h1>{mode === 'edit' ? `Edit ${props.name}` : `Copy of ${props.from}`}</h1>
         <Notice error={notice} />
         {!notice ? <p aria-busy="true">Loading…</p> : null}
       </>
@@ -136,11 +170,15 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
   }
 
   const catalog = { models, accelerators };
+  const show = (found: Errors) => {
+    setErrors(found);
+    if (Object.keys(found).some((p) => ADVANCED.test(p))) setAdvancedOpen(true);
+  };
   const update = (change: (f: FormState) => void) => {
     const next = structuredClone(form);
     change(next);
     setForm(next);
-    if (submitted) setErrors(validate(next, mode, catalog));
+    if (submitted) show(validate(next, mode, catalog));
   };
 
   const submit = async (e: Event) => {
@@ -148,7 +186,7 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
     setSubmitted(true);
     setNotice(null);
     const found = validate(form, mode, catalog);
-    setErrors(found);
+    show(found);
     if (Object.keys(found).length) {
       setNotice('Some fields need a change (see below).');
       focusFirstError(found);
@@ -160,7 +198,7 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
         await api.create({ name: form.name.trim(), ...toSpec(form) });
         navigate(href.deployment(form.name.trim()));
       } else if (original) {
-        const patch = mergePatch(original.spec, toSpec(form));
+        const patch = editPatch(original.spec, form);
         if (!Object.keys(patch).length) {
           setNotice('Nothing changed.');
           return;
@@ -170,11 +208,14 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
       }
     } catch (err) {
       if (err instanceof ApiError) {
-        const byPath = groupViolations(err.violations);
+        if (err.status === 401) return props.onUnauthorized();
+        const byPath = groupViolations(err.violations, form);
         if (err.code === 'quota_exceeded') {
           byPath['scaling.maxReplicas'] = [err.message];
+        } else if (err.status === 409 && mode === 'create') {
+          byPath['name'] = [err.message]; // the name is taken
         }
-        setErrors(byPath);
+        show(byPath);
         setNotice(`${err.status} ${err.code}: ${err.message}`);
         focusFirstError(byPath);
       } else {
@@ -204,7 +245,19 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
 
   return (
     <form onSubmit={submit} noValidate aria-label={mode === 'create' ? 'Create' : 'Edit'}>
-      <h1>{mode === 'create' ? 'Create a deployment' : `Edit ${form.name}`}</h1>
+      <h1>
+        {mode === 'edit'
+          ? `Edit ${form.name}`
+          : props.from
+            ? `Copy of ${props.from}`
+            : 'Create a deployment'}
+      </h1>
+      {props.from ? (
+        <p class="hint">
+          A new deployment with the configuration of {props.from}: choose its name, change what you
+          need, then deploy it (nothing is created before).
+        </p>
+      ) : null}
       {mode === 'edit' ? (
         <p class="hint">
           Scaling and tags apply in place; a change to the model, cloud or SSH is a rolling update
@@ -213,7 +266,7 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
       ) : null}
       <Notice error={notice} />
       {allErrors.length ? (
-        <div class="summary" aria-label="Errors">
+        <div class="summary" role="alert" aria-label="Errors">
           <ul>
             {allErrors.map(([path, messages]) => (
               <li key={path}>
@@ -254,8 +307,11 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
                 update((f) => {
                   f.model = e.currentTarget.value;
                   const m = models.find((x) => x.id === f.model);
-                  if (m && !(m.metrics as string[]).includes(f.metric))
-                    f.metric = m.metrics[0] ?? f.metric;
+                  if (m && !(m.metrics as string[]).includes(f.metric)) {
+                    const to = m.metrics[0] ?? f.metric;
+                    f.threshold = thresholdAfterMetricChange(f.threshold, f.metric, to);
+                    f.metric = to;
+                  }
                 })
               }
             >
@@ -272,7 +328,11 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
               value={form.cloudType}
               disabled={mode === 'edit'}
               onChange={(e) =>
-                update((f) => void (f.cloudType = e.currentTarget.value as 'dedicated' | 'byoc'))
+                update((f) => {
+                  f.cloudType = e.currentTarget.value as 'dedicated' | 'byoc';
+                  // Rapid autoscaling is for dedicated deployments only.
+                  if (f.cloudType === 'byoc') f.rapidAutoscaling = false;
+                })
               }
             >
               <option value="dedicated">Dedicated (managed cloud)</option>
@@ -478,12 +538,12 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
             ))}
             <button
               type="button"
-              disabled={form.sshUsers.length >= 5}
+              disabled={form.sshUsers.length >= MAX_SSH_USERS}
               onClick={() => update((f) => void f.sshUsers.push({ username: '', keySecret: '' }))}
             >
               + Add user
             </button>{' '}
-            <span class="hint">up to 5 users</span>
+            <span class="hint">up to {MAX_SSH_USERS} users</span>
           </>
         ) : null}
       </fieldset>
@@ -521,7 +581,13 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
             <select
               {...describe('scaling.metric', errors)}
               value={form.metric}
-              onChange={(e) => update((f) => void (f.metric = e.currentTarget.value))}
+              onChange={(e) =>
+                update((f) => {
+                  const to = e.currentTarget.value;
+                  f.threshold = thresholdAfterMetricChange(f.threshold, f.metric, to);
+                  f.metric = to;
+                })
+              }
             >
               {metrics.map((m) => (
                 <option value={m} key={m}>
@@ -535,23 +601,36 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
             label="Threshold"
             value={form.threshold}
             errors={errors}
-            min={0}
+            max={form.metric === 'memory' ? 100 : undefined}
             step="any"
-            hint={METRIC_UNITS[form.metric]}
+            inputMode="decimal"
+            hint={`${METRIC_UNITS[form.metric] ?? ''}; > 0${
+              form.metric === 'memory' ? ', at most 100' : ''
+            }`}
             onInput={(v) => update((f) => void (f.threshold = v))}
           />
         </div>
-        <details open={form.scaleToZero || form.rapidAutoscaling}>
+        <details
+          open={advancedOpen}
+          onToggle={(e) => setAdvancedOpen((e.currentTarget as HTMLDetailsElement).open)}
+        >
           <summary>Advanced options</summary>
           <label class="inline">
             <input
               type="checkbox"
               id={fieldId('scaling.scaleToZero.enabled')}
               checked={form.scaleToZero}
+              disabled={form.scheduleEnabled && !form.scaleToZero}
+              aria-describedby={form.scheduleEnabled ? 'hint-exclusive-zero' : undefined}
               onChange={(e) => update((f) => void (f.scaleToZero = e.currentTarget.checked))}
             />
             Enable scale to zero
           </label>
+          {form.scheduleEnabled ? (
+            <div class="hint" id="hint-exclusive-zero">
+              {EXCLUSIVE}
+            </div>
+          ) : null}
           <FieldErrors path="scaling.scaleToZero" errors={errors['scaling.scaleToZero']} />
           {form.scaleToZero ? (
             <NumberField
@@ -571,6 +650,7 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
                 type="checkbox"
                 id={fieldId('scaling.rapidAutoscaling')}
                 checked={form.rapidAutoscaling}
+                disabled={form.cloudType === 'byoc' && !form.rapidAutoscaling}
                 onChange={(e) => update((f) => void (f.rapidAutoscaling = e.currentTarget.checked))}
               />
               Enable rapid autoscaling (dedicated only)
@@ -600,15 +680,20 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
             type="checkbox"
             id={fieldId('schedule.enabled')}
             checked={form.scheduleEnabled}
+            disabled={form.scaleToZero && !form.scheduleEnabled}
+            aria-describedby="hint-exclusive-schedule"
             onChange={(e) => update((f) => void (f.scheduleEnabled = e.currentTarget.checked))}
           />
           Enable schedule-based scaling
         </label>
         <FieldErrors path="schedule.enabled" errors={errors['schedule.enabled']} />
-        <p class="hint">
-          Mutually exclusive with scale to zero; use "scale to 0 outside windows" instead. The
-          cool-down after a window is fixed at 5 minutes. The highest pod count of open windows and
-          standard scaling wins.
+        <p class="hint" id="hint-exclusive-schedule">
+          {EXCLUSIVE}
+          {form.scaleToZero && !form.scheduleEnabled
+            ? ' Turn off "Enable scale to zero" (Advanced options of Scaling parameters) first.'
+            : ''}{' '}
+          The cool-down after a window is fixed at 5 minutes. The highest pod count of open windows
+          and standard scaling wins.
         </p>
         {form.scheduleEnabled ? (
           <>
@@ -633,19 +718,30 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
               </label>
             </div>
             <FieldErrors path="schedule.windows" errors={errors['schedule.windows']} />
+            <datalist id="time-zones">
+              {ZONES.map((z) => (
+                <option value={z} key={z} />
+              ))}
+            </datalist>
             {form.windows.map((w, i) => (
               <ScheduleWindow
                 key={i}
                 index={i}
                 window={w}
+                maxReplicas={form.maxReplicas}
                 errors={errors}
                 onChange={(change) => update((f) => change(f.windows[i]!))}
                 onRemove={() => update((f) => void f.windows.splice(i, 1))}
               />
             ))}
-            <button type="button" onClick={() => update((f) => void f.windows.push(newWindow()))}>
+            <button
+              type="button"
+              disabled={form.windows.length >= MAX_SCHEDULE_WINDOWS}
+              onClick={() => update((f) => void f.windows.push(newWindow()))}
+            >
               + Add window
-            </button>
+            </button>{' '}
+            <span class="hint">up to {MAX_SCHEDULE_WINDOWS} windows</span>
           </>
         ) : null}
       </fieldset>
@@ -692,16 +788,15 @@ export function FormPage(props: { api: Api; mode: 'create' | 'edit'; name?: stri
             <Field path={`tags.${i}.key`} label={`Tag ${i + 1} key`} errors={errors}>
               <input
                 type="text"
-                id={fieldId(`tags.${i}.key`)}
+                {...describe(`tags.${i}.key`, errors)}
                 value={t.key}
                 onInput={(e) => update((f) => void (f.tags[i]!.key = e.currentTarget.value))}
               />
             </Field>
-            <Field path={`tags.${t.key}`} label={`Tag ${i + 1} value`} errors={errors}>
+            <Field path={`tags.${i}.value`} label={`Tag ${i + 1} value`} errors={errors}>
               <input
                 type="text"
-                id={fieldId(`tags.${t.key}`)}
-                aria-invalid={errors[`tags.${t.key}`] ? 'true' : undefined}
+                {...describe(`tags.${i}.value`, errors)}
                 value={t.value}
                 onInput={(e) => update((f) => void (f.tags[i]!.value = e.currentTarget.value))}
               />
@@ -759,6 +854,7 @@ function NumberField(props: {
   step?: string;
   hint?: string | undefined;
   warn?: boolean;
+  inputMode?: 'numeric' | 'decimal';
   onInput: (value: string) => void;
 }) {
   return (
@@ -779,7 +875,7 @@ function NumberField(props: {
     >
       <input
         type="number"
-        inputMode="numeric"
+        inputMode={props.inputMode ?? 'numeric'}
         {...describe(props.path, props.errors, Boolean(props.hint || props.min !== undefined))}
         min={props.min}
         max={props.max}
@@ -796,6 +892,7 @@ const ZONES = timeZones();
 function ScheduleWindow(props: {
   index: number;
   window: WindowForm;
+  maxReplicas: string;
   errors: Errors;
   onChange: (change: (w: WindowForm) => void) => void;
   onRemove: () => void;
@@ -808,24 +905,33 @@ function ScheduleWindow(props: {
     <div class="window" role="group" aria-label={`Window ${i + 1}`}>
       <div class="row" style="align-items:center">
         <strong>Window {i + 1}</strong>
-        <label class="inline">
-          <input
-            type="radio"
-            name={`mode-${i}`}
-            checked={w.mode === 'guided'}
-            onChange={() => props.onChange((x) => void (x.mode = 'guided'))}
-          />
-          Guided
-        </label>
-        <label class="inline">
-          <input
-            type="radio"
-            name={`mode-${i}`}
-            checked={w.mode === 'custom'}
-            onChange={() => props.onChange((x) => void (x.mode = 'custom'))}
-          />
-          Custom (cron)
-        </label>
+        <fieldset class="inline-group">
+          <legend>Window {i + 1}: how to say when</legend>
+          <label class="inline">
+            <input
+              type="radio"
+              name={`mode-${i}`}
+              checked={w.mode === 'guided'}
+              onChange={() => props.onChange((x) => void (x.mode = 'guided'))}
+            />
+            Guided
+          </label>
+          <label class="inline">
+            <input
+              type="radio"
+              name={`mode-${i}`}
+              checked={w.mode === 'custom'}
+              onChange={() =>
+                props.onChange((x) => {
+                  // Start from the guided window's own expressions.
+                  if (x.mode === 'guided') Object.assign(x, guidedToCustom(x));
+                  x.mode = 'custom';
+                })
+              }
+            />
+            Custom (cron)
+          </label>
+        </fieldset>
         <button type="button" onClick={props.onRemove}>
           Remove window {i + 1}
         </button>
@@ -840,11 +946,6 @@ function ScheduleWindow(props: {
             value={w.timezone}
             onInput={(e) => props.onChange((x) => void (x.timezone = e.currentTarget.value))}
           />
-          <datalist id="time-zones">
-            {ZONES.map((z) => (
-              <option value={z} key={z} />
-            ))}
-          </datalist>
         </Field>
         <NumberField
           path={`${base}.minPods`}
@@ -853,6 +954,7 @@ function ScheduleWindow(props: {
           errors={errors}
           min={1}
           max={8}
+          hint={`≤ max replicas (${props.maxReplicas || '?'})`}
           onInput={(v) => props.onChange((x) => void (x.minPods = v))}
         />
       </div>
@@ -877,6 +979,19 @@ function ScheduleWindow(props: {
             ))}
             <FieldErrors path={`${base}.days`} errors={errors[`${base}.days`]} />
           </fieldset>
+          <p class="hint" data-testid={`window-summary-${i}`}>
+            {w.days.length
+              ? describeWindow({
+                  timezone: w.timezone,
+                  days: w.days,
+                  wakeAt: w.wakeAt,
+                  coolDownAt: w.coolDownAt,
+                })
+              : 'pick at least one day'}
+            {w.coolDownAt < w.wakeAt
+              ? ' — overnight: it cools down the next day, after midnight'
+              : ''}
+          </p>
           <div class="row">
             <Field path={`${base}.wakeAt`} label="Wake up at" errors={errors}>
               <input
@@ -902,7 +1017,12 @@ function ScheduleWindow(props: {
             path={`${base}.startCron`}
             label="Start (cron)"
             errors={errors}
-            hint={<span class={start.ok ? '' : 'error'}>{start.text}</span>}
+            hint={
+              <span class={start.ok ? '' : 'error'}>
+                {start.text}
+                {start.ok ? ` (${w.timezone || 'time zone?'})` : ''}
+              </span>
+            }
           >
             <input
               type="text"
@@ -915,7 +1035,12 @@ function ScheduleWindow(props: {
             path={`${base}.endCron`}
             label="End (cron)"
             errors={errors}
-            hint={<span class={end.ok ? '' : 'error'}>{end.text}</span>}
+            hint={
+              <span class={end.ok ? '' : 'error'}>
+                {end.text}
+                {end.ok ? ` (${w.timezone || 'time zone?'})` : ''}
+              </span>
+            }
           >
             <input
               type="text"
@@ -988,7 +1113,8 @@ function Rules(props: {
             value={p.value}
             errors={errors}
             min={1}
-            hint={p.type === 'Percent' ? 'at most 100' : 'pods per period'}
+            max={p.type === 'Percent' ? 100 : undefined}
+            hint={p.type === 'Percent' ? 'percent of current pods per period' : 'pods per period'}
             onInput={(v) => props.onChange((r) => void (r.policies[j]!.value = v))}
           />
           <NumberField

@@ -28,15 +28,21 @@ export function ListPage({ api, onUnauthorized }: { api: Api; onUnauthorized: ()
   if (state) query.set('state', state);
   const queryText = query.toString();
 
-  usePoll(async () => {
-    try {
-      setItems(await api.deployments(new URLSearchParams(queryText)));
-      setError(null);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) onUnauthorized();
-      setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
-    }
-  }, [queryText, tick]);
+  usePoll(
+    async ({ live, signal }) => {
+      try {
+        const found = await api.deployments(new URLSearchParams(queryText), signal);
+        if (!live()) return; // the filters changed meanwhile: a newer request answers
+        setItems(found);
+        setError(null);
+      } catch (err) {
+        if (!live()) return;
+        if (err instanceof ApiError && err.status === 401) onUnauthorized();
+        setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+      }
+    },
+    [queryText, tick],
+  );
 
   return (
     <>
@@ -129,7 +135,8 @@ export function ListPage({ api, onUnauthorized }: { api: Api; onUnauthorized: ()
                 </td>
                 <td>
                   {d.replicas.ready} / {d.replicas.desired}
-                  {d.replicas.ready < d.replicas.desired ? (
+                  {['creating', 'running', 'updating'].includes(d.state) &&
+                  d.replicas.ready < d.replicas.desired ? (
                     <>
                       {' '}
                       <progress

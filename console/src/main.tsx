@@ -15,7 +15,16 @@ import { Notice } from './ui';
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
   useEffect(() => {
-    const onChange = () => setRoute(parseRoute(location.hash));
+    const onChange = () => {
+      setRoute(parseRoute(location.hash));
+      // A new page: move focus to its heading so a screen reader announces it.
+      setTimeout(() => {
+        const h1 = document.querySelector<HTMLElement>('main h1');
+        if (!h1) return;
+        h1.tabIndex = -1;
+        h1.focus();
+      }, 0);
+    };
     addEventListener('hashchange', onChange);
     return () => removeEventListener('hashchange', onChange);
   }, []);
@@ -98,9 +107,15 @@ function App() {
   return (
     <>
       <header class="top">
-        <a href={href.list()}>model-deployments</a>
-        <a href={href.list()}>Deployments</a>
-        <a href={href.create()}>Create</a>
+        <nav aria-label="Console" class="top-nav">
+          <a href={href.list()}>model-deployments</a>
+          <a href={href.list()} aria-current={route.page === 'list' ? 'page' : undefined}>
+            Deployments
+          </a>
+          <a href={href.create()} aria-current={route.page === 'create' ? 'page' : undefined}>
+            Create
+          </a>
+        </nav>
         <span class="spacer" />
         <span>workspace {session.workspace}</span>
         <button type="button" onClick={signOut}>
@@ -109,12 +124,29 @@ function App() {
       </header>
       <main>
         {route.page === 'list' ? <ListPage api={api} onUnauthorized={signOut} /> : null}
-        {route.page === 'create' ? <FormPage api={api} mode="create" /> : null}
+        {route.page === 'create' ? (
+          <FormPage api={api} mode="create" onUnauthorized={signOut} key="create" />
+        ) : null}
+        {route.page === 'clone' ? (
+          <FormPage
+            api={api}
+            mode="create"
+            from={route.name}
+            onUnauthorized={signOut}
+            key={`clone:${route.name}`}
+          />
+        ) : null}
         {route.page === 'edit' ? (
-          <FormPage api={api} mode="edit" name={route.name} key={route.name} />
+          <FormPage
+            api={api}
+            mode="edit"
+            name={route.name}
+            onUnauthorized={signOut}
+            key={`edit:${route.name}`}
+          />
         ) : null}
         {route.page === 'deployment' ? (
-          <DeploymentPage api={api} name={route.name} key={route.name} />
+          <DeploymentPage api={api} name={route.name} onUnauthorized={signOut} key={route.name} />
         ) : null}
       </main>
     </>

@@ -2,16 +2,22 @@
 export type Route =
   | { page: 'list' }
   | { page: 'create' }
+  | { page: 'clone'; name: string }
   | { page: 'deployment'; name: string }
   | { page: 'edit'; name: string };
 
 export function parseRoute(hash: string): Route {
-  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return { page: 'list' }; // a malformed %-escape: not a route of ours
+  }
   if (parts[0] === 'new') return { page: 'create' };
   if (parts[0] === 'deployments' && parts[1]) {
-    return parts[2] === 'edit'
-      ? { page: 'edit', name: parts[1] }
-      : { page: 'deployment', name: parts[1] };
+    if (parts[2] === 'edit') return { page: 'edit', name: parts[1] };
+    if (parts[2] === 'clone') return { page: 'clone', name: parts[1] };
+    return { page: 'deployment', name: parts[1] };
   }
   return { page: 'list' };
 }
@@ -21,6 +27,7 @@ export const href = {
   create: () => '#/new',
   deployment: (name: string) => `#/deployments/${encodeURIComponent(name)}`,
   edit: (name: string) => `#/deployments/${encodeURIComponent(name)}/edit`,
+  clone: (name: string) => `#/deployments/${encodeURIComponent(name)}/clone`,
 };
 
 export function navigate(to: string): void {

@@ -1,14 +1,18 @@
 /** Small shared pieces: labelled fields with their errors, badges, confirmations. */
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 /** A DOM id for a JSON path: "scaling.minReplicas" -> "f-scaling-minReplicas". */
 export const fieldId = (path: string) => `f-${path.replace(/[^A-Za-z0-9_-]/g, '-')}`;
 
+/**
+ * A field's errors, referenced by the control's aria-describedby (not a live region: the error
+ * summary at the top of the form is the one alert).
+ */
 export function FieldErrors({ path, errors }: { path: string; errors: string[] | undefined }) {
   if (!errors?.length) return null;
   return (
-    <div class="error" id={`err-${fieldId(path)}`} role="alert" data-path={path}>
+    <div class="error" id={`err-${fieldId(path)}`} data-path={path}>
       {errors.join('; ')}
     </div>
   );
@@ -103,6 +107,8 @@ export function Tags({ tags }: { tags: Record<string, string> }) {
 /** A button that asks before it acts: the question, then Confirm / Cancel, all keyboard reachable. */
 export function ConfirmButton(props: {
   label: string;
+  /** The trigger's accessible name when the label alone is ambiguous (a row of a table). */
+  ariaLabel?: string | undefined;
   question: ComponentChildren;
   confirmLabel?: string;
   danger?: boolean;
@@ -111,12 +117,27 @@ export function ConfirmButton(props: {
 }) {
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
+  const trigger = useRef<HTMLButtonElement>(null);
+  // Closing puts focus back on the trigger (when it is still there), not on <body>.
+  const refocus = useRef(false);
+  useEffect(() => {
+    if (!open && refocus.current) {
+      refocus.current = false;
+      trigger.current?.focus();
+    }
+  }, [open]);
+  const close = () => {
+    refocus.current = true;
+    setOpen(false);
+  };
   if (!open) {
     return (
       <button
         type="button"
+        ref={trigger}
         class={props.danger ? 'danger' : ''}
         disabled={props.disabled}
+        aria-label={props.ariaLabel}
         onClick={() => setOpen(true)}
       >
         {props.label}
@@ -124,7 +145,17 @@ export function ConfirmButton(props: {
     );
   }
   return (
-    <div class="confirm" role="alertdialog" aria-label={`${props.label}: confirm`}>
+    <div
+      class="confirm"
+      role="alertdialog"
+      aria-label={`${props.ariaLabel ?? props.label}: confirm`}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape' && !busy) {
+          e.stopPropagation();
+          close();
+        }
+      }}
+    >
       <p>{props.question}</p>
       <div class="actions">
         <button
@@ -138,13 +169,13 @@ export function ConfirmButton(props: {
               await props.onConfirm();
             } finally {
               setBusy(false);
-              setOpen(false);
+              close();
             }
           }}
         >
           {props.confirmLabel ?? `Yes, ${props.label.toLowerCase()}`}
         </button>
-        <button type="button" onClick={() => setOpen(false)}>
+        <button type="button" onClick={close}>
           Cancel
         </button>
       </div>

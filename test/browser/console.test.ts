@@ -148,12 +148,23 @@ it(
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.getByRole('heading', { name, exact: true }).waitFor();
     await page.getByText('1–3 replicas').waitFor();
+    // The configuration, the schedule window in the product's words.
+    await page
+      .getByRole('region', { name: 'Configuration' })
+      .getByText('09:00-18:00', { exact: false })
+      .waitFor();
     expect((await view()).body.spec.scaling.maxReplicas).toBe(3);
     await page.getByTestId('health').getByText('Healthy').waitFor();
     await page.screenshot({
       path: path.join(SCREENSHOTS, 'console-deployment.png'),
       fullPage: true,
     });
+
+    // A confirmation closes on Escape, focus back on its button.
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Yes, pause' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator('button:focus', { hasText: 'Pause' }).waitFor();
 
     // Pause, then resume, each confirmed first.
     await page.getByRole('button', { name: 'Pause' }).click();
@@ -164,11 +175,18 @@ it(
     await page.getByRole('button', { name: 'Yes, resume' }).click();
     await page.getByTestId('health').getByText('Healthy').waitFor();
 
-    // Clone: a new deployment from this one's spec, under the name asked for.
+    // Clone: the create form, filled from this one's spec under "<name>-copy", focused on the
+    // name; nothing is created until it is submitted (a plain create of the whole spec).
     const copy = `${name}-copy`;
-    await page.getByRole('button', { name: 'Clone' }).click();
-    await page.getByLabel(`Name of the copy of ${name}`).fill(copy);
-    await page.getByRole('button', { name: 'Clone', exact: true }).click();
+    await page.getByRole('link', { name: 'Clone', exact: true }).click();
+    await page.getByRole('heading', { name: `Copy of ${name}` }).waitFor();
+    await page.locator('#f-name:focus').waitFor();
+    expect(await page.getByLabel('Deployment name').inputValue()).toBe(copy);
+    expect(await page.getByLabel('Maximum replicas').inputValue()).toBe('3');
+    expect(
+      (await call('GET', `/v1/workspaces/${stack.workspace}/deployments/${copy}`)).status,
+    ).toBe(404);
+    await page.getByRole('button', { name: 'Deploy model' }).click();
     await page.getByRole('heading', { name: copy, exact: true }).waitFor();
     await page.getByTestId('health').getByText('Healthy').waitFor();
 

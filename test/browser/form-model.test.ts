@@ -6,9 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { cronSummary } from '../../console/src/cron-text';
 import {
+  copyName,
+  editPatch,
   emptyForm,
   fromSpec,
+  guidedToCustom,
   mergePatch,
+  newWindow,
+  thresholdAfterMetricChange,
   toSpec,
   validate,
   type FormState,
@@ -146,6 +151,63 @@ describe('console form model', () => {
       tags: { team: null },
     });
     expect(mergePatch(richSpec, toSpec(fromSpec('demo', richSpec)))).toEqual({});
+  });
+});
+
+describe('form rules from review', () => {
+  it("shows a tag key rule at the key input of its row, in the rule's own words", () => {
+    const f = { ...base(), tags: [{ key: 'a:b', value: 'x' }] };
+    const errors = validate(f, 'create', TEST_CATALOG);
+    expect(errors['tags.0.key']?.[0]).toContain('tag keys are letters');
+    expect(errors['tags.0.value']).toBeUndefined();
+  });
+
+  it('refuses a duplicate tag key instead of merging the rows', () => {
+    const f = {
+      ...base(),
+      tags: [
+        { key: 'env', value: 'a' },
+        { key: 'env', value: 'b' },
+      ],
+    };
+    expect(validate(f, 'create', TEST_CATALOG)['tags.1.key']).toEqual(['duplicate tag key "env"']);
+  });
+
+  it("moves the threshold to the new metric's default only while it is the old default", () => {
+    expect(thresholdAfterMetricChange('8', 'concurrency', 'memory')).toBe('80');
+    expect(thresholdAfterMetricChange('80', 'memory', 'latency')).toBe('8');
+    expect(thresholdAfterMetricChange('12', 'concurrency', 'memory')).toBe('12');
+  });
+
+  it('turning SSH or the schedule off in an edit sends {enabled: false}, keeping users and windows', () => {
+    const f = fromSpec('demo', richSpec);
+    f.sshEnabled = false;
+    f.scheduleEnabled = false;
+    const patch = editPatch(richSpec, f);
+    expect(patch['ssh']).toEqual({ enabled: false });
+    expect(patch['schedule']).toEqual({ enabled: false });
+    // Already off and left off: nothing to send.
+    const off = deploymentSpecSchema.parse({
+      ...richSpec,
+      ssh: { ...richSpec.ssh, enabled: false },
+      schedule: { ...richSpec.schedule, enabled: false },
+      scaling: { ...richSpec.scaling, minReplicas: 1 },
+    });
+    expect(editPatch(off, fromSpec('demo', off))).toEqual({});
+  });
+
+  it('starts a Custom window from the guided one, overnight included', () => {
+    const w = { ...newWindow(), days: ['fri' as const], wakeAt: '22:00', coolDownAt: '02:00' };
+    expect(guidedToCustom(w)).toEqual({ startCron: '0 22 * * 5', endCron: '0 2 * * 6' });
+    expect(newWindow().timezone).toBe('UTC');
+  });
+
+  it('names a copy "<name>-copy", a valid DNS label', () => {
+    expect(copyName('demo')).toBe('demo-copy');
+    const long = copyName(`${'a'.repeat(57)}-bbbbb`);
+    expect(long.length).toBeLessThanOrEqual(63);
+    expect(long).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(copyName(`${'a'.repeat(57)}-b`)).toBe(`${'a'.repeat(57)}-copy`);
   });
 });
 

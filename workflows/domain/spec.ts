@@ -464,10 +464,15 @@ export function violationsOf(
   error: z.ZodError,
   prefix: readonly (string | number)[] = [],
 ): Violation[] {
-  return error.issues.map((issue) => ({
-    path: [...prefix, ...issue.path].map(String).join('.'),
-    message: issue.message,
-  }));
+  return error.issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path].map(String).join('.');
+    // A bad record key (a tag key) comes as one generic "Invalid key in record" issue wrapping
+    // the rule it breaks: report the rule's own words.
+    if (issue.code === 'invalid_key' && issue.issues.length) {
+      return issue.issues.map((inner) => ({ path, message: inner.message }));
+    }
+    return [{ path, message: issue.message }];
+  });
 }
 
 export function validateSpec(input: unknown): Validated<DeploymentSpec> {
