@@ -310,7 +310,7 @@ export const secretBodySchema = z
   .discriminatedUnion('type', [
     z.strictObject({
       type: z.literal('ssh-public-key'),
-      value: z.string().max(16_384).describe('one OpenSSH public key line (the .pub file)'),
+      value: z.string().max(8_192).describe('one OpenSSH public key line (the .pub file)'),
     }),
     z.strictObject({ type: z.literal('aws-credentials'), value: awsCredentialsValueSchema }),
   ])

@@ -2,7 +2,8 @@
  * /v1/workspaces/{workspace}/secrets (api.md "Resource: Secret"): create or replace, list,
  * delete. A value is write-only: it is checked by type, stored, and never answered, logged or
  * passed to a workflow. A secret a deployment (spec.ssh.users[].keySecret) or a linked cluster
- * (credentialsSecret, gateway.tokenSecret) names cannot be deleted (409).
+ * (credentialsSecret, gateway.tokenSecret) names cannot be deleted (409). A workspace holds at
+ * most MAX_SECRETS_PER_WORKSPACE secrets: a create beyond it answers 409 quota_exceeded.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -20,7 +21,7 @@ import {
   secretParams,
   workspaceParams,
 } from '../schemas';
-import type { SecretStore } from '../secrets/store';
+import { MAX_SECRETS_PER_WORKSPACE, SecretLimitError, type SecretStore } from '../secrets/store';
 import { checkSecret } from '../secrets/validate';
 
 export interface SecretRoutesOptions {
@@ -64,13 +65,13 @@ export const secretRoutes: FastifyPluginAsyncZod<SecretRoutesOptions> = async (a
   app.put('/v1/workspaces/:workspace/secrets/:name', {
     schema: {
       tags,
-      summary: 'Create or replace a secret (its value is write-only)',
+      summary: `Create or replace a secret (its value is write-only); at most ${MAX_SECRETS_PER_WORKSPACE} per workspace`,
       params: secretParams,
       body: secretBodySchema,
       response: {
         200: secretInfoSchema.describe('replaced'),
         201: secretInfoSchema.describe('created'),
-        ...errorResponses(401, 403, 413, 414, 415),
+        ...errorResponses(401, 403, 409, 413, 414, 415),
         400: invalidSecretResponse,
       },
     },
@@ -81,11 +82,17 @@ export const secretRoutes: FastifyPluginAsyncZod<SecretRoutesOptions> = async (a
       if (invalid) {
         // The framework's own checks of the path come first; only the body is a secret's.
         if (invalid.validationContext !== 'body') throw invalid;
+        // zod's message for fields it does not know names them: the names a client sent are not
+        // echoed (a misplaced value could be one), only where they are.
         const details = (
-          (invalid.validation ?? []) as { instancePath: string; message?: string }[]
+          (invalid.validation ?? []) as {
+            keyword?: string;
+            instancePath: string;
+            message?: string;
+          }[]
         ).map((v) => ({
           path: v.instancePath.split('/').filter(Boolean).join('.'),
-          message: v.message ?? 'invalid',
+          message: v.keyword === 'unrecognized_keys' ? 'unknown field' : (v.message ?? 'invalid'),
         }));
         throw new HttpError(
           400,
@@ -106,7 +113,12 @@ export const secretRoutes: FastifyPluginAsyncZod<SecretRoutesOptions> = async (a
         );
       }
       const { workspace, name } = request.params;
-      const { created, info } = await secrets.put(workspace, name, checked.secret);
+      const { created, info } = await secrets
+        .put(workspace, name, checked.secret)
+        .catch((err: unknown) => {
+          if (err instanceof SecretLimitError) throw new DomainError('quota_exceeded', err.message);
+          throw err;
+        });
       return reply
         .status(created ? 201 : 200)
         .header('location', `/v1/workspaces/${workspace}/secrets/${name}`)

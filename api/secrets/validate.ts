@@ -12,6 +12,9 @@ export function sshFingerprint(publicKeyBlob: Buffer): string {
   return `SHA256:${crypto.createHash('sha256').update(publicKeyBlob).digest('base64').replace(/=+$/, '')}`;
 }
 
+/** The longest ssh-public-key value accepted (an RSA 16384-bit key line is about 2.8 KiB). */
+export const MAX_SSH_PUBLIC_KEY_BYTES = 8192;
+
 /** The one public key an OpenSSH `authorized_keys`-style line holds, or why not. */
 export function parsePublicKey(value: string): { key: ParsedKey } | { error: string } {
   const line = value.trim();
@@ -51,6 +54,16 @@ export function checkSecret(body: {
       return {
         ok: false,
         violations: [{ path: 'value', message: 'an ssh-public-key value is a string' }],
+      };
+    if (Buffer.byteLength(body.value, 'utf8') > MAX_SSH_PUBLIC_KEY_BYTES)
+      return {
+        ok: false,
+        violations: [
+          {
+            path: 'value',
+            message: `value must be at most ${MAX_SSH_PUBLIC_KEY_BYTES} bytes (8 KiB): one OpenSSH public key line`,
+          },
+        ],
       };
     const parsed = parsePublicKey(body.value);
     if ('error' in parsed)

@@ -14,7 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EksClusters } from '../../activities/providers/byoc';
 import { buildApp } from '../../api/app';
 import type { DeploymentService } from '../../api/deployment-service';
-import { FileSecretStore, SECRETS_FILE } from '../../api/secrets/store';
+import {
+  FileSecretStore,
+  MAX_SECRETS_PER_WORKSPACE,
+  MemorySecretStore,
+  SECRETS_FILE,
+} from '../../api/secrets/store';
 import { apiLoggerOptions } from '../../config/logging';
 import { TrafficMeter } from '../../api/metrics/traffic-meter';
 import type { DeploymentView } from '../../workflows/domain/deployment';
@@ -279,6 +284,113 @@ describe('secrets API', () => {
       Object.keys(doc.paths['/v1/workspaces/{workspace}/secrets/{name}']!.put!.responses),
     ).toEqual(expect.arrayContaining(['200', '201', '400']));
     expect(doc.paths['/v1/workspaces/{workspace}/deployments/{name}/ssh']).toBeDefined();
+  });
+
+  it('names no unknown field it was sent, and refuses an ssh-public-key value over 8 KiB', async () => {
+    const extra = await call('PUT', `${base}/bad`, {
+      type: 'ssh-public-key',
+      value: publicKey,
+      'AKIA-secret-looking-field': 'x',
+    });
+    expect(extra.status).toBe(400);
+    expect(extra.body.error.code).toBe('invalid_secret');
+    expect(extra.body.error.details).toEqual([{ path: '', message: 'unknown field' }]);
+    expect(extra.text).not.toContain('AKIA-secret-looking-field');
+    const nested = await call('PUT', `${base}/bad`, {
+      type: 'aws-credentials',
+      value: { ...AWS, 'extra-name': 'x' },
+    });
+    expect(nested.status).toBe(400);
+    expect(nested.body.error.details).toEqual([{ path: 'value', message: 'unknown field' }]);
+    expect(nested.text).not.toContain('extra-name');
+
+    const long = await call('PUT', `${base}/bad`, {
+      type: 'ssh-public-key',
+      value: `ssh-ed25519 ${'A'.repeat(8200)}`,
+    });
+    expect(long.status).toBe(400);
+    expect(long.body.error.details).toEqual([
+      { path: 'value', message: expect.stringContaining('at most 8192 bytes (8 KiB)') },
+    ]);
+    expect((await call('GET', `${base}/bad`)).status).toBe(404);
+  });
+
+  it('takes names Object.prototype has as plain names', async () => {
+    for (const name of ['constructor', 'keys', 'hasownproperty', 'tostring']) {
+      const value = { type: 'ssh-public-key', value: publicKey };
+      expect((await call('PUT', `${base}/${name}`, value)).status, name).toBe(201);
+      expect((await call('PUT', `${base}/${name}`, value)).status, name).toBe(200);
+      expect((await call('GET', `${base}/${name}`)).body.name).toBe(name);
+    }
+    // "__proto__" is not a secret name (DNS-1123): refused by the name rule.
+    const proto = await call('PUT', `${base}/__proto__`, {
+      type: 'ssh-public-key',
+      value: publicKey,
+    });
+    expect(proto.status).toBe(400);
+    expect(proto.body.error.code).toBe('invalid_request');
+    for (const name of ['constructor', 'keys', 'hasownproperty', 'tostring'])
+      expect((await call('DELETE', `${base}/${name}`)).status).toBe(204);
+    expect((await call('GET', `${base}/constructor`)).status).toBe(404);
+
+    // The store itself, under any name (the file's and the memory's), across a reopen.
+    const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-secrets-proto-'));
+    try {
+      for (const open of [() => new FileSecretStore(storeDir), () => new MemorySecretStore()]) {
+        const store = open();
+        const secret = { type: 'ssh-public-key', value: publicKey } as const;
+        for (const workspace of ['constructor', '__proto__', 'toString'])
+          for (const name of ['__proto__', 'constructor', 'keys', 'valueOf']) {
+            expect((await store.put(workspace, name, secret)).created).toBe(true);
+            expect((await store.put(workspace, name, secret)).created).toBe(false);
+          }
+        expect(await store.get('hasOwnProperty', 'x')).toBeUndefined();
+        expect(await store.get('constructor', 'toString')).toBeUndefined();
+        expect(await store.list('valueOf')).toEqual([]);
+        const again = store instanceof FileSecretStore ? open() : store;
+        expect((await again.list('__proto__')).map((s) => s.name)).toEqual([
+          '__proto__',
+          'constructor',
+          'keys',
+          'valueOf',
+        ]);
+        expect((await again.get('constructor', '__proto__'))?.value).toBe(publicKey);
+        expect(await again.delete('constructor', '__proto__')).toBe(true);
+        expect(await again.get('constructor', '__proto__')).toBeUndefined();
+        expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
+      }
+    } finally {
+      fs.rmSync(storeDir, { recursive: true, force: true });
+    }
+  });
+
+  it(`holds at most ${MAX_SECRETS_PER_WORKSPACE} secrets per workspace: 409 quota_exceeded beyond`, async () => {
+    const teamB = base.replace(`/${WS}/`, '/team-b/');
+    const value = { type: 'ssh-public-key', value: publicKey };
+    for (let i = 0; i < MAX_SECRETS_PER_WORKSPACE; i += 1)
+      expect((await call('PUT', `${teamB}/k${i}`, value, OTHER_KEY)).status).toBe(201);
+    const over = await call('PUT', `${teamB}/one-more`, value, OTHER_KEY);
+    expect(over.status).toBe(409);
+    expect(over.body.error.code).toBe('quota_exceeded');
+    expect(over.body.error.message).toContain(`already holds ${MAX_SECRETS_PER_WORKSPACE} secrets`);
+    // Replacing one is not a new one; after a delete there is room again.
+    expect((await call('PUT', `${teamB}/k0`, value, OTHER_KEY)).status).toBe(200);
+    expect((await call('DELETE', `${teamB}/k0`, undefined, OTHER_KEY)).status).toBe(204);
+    expect((await call('PUT', `${teamB}/one-more`, value, OTHER_KEY)).status).toBe(201);
+    // Other workspaces are not counted against it.
+    expect((await call('PUT', `${base}/spare2`, value)).status).toBe(201);
+    expect((await call('DELETE', `${base}/spare2`)).status).toBe(204);
+  });
+
+  it('removes temporary files a crash left behind when the store opens', () => {
+    const leftover = path.join(dir, `${SECRETS_FILE}.4242.deadbeef.tmp`);
+    const unrelated = path.join(dir, 'other.tmp');
+    fs.writeFileSync(leftover, '{}');
+    fs.writeFileSync(unrelated, '');
+    new FileSecretStore(dir);
+    expect(fs.existsSync(leftover)).toBe(false);
+    expect(fs.existsSync(unrelated)).toBe(true);
+    fs.rmSync(unrelated);
   });
 
   it('never wrote a value into a log line', () => {

@@ -9,24 +9,37 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { Client } from 'ssh2';
+import { Client, utils } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app';
 import { DeploymentService } from '../../api/deployment-service';
 import { TrafficMeter } from '../../api/metrics/traffic-meter';
 import { ReplicaEndpoints } from '../../api/replica-endpoints';
-import { FileSecretStore } from '../../api/secrets/store';
+import { FileSecretStore, MemorySecretStore } from '../../api/secrets/store';
+import { localRuntimeRefusal, startSshServer } from '../../api/ssh/start';
+import type { Config } from '../../config';
+import type { DeploymentView } from '../../workflows/domain/deployment';
 import { KubernetesProvider } from '../../activities/providers/kubernetes';
 import type { RevisionTemplate } from '../../activities/providers/provider';
 import {
   KubernetesReplicaShells,
   LocalReplicaShells,
+  type ShellProcess,
   type SshRuntime,
 } from '../../api/ssh/replicas';
-import { loadOrCreateHostKey, SshServer } from '../../api/ssh/server';
+import {
+  HOST_KEY_FILE,
+  loadOrCreateHostKey,
+  MAX_AUTH_FAILURES,
+  MAX_SESSIONS_PER_CONNECTION,
+  parseLogin,
+  SshServer,
+} from '../../api/ssh/server';
 import { dedicatedSpec, TEST_CATALOG } from '../helpers/catalog';
 import { waitFor } from '../helpers/harness';
 import { LOOPBACK_PODS, startControlPlane, type ControlPlane } from '../helpers/kubernetes';
@@ -364,6 +377,78 @@ describe('SSH into a replica', () => {
     expect(vars).toMatch(new RegExp(`^id=${stack.workspace}--side--r1/r\\d+ data=none$`));
   });
 
+  it('on the local runtime with several workspaces, refuses sessions unless SSH_LOCAL_SHARED_USER=1', async () => {
+    const config = {
+      RUNTIME_PROVIDER: 'local',
+      LOCAL_AGENT_URL: `http://127.0.0.1:${stack.agentPort}`,
+      DATA_DIR: stack.dataDir,
+      API_KEYS: `${stack.key}=${stack.workspace},${stack.otherKey}=${stack.otherWorkspace}`,
+    } as Config;
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const started = async (env: Record<string, string>) =>
+      (await startSshServer({
+        config,
+        env: { SSH_HOST: '127.0.0.1', SSH_PORT: '0', ...env },
+        deployments: new DeploymentService({
+          client: stack.harness.env.client,
+          taskQueue: stack.harness.taskQueue,
+          catalog: TEST_CATALOG,
+          limitFor: () => 1000,
+        }),
+        secrets: new FileSecretStore(stack.dataDir),
+        log,
+      }))!;
+    const run = (port: number) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(
+          SSH,
+          [
+            ...['-F', '/dev/null', '-p', String(port), '-o', 'StrictHostKeyChecking=no'],
+            ...[
+              '-o',
+              'UserKnownHostsFile=/dev/null',
+              '-o',
+              'BatchMode=yes',
+              '-o',
+              'LogLevel=ERROR',
+            ],
+            ...['-o', 'IdentitiesOnly=yes', '-i', alice.file, '-T'],
+            `${login('shell')}@127.0.0.1`,
+            'echo in',
+          ],
+          { timeout: 30_000 },
+          (err, _stdout, stderr) =>
+            resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stderr }),
+        );
+      });
+
+    const refused = await started({});
+    try {
+      const res = await run(refused.access.port);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('SSH_LOCAL_SHARED_USER=1');
+      expect(res.stderr).toContain('serves more than one workspace on the local runtime');
+    } finally {
+      await refused.server.close();
+    }
+    const allowed = await started({ SSH_LOCAL_SHARED_USER: '1' });
+    try {
+      expect((await run(allowed.access.port)).code).toBe(0);
+    } finally {
+      await allowed.server.close();
+    }
+    // One workspace, or Kubernetes: nothing to refuse.
+    expect(localRuntimeRefusal({ ...config, API_KEYS: `a=${stack.workspace}` }, false)).toBe(
+      undefined,
+    );
+    expect(localRuntimeRefusal({ RUNTIME_PROVIDER: 'local', API_KEYS: undefined }, false)).toBe(
+      undefined,
+    );
+    expect(localRuntimeRefusal({ ...config, RUNTIME_PROVIDER: 'kubernetes' }, false)).toBe(
+      undefined,
+    );
+  });
+
   it('refuses a wrong key, an unlisted user and another workspace deployment, logging why', async () => {
     const denied = /Permission denied \(publickey\)/;
     const wrongKey = await ssh(mallory.file, login('shell'), ['true']);
@@ -411,9 +496,12 @@ describe('SSH into a replica', () => {
       body: JSON.stringify({ spec: { ssh: { enabled: false } } }),
     });
     expect(patched.status).toBe(202);
+    // Refused at login (the reason in the server's log); a connection already open is told on
+    // stderr when it starts a session (see the fake deployment's tests below).
     const res = await ssh(alice.file, login('side'), ['true']);
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain('SSH access is disabled for deployment "side"');
+    expect(res.code).toBe(255);
+    expect(res.stderr).toMatch(/Permission denied \(publickey\)/);
+    expect(serverLog.join('\n')).toContain('SSH access is disabled for deployment "side"');
     const info = await api('GET', `/v1/workspaces/${stack.workspace}/deployments/side/ssh`);
     expect(info.status).toBe(404);
     expect(info.body.error.message).toContain('has no SSH access');
@@ -527,3 +615,309 @@ describe('SSH on Kubernetes (kwok)', () => {
     expect(await failure(plain, 'md-not-a-pod', 'main')).toContain('is not ready');
   }, 120_000);
 });
+
+/**
+ * The SSH server's own checks and bounds, over a fake deployment and fake replicas (no stack
+ * needed): the key is checked again on every session (a rotated key, SSH turned off), one lookup
+ * per login, a login timeout, at most MAX_AUTH_FAILURES refused attempts, at most
+ * MAX_SESSIONS_PER_CONNECTION sessions at once, a shell opened after its channel closed is ended,
+ * and login names are checked part by part.
+ */
+describe('SSH server checks and bounds (fake deployment and replicas)', () => {
+  const WS = 'ws';
+  const LOGIN = `alice+${WS}+app`;
+  const fakeLog: string[] = [];
+  const log = {
+    info: (m: string) => fakeLog.push(`info ${m}`),
+    warn: (m: string) => fakeLog.push(`warn ${m}`),
+    error: (m: string) => fakeLog.push(`error ${m}`),
+  };
+  let gets = 0;
+  let view: DeploymentView;
+  const secrets = new MemorySecretStore();
+  /** Shells opened, each with whether it was ended. */
+  const opened: { command?: string; killed: boolean }[] = [];
+  /** While set, opening a shell waits for it. */
+  let gate: Promise<void> | undefined;
+  let server: SshServer;
+  let port: number;
+
+  function fakeShell(command: string | undefined): ShellProcess {
+    const record = { ...(command !== undefined ? { command } : {}), killed: false };
+    opened.push(record);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let exit!: (e: { code: number | null; signal?: string }) => void;
+    const exited = new Promise<{ code: number | null; signal?: string }>((r) => (exit = r));
+    if (command === 'ok') {
+      setImmediate(() => {
+        stdout.end('ok\n');
+        stderr.end();
+        exit({ code: 0 });
+      });
+    }
+    return {
+      stdin: new PassThrough(),
+      stdout,
+      stderr,
+      exited,
+      kill: () => {
+        record.killed = true;
+        stdout.end();
+        stderr.end();
+        exit({ code: null, signal: 'HUP' });
+      },
+    };
+  }
+
+  const connect = (options: Partial<import('ssh2').ConnectConfig> = {}) =>
+    new Promise<Client>((resolve, reject) => {
+      const conn = new Client();
+      conn.on('error', reject);
+      conn.on('ready', () => resolve(conn));
+      conn.connect({
+        host: '127.0.0.1',
+        port,
+        username: LOGIN,
+        privateKey: fs.readFileSync(alice.file),
+        ...options,
+      });
+    });
+  const exec = (conn: Client, command: string) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      conn.exec(command, (err, stream) => {
+        if (err) return reject(err);
+        let stdout = '';
+        let stderr = '';
+        let code: number | null = null;
+        stream.on('data', (c: Buffer) => (stdout += c.toString()));
+        stream.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        stream.on('exit', (c: number | null) => (code = c));
+        stream.on('close', () => resolve({ code, stdout, stderr }));
+      });
+    });
+
+  beforeAll(async () => {
+    view = {
+      name: 'app',
+      workspace: WS,
+      state: 'running',
+      health: 'Healthy',
+      spec: dedicatedSpec({
+        ssh: {
+          enabled: true,
+          runtime: 'main',
+          users: [{ username: 'alice', keySecret: 'alice-key' }],
+        },
+      }),
+    } as unknown as DeploymentView;
+    await secrets.put(WS, 'alice-key', { type: 'ssh-public-key', value: alice.pub });
+    server = new SshServer({
+      host: '127.0.0.1',
+      port: 0,
+      hostKey: utils.generateKeyPairSync('ed25519').private,
+      deployments: {
+        get: async (workspace: string, name: string) => {
+          gets += 1;
+          if (workspace === WS && name === 'app') return structuredClone(view);
+          throw new Error('not found');
+        },
+      } as unknown as SshServerDeployments,
+      secrets,
+      shells: {
+        ready: async () => ({ revision: 1, replicas: ['r1-0'] }),
+        open: async (_id, _replica, _runtime, request) => {
+          if (gate) await gate;
+          return fakeShell(request.command);
+        },
+      },
+      log,
+      loginTimeoutMs: 1000,
+    });
+    port = await server.listen();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('makes the host key once, with no temporary file left', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'md-ssh-hostkey-'));
+    try {
+      const made = loadOrCreateHostKey(dir);
+      expect(made.created).toBe(true);
+      expect(made.key).toBe(fs.readFileSync(path.join(dir, HOST_KEY_FILE), 'utf8'));
+      expect(fs.statSync(path.join(dir, HOST_KEY_FILE)).mode & 0o777).toBe(0o600);
+      expect(fs.readdirSync(dir)).toEqual([HOST_KEY_FILE]);
+      expect(loadOrCreateHostKey(dir)).toEqual({ key: made.key, created: false });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('checks login names part by part against the name rules', () => {
+    expect(parseLogin('alice+default+llama-8b+r1-0')).toEqual({
+      user: 'alice',
+      workspace: 'default',
+      deployment: 'llama-8b',
+      replica: 'r1-0',
+    });
+    for (const bad of [
+      'alice+default',
+      'alice+default+a+b+c',
+      'alice+ws:x+app',
+      'alice+ws+app:1',
+      'Alice+ws+app',
+      'alice+WS+app',
+      'alice+ws+app+r1_0',
+      `alice+${'a'.repeat(64)}+app`,
+      'alice+ws++app',
+    ])
+      expect(parseLogin(bad), bad).toBeUndefined();
+  });
+
+  it('looks a login up once for its query and its signature, and again per session', async () => {
+    gets = 0;
+    const conn = await connect();
+    try {
+      expect(gets).toBe(1);
+      expect(await exec(conn, 'ok')).toEqual({ code: 0, stdout: 'ok\n', stderr: '' });
+      expect(gets).toBe(2);
+    } finally {
+      conn.end();
+    }
+  });
+
+  it('refuses new sessions of an open connection once its key was rotated out', async () => {
+    const conn = await connect();
+    try {
+      expect((await exec(conn, 'ok')).code).toBe(0);
+      await secrets.put(WS, 'alice-key', { type: 'ssh-public-key', value: mallory.pub });
+      const res = await exec(conn, 'ok');
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('is no longer the one in user "alice"\'s keySecret');
+    } finally {
+      conn.end();
+      await secrets.put(WS, 'alice-key', { type: 'ssh-public-key', value: alice.pub });
+    }
+    // SSH turned off: refused at login too.
+    const ssh = (view.spec as { ssh: { enabled: boolean } }).ssh;
+    ssh.enabled = false;
+    try {
+      await expect(connect()).rejects.toThrow(/authentication methods failed/);
+      expect(fakeLog.join('\n')).toContain(`refused ${LOGIN} (key SHA256:`);
+      expect(fakeLog.join('\n')).toContain('SSH access is disabled for deployment "app"');
+    } finally {
+      ssh.enabled = true;
+    }
+  });
+
+  it('ends a connection that does not log in in time', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(fakeLog.join('\n')).toContain('did not log in within');
+  });
+
+  it(`ends a connection after ${MAX_AUTH_FAILURES} refused attempts`, async () => {
+    let attempts = 0;
+    const outcome = await new Promise<string>((resolve) => {
+      const conn = new Client();
+      conn.on('error', (err) => resolve(`error: ${err.message}`));
+      conn.on('close', () => resolve('closed'));
+      conn.on('ready', () => resolve('ready'));
+      conn.connect({
+        host: '127.0.0.1',
+        port,
+        username: LOGIN,
+        authHandler: (_methods, _partial, next) => {
+          attempts += 1;
+          if (attempts > 20) return next(false as never);
+          next({
+            type: 'publickey',
+            username: LOGIN,
+            key: fs.readFileSync(mallory.file),
+          } as never);
+        },
+      });
+    });
+    expect(outcome).not.toBe('ready');
+    expect(attempts).toBeLessThanOrEqual(MAX_AUTH_FAILURES + 1);
+    expect(fakeLog.join('\n')).toContain(`${MAX_AUTH_FAILURES} refused authentication attempts`);
+  });
+
+  it(`opens at most ${MAX_SESSIONS_PER_CONNECTION} sessions at once on a connection`, async () => {
+    opened.length = 0;
+    const conn = await connect();
+    const channels: import('ssh2').ClientChannel[] = [];
+    try {
+      for (let i = 0; i < MAX_SESSIONS_PER_CONNECTION; i += 1)
+        channels.push(
+          await new Promise((resolve, reject) =>
+            conn.exec('hang', (err, stream) => (err ? reject(err) : resolve(stream))),
+          ),
+        );
+      await waitFor(
+        async () => opened.length,
+        (n) => n === MAX_SESSIONS_PER_CONNECTION,
+        'the shells open',
+        10_000,
+      );
+      await expect(exec(conn, 'ok')).rejects.toThrow();
+      // A session that ended frees its place.
+      const first = channels.shift()!;
+      await new Promise<void>((resolve) => {
+        first.once('close', () => resolve());
+        first.resume();
+        first.stderr.resume();
+        first.close();
+      });
+      expect(await exec(conn, 'ok')).toMatchObject({ code: 0, stdout: 'ok\n' });
+    } finally {
+      conn.end();
+    }
+    await waitFor(
+      async () => opened.filter((o) => !o.killed).length,
+      (n) => n === 0,
+      'every shell ended with its connection',
+      10_000,
+    );
+  });
+
+  it('ends a shell that opened after its channel closed', async () => {
+    opened.length = 0;
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const conn = await connect();
+    try {
+      const stream = await new Promise<import('ssh2').ClientChannel>((resolve, reject) =>
+        conn.exec('hang', (err, s) => (err ? reject(err) : resolve(s))),
+      );
+      await new Promise<void>((resolve) => {
+        stream.once('close', () => resolve());
+        stream.resume(); // a channel's close is reported once its output was read to the end
+        stream.stderr.resume();
+        stream.close();
+      });
+      const connectedBefore = fakeLog.filter((l) => l.includes('connected to replica')).length;
+      gate = undefined;
+      release();
+      await waitFor(
+        async () => opened,
+        (o) => o.length === 1 && o[0]!.killed,
+        'the late shell ended',
+        10_000,
+      );
+      // Ended as soon as it opened: never connected to the closed channel.
+      expect(fakeLog.filter((l) => l.includes('connected to replica')).length).toBe(
+        connectedBefore,
+      );
+    } finally {
+      gate = undefined;
+      release();
+      conn.end();
+    }
+  });
+});
+
+type SshServerDeployments = ConstructorParameters<typeof SshServer>[0]['deployments'];
