@@ -3,6 +3,7 @@
  * OpenAPI document all come from one source.
  */
 import { z } from 'zod';
+import { MAX_SSH_PUBLIC_KEY_BYTES } from './secrets/validate';
 import { DEPLOYMENT_STATES, EVENT_TYPES, HEALTH_STATES } from '../workflows/domain/deployment';
 import { acceleratorSchema, modelSchema } from '../workflows/domain/catalog';
 import {
@@ -310,7 +311,13 @@ export const secretBodySchema = z
   .discriminatedUnion('type', [
     z.strictObject({
       type: z.literal('ssh-public-key'),
-      value: z.string().max(8_192).describe('one OpenSSH public key line (the .pub file)'),
+      value: z
+        .string()
+        .max(
+          MAX_SSH_PUBLIC_KEY_BYTES,
+          `value must be at most ${MAX_SSH_PUBLIC_KEY_BYTES} bytes (8 KiB): one OpenSSH public key line`,
+        )
+        .describe('one OpenSSH public key line (the .pub file)'),
     }),
     z.strictObject({ type: z.literal('aws-credentials'), value: awsCredentialsValueSchema }),
   ])
