@@ -11,6 +11,8 @@ export interface SshAccessOptions {
   host: string;
   port: number;
   shells: Pick<ReplicaShells, 'ready'>;
+  /** Why every session is refused on this API (api/ssh/start.ts localRuntimeRefusal), if so. */
+  refused?: string;
 }
 
 export const sshRoutes: FastifyPluginAsyncZod<{
@@ -46,6 +48,8 @@ export const sshRoutes: FastifyPluginAsyncZod<{
           'unavailable',
           'the SSH server is not running in this API process (SSH_PORT=off, or its port was taken: see the API log)',
         );
+      // Logins would succeed and every session be refused: say so here, not after a connect.
+      if (ssh.refused) throw new DomainError('unavailable', ssh.refused);
       const { replicas } = await ssh.shells.ready(deploymentId(workspace, name)).catch(() => {
         throw new DomainError('unavailable', `cannot list the replicas of "${name}" now; retry`);
       });

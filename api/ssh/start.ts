@@ -110,5 +110,8 @@ export async function startSshServer(options: {
     );
   });
   const host = env.SSH_PUBLIC_HOST ?? (env.SSH_HOST === '0.0.0.0' ? '127.0.0.1' : env.SSH_HOST);
-  return { server, access: { host, port, shells } };
+  return {
+    server,
+    access: { host, port, shells, ...(refusal !== undefined ? { refused: refusal } : {}) },
+  };
 }

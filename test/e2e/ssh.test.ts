@@ -428,11 +428,14 @@ describe('SSH into a replica', () => {
       expect(res.code).toBe(1);
       expect(res.stderr).toContain('SSH_LOCAL_SHARED_USER=1');
       expect(res.stderr).toContain('serves more than one workspace on the local runtime');
+      // GET .../ssh says so before anyone connects
+      expect(refused.access.refused).toContain('SSH_LOCAL_SHARED_USER=1');
     } finally {
       await refused.server.close();
     }
     const allowed = await started({ SSH_LOCAL_SHARED_USER: '1' });
     try {
+      expect(allowed.access.refused).toBeUndefined();
       expect((await run(allowed.access.port)).code).toBe(0);
     } finally {
       await allowed.server.close();

@@ -168,6 +168,23 @@ describe('name (POST body)', () => {
       expect(violationsOf(result.error).map((v) => v.path)).toEqual(['scaling.minReplicas']);
   });
 
+  it('a create sent with the spec wrapped in "spec" (as an edit takes it) says the fields go beside name', () => {
+    const result = createDeploymentSchema.safeParse({ name: 'x', spec: spec() });
+    expect(result.success).toBe(false);
+    if (!result.success)
+      expect(violationsOf(result.error)).toContainEqual({
+        path: '',
+        message:
+          'a create takes the spec\'s fields beside name, not inside "spec": send {"name": ..., "model": ..., "cloud": ...}',
+      });
+    const other = createDeploymentSchema.safeParse({ name: 'x', ...spec(), colour: 'red' });
+    if (!other.success)
+      expect(violationsOf(other.error)).toEqual([
+        { path: '', message: 'Unrecognized key: "colour"' },
+      ]);
+    expect(other.success).toBe(false);
+  });
+
   it('violationsOf prefixes paths, e.g. to report them under "spec"', () => {
     const result = createDeploymentSchema.safeParse({ name: 'x', ...spec({ model: '' }) });
     expect(result.success).toBe(false);

@@ -444,8 +444,23 @@ function crossFieldRules(
 export const deploymentSpecSchema = z.strictObject(specShape).superRefine(crossFieldRules);
 
 /** POST body: the spec plus the deployment's name. */
+/**
+ * A create takes the spec's fields beside `name` (api.md), while an edit wraps them in `spec`: a
+ * create sent the edit's way is told where the fields go, not just that `spec` is unknown.
+ */
+const CREATE_WITH_SPEC_WRAPPER =
+  'a create takes the spec\'s fields beside name, not inside "spec": send {"name": ..., "model": ..., "cloud": ...}';
+
 export const createDeploymentSchema = z
-  .strictObject({ name: deploymentNameSchema, ...specShape })
+  .strictObject(
+    { name: deploymentNameSchema, ...specShape },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys' && issue.keys.includes('spec')
+          ? CREATE_WITH_SPEC_WRAPPER
+          : undefined,
+    },
+  )
   .superRefine((body, ctx) => crossFieldRules(body, ctx));
 
 export type DeploymentSpecInput = z.input<typeof deploymentSpecSchema>;
