@@ -104,6 +104,23 @@ function unsupportedMediaType(request: FastifyRequest): string {
   return `unsupported content-type: ${got}; send ${wanted}, e.g. curl -H 'Content-Type: ${wanted.split(' ')[0]}'`;
 }
 
+/** A schema validation's issues as error details: a dotted path (after `prefix`) and a message. */
+export function validationDetails<V extends { instancePath: string; message?: string }>(
+  validation: readonly V[],
+  prefix = '',
+  messageOf: (v: V) => string | undefined = (v) => v.message,
+): Violation[] {
+  return validation.map((v) => ({
+    path: prefix + v.instancePath.split('/').filter(Boolean).join('.'),
+    message: messageOf(v) ?? 'invalid',
+  }));
+}
+
+/** Details in one line for the error's message: `path: message; ...`. */
+export function describeDetails(details: readonly { path?: string; message: string }[]): string {
+  return details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ');
+}
+
 export function errorBody(code: string, message: string, details?: ErrorDetail[]) {
   return { error: { code, message, ...(details && details.length > 0 ? { details } : {}) } };
 }
@@ -134,11 +151,8 @@ export function errorHandler(
     // A body that breaks a rule is an invalid spec (api.md); a bad query, path or header is not.
     const context = error.validationContext ?? 'request';
     const where = context === 'body' ? '' : `${context === 'querystring' ? 'query' : context}.`;
-    const details = error.validation.map((v) => ({
-      path: where + v.instancePath.split('/').filter(Boolean).join('.'),
-      message: v.message ?? 'invalid',
-    }));
-    const message = `invalid request: ${details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ')}`;
+    const details = validationDetails(error.validation, where);
+    const message = `invalid request: ${describeDetails(details)}`;
     return reply
       .status(400)
       .send(errorBody(context === 'body' ? 'invalid_spec' : 'invalid_request', message, details));

@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { EksClusters } from '../../activities/providers/byoc';
 import { DomainError, type DeploymentService } from '../deployment-service';
-import { HttpError } from '../errors';
+import { describeDetails, HttpError, validationDetails } from '../errors';
 import {
   errorResponses,
   invalidSecretResponse,
@@ -84,20 +84,19 @@ export const secretRoutes: FastifyPluginAsyncZod<SecretRoutesOptions> = async (a
         if (invalid.validationContext !== 'body') throw invalid;
         // zod's message for fields it does not know names them: the names a client sent are not
         // echoed (a misplaced value could be one), only where they are.
-        const details = (
+        const details = validationDetails(
           (invalid.validation ?? []) as {
             keyword?: string;
             instancePath: string;
             message?: string;
-          }[]
-        ).map((v) => ({
-          path: v.instancePath.split('/').filter(Boolean).join('.'),
-          message: v.keyword === 'unrecognized_keys' ? 'unknown field' : (v.message ?? 'invalid'),
-        }));
+          }[],
+          '',
+          (v) => (v.keyword === 'unrecognized_keys' ? 'unknown field' : v.message),
+        );
         throw new HttpError(
           400,
           'invalid_secret',
-          `invalid secret: ${details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ')}`,
+          `invalid secret: ${describeDetails(details)}`,
           {},
           details,
         );
